@@ -1,0 +1,1 @@
+"""Icons, stylesheets and the demo case recipe (package data)."""
