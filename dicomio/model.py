@@ -23,6 +23,7 @@ SKIP_REASONS = (
     "unsupported SOP class",
     "unreadable",
     "missing geometry",
+    "unsupported pixel format",
 )
 
 
@@ -50,6 +51,10 @@ class FrameRef:
     #: known from the header scan: lets the loader read straight into the volume.
     pixel_offset: int | None = None
     pixel_nbytes: int | None = None
+    #: This image's own rescale (a series may vary it per image, e.g. some Philips MR);
+    #: None means "use the stack's PixelFormat".
+    rescale_slope: float | None = None
+    rescale_intercept: float | None = None
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,93 @@
+"""Window (contrast) presets: the file's own windows first, then modality presets.
+
+The file's WindowCenter/WindowWidth are what the technologist chose, so they come
+first; CT then gets bone and soft-tissue presets (bone first: this is a spine tool);
+MR has no absolute units, so its preset is computed from the pixels by
+:func:`auto_window` once they are loaded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import numpy as np
+from numpy.typing import ArrayLike
+
+from dicomio.model import WindowPreset
+
+CT_BONE = WindowPreset("CT bone", 400.0, 1800.0)
+CT_SOFT_TISSUE = WindowPreset("CT soft tissue", 40.0, 400.0)
+
+#: Percentiles of non-background voxels used by :func:`auto_window`.
+AUTO_LOW_PERCENTILE = 1.0
+AUTO_HIGH_PERCENTILE = 99.5
+#: Voxels below this fraction of the way from the minimum to the 99.5th percentile
+#: count as background (air / noise outside the body) for :func:`auto_window`.
+AUTO_BACKGROUND_FRACTION = 0.05
+_AUTO_MAX_SAMPLES = 2_000_000
+
+
+def _as_list(value: Any) -> list[Any]:
+    if value is None:
+        return []
+    if isinstance(value, str | bytes) or not isinstance(value, Iterable):
+        return [value]
+    return list(value)
+
+
+def file_windows(
+    centers: Any, widths: Any, explanations: Any = None, *, source: str = "file"
+) -> list[WindowPreset]:
+    """Presets from (possibly multi-valued) WindowCenter / WindowWidth values.
+
+    Pairs with a non-positive or unparsable width are dropped: a window the viewer
+    cannot display is no preset.
+    """
+    c_list, w_list, e_list = _as_list(centers), _as_list(widths), _as_list(explanations)
+    presets = []
+    for i, (c, w) in enumerate(zip(c_list, w_list, strict=False)):
+        try:
+            center, width = float(c), float(w)
+        except (TypeError, ValueError):
+            continue
+        if not (np.isfinite(center) and np.isfinite(width)) or width <= 0:
+            continue
+        label = str(e_list[i]).strip() if i < len(e_list) and str(e_list[i]).strip() else ""
+        name = f"{source}: {label}" if label else (source if len(c_list) == 1 else f"{source} {i + 1}")
+        presets.append(WindowPreset(name, center, width))
+    return presets
+
+
+def modality_presets(modality: str) -> list[WindowPreset]:
+    """Fixed presets for a modality (none for MR: see :func:`auto_window`)."""
+    if modality.upper() == "CT":
+        return [CT_BONE, CT_SOFT_TISSUE]
+    return []
+
+
+def window_presets(modality: str, from_file: Sequence[WindowPreset]) -> list[WindowPreset]:
+    """The file's windows first, then the modality presets."""
+    return [*from_file, *modality_presets(modality)]
+
+
+def auto_window(volume: ArrayLike) -> WindowPreset:
+    """A window from robust percentiles (1st / 99.5th) of the non-background voxels.
+
+    Background (air, noise, padding) would drag the low end down and flatten contrast,
+    so voxels below :data:`AUTO_BACKGROUND_FRACTION` of the range are ignored.
+    """
+    values = np.asarray(volume, dtype=np.float64).ravel()
+    values = values[np.isfinite(values)]
+    if values.size == 0:
+        raise ValueError("cannot compute an automatic window: the volume has no finite values")
+    if values.size > _AUTO_MAX_SAMPLES:  # a deterministic subsample is plenty for percentiles
+        values = values[:: int(np.ceil(values.size / _AUTO_MAX_SAMPLES))]
+    lo = float(values.min())
+    hi = float(np.percentile(values, AUTO_HIGH_PERCENTILE))
+    foreground = values[values > lo + AUTO_BACKGROUND_FRACTION * (hi - lo)]
+    if foreground.size < 2:
+        foreground = values
+    p_lo, p_hi = np.percentile(foreground, [AUTO_LOW_PERCENTILE, AUTO_HIGH_PERCENTILE])
+    width = max(float(p_hi - p_lo), 1.0)
+    return WindowPreset("auto", float(p_lo + p_hi) / 2.0, width)
