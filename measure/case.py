@@ -1,0 +1,683 @@
+"""The case: the single source of truth for one patient's measured spine images.
+
+Plain Python (no Qt).  Every value the case hands out is an immutable snapshot
+(frozen dataclasses, read-only mappings), and every change goes through a method that
+
+* validates its arguments (``ValueError`` with a full sentence),
+* returns the previous value, so an undo command can put it back,
+* bumps :attr:`Case.revision` and sends one :class:`~measure.events.CaseEvent`.
+
+``with case.batch():`` groups many changes into one event.  Measurements are never
+stored: :meth:`Case.measure` derives them from the landmarks with ``measure.engine``.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as _dt
+import math
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any, Literal
+
+from dicomio.geometry import orientation_from_iop
+from measure.angles import RegionalSpec
+from measure.events import CaseEvent, EventEmitter, Subscriber
+from measure.landmarks import LANDMARK_KEYS, LEVELS, ImagePlane, Landmark, level_index
+
+if TYPE_CHECKING:  # the engine is imported lazily: the model must load without it
+    from measure.engine import VertebraInput
+
+TimepointKind = Literal["pre-op", "post-op", "follow-up"]
+TIMEPOINT_KINDS: tuple[str, ...] = ("pre-op", "post-op", "follow-up")
+VertebraStatus = Literal["fractured", "treated", "reference", "unknown"]
+VERTEBRA_STATUSES: tuple[str, ...] = ("fractured", "treated", "reference", "unknown")
+PROCEDURES: tuple[str, ...] = ("vertebroplasty", "kyphoplasty", "spinejack", "other")
+#: Cement leakage types: B basivertebral, S segmental vein, C cortical, D disc.
+LEAKAGE_TYPES: tuple[str, ...] = ("B", "S", "C", "D")
+STIR_DECISIONS: tuple[str, ...] = ("confirmed", "overridden-recent", "overridden-not-recent")
+SEXES: tuple[str, ...] = ("M", "F", "O")
+
+
+def _check_choice(value: object, choices: Sequence[str], what: str) -> None:
+    if value not in choices:
+        raise ValueError(f"{what} {value!r} is not valid; expected one of {', '.join(choices)}")
+
+
+def _check_level(level: str) -> None:
+    level_index(level)  # raises a ValueError sentence
+
+
+def _check_iso_date(value: str | None, what: str) -> None:
+    if value is None:
+        return
+    try:
+        _dt.date.fromisoformat(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{what} {value!r} is not a date; expected YYYY-MM-DD (ISO 8601)") from None
+
+
+# -- value objects ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Patient:
+    """Who the images belong to; every field is optional (cases may be anonymous)."""
+
+    name: str | None = None
+    id: str | None = None
+    birth_date: str | None = None  # ISO YYYY-MM-DD
+    sex: str | None = None  # DICOM PatientSex: M, F, O
+
+    def __post_init__(self) -> None:
+        _check_iso_date(self.birth_date, "patient birth date")
+        if self.sex is not None:
+            _check_choice(self.sex, SEXES, "patient sex")
+
+
+@dataclass(frozen=True)
+class Timepoint:
+    """One imaging session: before treatment, right after it, or at follow-up."""
+
+    id: str
+    kind: str  # one of TIMEPOINT_KINDS
+    date: str | None = None  # ISO YYYY-MM-DD
+    label: str = ""
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.id, str) or not self.id.strip():
+            raise ValueError(f"a timepoint id must be a non-empty text, got {self.id!r}")
+        _check_choice(self.kind, TIMEPOINT_KINDS, f"timepoint {self.id!r} kind")
+        _check_iso_date(self.date, f"timepoint {self.id!r} date")
+
+
+@dataclass(frozen=True)
+class SeriesRef:
+    """A DICOM series used by a timepoint, and the geometry measurement needs from it.
+
+    ``path`` is kept as written in the case file (relative paths are resolved against
+    the case file's folder by :meth:`Case.series_path`).  ``orientation`` (the six
+    ImageOrientationPatient cosines) and ``pixel_spacing_mm`` (row, column) describe the
+    image stack the landmarks are placed on; ``reformat`` says that stack is a
+    reformat computed from the series rather than its original images.
+    """
+
+    series_uid: str
+    timepoint: str
+    path: str
+    description: str = ""
+    modality: str = ""
+    sequence: str | None = None  # "STIR", "T1", "T2", "T2FS", "other" for MR
+    orientation: tuple[float, float, float, float, float, float] | None = None
+    pixel_spacing_mm: tuple[float, float] | None = None
+    reformat: bool = False
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.series_uid, str) or not self.series_uid.strip():
+            raise ValueError(f"a series UID must be a non-empty text, got {self.series_uid!r}")
+        if not isinstance(self.path, str) or not self.path:
+            raise ValueError(f"series {self.series_uid} needs a path (a folder or file), got {self.path!r}")
+        if self.orientation is not None:
+            values = tuple(float(x) for x in self.orientation)
+            if len(values) != 6:
+                raise ValueError(
+                    f"series {self.series_uid} orientation needs 6 direction cosines, got {len(values)}"
+                )
+            try:
+                orientation_from_iop(values)
+            except ValueError as exc:
+                raise ValueError(f"series {self.series_uid} orientation is invalid: {exc}") from None
+            object.__setattr__(self, "orientation", values)
+        if self.pixel_spacing_mm is not None:
+            spacing = tuple(float(x) for x in self.pixel_spacing_mm)
+            if len(spacing) != 2 or not all(math.isfinite(s) and s > 0 for s in spacing):
+                raise ValueError(
+                    f"series {self.series_uid} pixel spacing needs 2 positive values "
+                    f"(row, column) in mm, got {list(self.pixel_spacing_mm)}"
+                )
+            object.__setattr__(self, "pixel_spacing_mm", spacing)
+
+    @property
+    def plane(self) -> ImagePlane | None:
+        """The measurement plane, or None while the geometry is unknown."""
+        if self.orientation is None or self.pixel_spacing_mm is None:
+            return None
+        return ImagePlane.from_orientation(self.orientation, self.pixel_spacing_mm)
+
+
+@dataclass(frozen=True)
+class Vertebra:
+    """One vertebral body at one timepoint: status and the landmarks placed so far."""
+
+    timepoint: str
+    level: str
+    status: str = "unknown"
+    landmarks: Mapping[str, Landmark] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        _check_level(self.level)
+        _check_choice(self.status, VERTEBRA_STATUSES, f"status of {self.level}")
+        for key, lm in self.landmarks.items():
+            _check_choice(key, LANDMARK_KEYS, f"landmark key of {self.level}")
+            if not isinstance(lm, Landmark):
+                raise ValueError(
+                    f"landmark {key} of {self.level} must be a Landmark, got {type(lm).__name__}"
+                )
+        ordered = {k: self.landmarks[k] for k in LANDMARK_KEYS if k in self.landmarks}
+        object.__setattr__(self, "landmarks", MappingProxyType(ordered))
+
+    @property
+    def missing_keys(self) -> tuple[str, ...]:
+        return tuple(k for k in LANDMARK_KEYS if k not in self.landmarks)
+
+    @property
+    def complete(self) -> bool:
+        return not self.missing_keys
+
+
+@dataclass(frozen=True)
+class ReaderEntry:
+    """What the reader recorded about the treatment (per level, or for the whole case)."""
+
+    procedure: str | None = None  # one of PROCEDURES
+    cement_volume_ml: float | None = None
+    leakage: tuple[str, ...] = ()  # subset of LEAKAGE_TYPES, kept in that order
+    complications: str = ""
+    notes: str = ""
+
+    def __post_init__(self) -> None:
+        if self.procedure is not None:
+            _check_choice(self.procedure, PROCEDURES, "procedure")
+        if self.cement_volume_ml is not None:
+            volume = float(self.cement_volume_ml)
+            if not math.isfinite(volume) or volume < 0:
+                raise ValueError(
+                    f"cement volume must be a non-negative number of ml, got {self.cement_volume_ml}"
+                )
+            object.__setattr__(self, "cement_volume_ml", volume)
+        leakage = set(self.leakage)
+        for kind in leakage:
+            _check_choice(kind, LEAKAGE_TYPES, "cement leakage type")
+        object.__setattr__(self, "leakage", tuple(k for k in LEAKAGE_TYPES if k in leakage))
+
+
+@dataclass(frozen=True)
+class StirDecision:
+    """The reader's verdict on the STIR edema analysis of one vertebra."""
+
+    decision: str | None = None  # one of STIR_DECISIONS, None = not decided yet
+    note: str = ""
+
+    def __post_init__(self) -> None:
+        if self.decision is not None:
+            _check_choice(self.decision, STIR_DECISIONS, "STIR decision")
+
+
+@dataclass(frozen=True)
+class RemovedTimepoint:
+    """Everything :meth:`Case.remove_timepoint` took away, for :meth:`Case.restore_timepoint`."""
+
+    timepoint: Timepoint
+    index: int
+    series: tuple[SeriesRef, ...]
+    vertebrae: tuple[Vertebra, ...]
+    reader_entries: tuple[tuple[str | None, ReaderEntry], ...]
+    stir_decisions: tuple[tuple[str, StirDecision], ...]
+
+
+_KIND_ORDER = {kind: i for i, kind in enumerate(TIMEPOINT_KINDS)}
+
+
+# -- the case -----------------------------------------------------------------------
+
+
+class Case:
+    """One patient's case: timepoints, series, vertebrae with landmarks, reader input.
+
+    ``folder`` is the folder of the case file (set by load/save): relative series paths
+    are resolved against it.  ``unknown_fields`` keeps top-level file fields this
+    version does not know, so that saving does not drop them.
+    """
+
+    def __init__(self, case_id: str = "", patient: Patient | None = None) -> None:
+        self._events = EventEmitter()
+        self._case_id = case_id
+        self._patient = patient or Patient()
+        self._timepoints: dict[str, Timepoint] = {}
+        self._series: dict[str, SeriesRef] = {}
+        self._vertebrae: dict[tuple[str, str], Vertebra] = {}
+        self._reader: dict[tuple[str | None, str | None], ReaderEntry] = {}
+        self._stir: dict[tuple[str, str], StirDecision] = {}
+        self._regional: tuple[RegionalSpec, ...] = ()
+        self._extras: dict[str, Any] = {}
+        self._revision = 0
+        self._saved_revision = 0
+        self.folder: Path | None = None
+        self.file_path: Path | None = None
+        self.unknown_fields: dict[str, Any] = {}
+
+    # -- events, revision ------------------------------------------------------------
+    def subscribe(self, callback: Subscriber) -> Callable[[], None]:
+        """Call ``callback(event)`` after every change; returns the unsubscribe function."""
+        return self._events.subscribe(callback)
+
+    @contextmanager
+    def batch(self) -> Iterator[None]:
+        """Group the changes made in the block into one event."""
+        with self._events.batch():
+            yield
+
+    @property
+    def revision(self) -> int:
+        """Counts changes (only ever grows; compare two readings to see if anything changed)."""
+        return self._revision
+
+    @property
+    def dirty(self) -> bool:
+        """True when the case has changes that are not in its file."""
+        return self._revision != self._saved_revision
+
+    def mark_saved(self, file_path: Path | None = None) -> None:
+        """Record that the current state is what the file holds (sends a "saved" event)."""
+        self._saved_revision = self._revision
+        if file_path is not None:
+            self.file_path = Path(file_path)
+            self.folder = self.file_path.parent
+        self._events.emit(CaseEvent("saved"))
+
+    def _rebase(self, folder: Path, series_paths: Mapping[str, str]) -> None:
+        """The case file moved to ``folder``: rewrite series paths so they resolve to the
+        same places.  Not a modification of the case (no event, no revision)."""
+        for uid, stored in series_paths.items():
+            ref = self._series.get(uid)
+            if ref is not None:
+                self._series[uid] = replace(ref, path=stored)
+        self.folder = Path(folder)
+
+    def _changed(
+        self, kind: str, timepoint: str | None = None, level: str | None = None, key: str | None = None
+    ) -> None:
+        self._revision += 1
+        self._events.emit(CaseEvent(kind, timepoint, level, key))
+
+    # -- read access -----------------------------------------------------------------
+    @property
+    def case_id(self) -> str:
+        return self._case_id
+
+    @property
+    def patient(self) -> Patient:
+        return self._patient
+
+    @property
+    def timepoints(self) -> tuple[Timepoint, ...]:
+        """Timepoints in the order they were added (the file order)."""
+        return tuple(self._timepoints.values())
+
+    def ordered_timepoints(self) -> list[Timepoint]:
+        """Timepoints in clinical order: pre-op, post-op, follow-up; then by date."""
+        index = {tp_id: i for i, tp_id in enumerate(self._timepoints)}
+        return sorted(
+            self._timepoints.values(),
+            key=lambda tp: (_KIND_ORDER[tp.kind], tp.date or "9999-99-99", index[tp.id]),
+        )
+
+    def timepoint(self, timepoint_id: str) -> Timepoint:
+        try:
+            return self._timepoints[timepoint_id]
+        except KeyError:
+            known = ", ".join(self._timepoints) or "none"
+            raise ValueError(f"the case has no timepoint {timepoint_id!r} (timepoints: {known})") from None
+
+    @property
+    def series(self) -> tuple[SeriesRef, ...]:
+        return tuple(self._series.values())
+
+    def series_ref(self, series_uid: str) -> SeriesRef | None:
+        return self._series.get(series_uid)
+
+    def series_of(self, timepoint_id: str) -> list[SeriesRef]:
+        return [s for s in self._series.values() if s.timepoint == timepoint_id]
+
+    def series_path(self, series_uid: str) -> Path:
+        """Where a series is on disk: its path, resolved against the case file's folder."""
+        ref = self._series.get(series_uid)
+        if ref is None:
+            raise ValueError(f"the case has no series with UID {series_uid}")
+        path = Path(ref.path).expanduser()
+        if not path.is_absolute() and self.folder is not None:
+            path = self.folder / path
+        return path
+
+    def vertebrae(self, timepoint_id: str | None = None) -> list[Vertebra]:
+        """Vertebrae (of one timepoint, or all), cranial to caudal within a timepoint."""
+        tp_order = {tp_id: i for i, tp_id in enumerate(self._timepoints)}
+        items = [v for v in self._vertebrae.values() if timepoint_id is None or v.timepoint == timepoint_id]
+        return sorted(items, key=lambda v: (tp_order.get(v.timepoint, 0), level_index(v.level)))
+
+    def vertebra(self, timepoint_id: str, level: str) -> Vertebra | None:
+        return self._vertebrae.get((timepoint_id, level))
+
+    def landmark(self, timepoint_id: str, level: str, key: str) -> Landmark | None:
+        v = self._vertebrae.get((timepoint_id, level))
+        return None if v is None else v.landmarks.get(key)
+
+    def reader_entry(self, timepoint_id: str | None = None, level: str | None = None) -> ReaderEntry | None:
+        """The reader entry of a timepoint+level, or the case-wide one (both None)."""
+        return self._reader.get((timepoint_id, level))
+
+    def reader_entries(self) -> dict[tuple[str | None, str | None], ReaderEntry]:
+        return dict(self._reader)
+
+    def stir_decision(self, timepoint_id: str, level: str) -> StirDecision | None:
+        return self._stir.get((timepoint_id, level))
+
+    def stir_decisions(self) -> dict[tuple[str, str], StirDecision]:
+        return dict(self._stir)
+
+    @property
+    def regional(self) -> tuple[RegionalSpec, ...]:
+        return self._regional
+
+    @property
+    def extras(self) -> dict[str, Any]:
+        """A deep copy of the free-form extras (change them with :meth:`set_extra`)."""
+        return copy.deepcopy(self._extras)
+
+    def same_content(self, other: Case) -> bool:
+        """True when both cases hold the same data (ignores revision and file location)."""
+        return self._content() == other._content()
+
+    def _content(self) -> tuple[Any, ...]:
+        return (
+            self._case_id,
+            self._patient,
+            list(self._timepoints.values()),
+            dict(self._series),
+            dict(self._vertebrae),
+            dict(self._reader),
+            dict(self._stir),
+            self._regional,
+            self._extras,
+            self.unknown_fields,
+        )
+
+    # -- checks ----------------------------------------------------------------------
+    def _require_timepoint(self, timepoint_id: str) -> None:
+        self.timepoint(timepoint_id)
+
+    def _require_vertebra(self, timepoint_id: str, level: str) -> Vertebra:
+        self._require_timepoint(timepoint_id)
+        _check_level(level)
+        v = self._vertebrae.get((timepoint_id, level))
+        if v is None:
+            raise ValueError(f"timepoint {timepoint_id!r} has no vertebra {level}; add the vertebra first")
+        return v
+
+    # -- mutations: patient, timepoints, series ----------------------------------------
+    def set_patient(self, patient: Patient) -> Patient:
+        previous, self._patient = self._patient, patient
+        self._changed("patient")
+        return previous
+
+    def set_case_id(self, case_id: str) -> str:
+        previous, self._case_id = self._case_id, str(case_id)
+        self._changed("patient", key="case_id")
+        return previous
+
+    def add_timepoint(self, timepoint: Timepoint, index: int | None = None) -> None:
+        """Add a timepoint (at ``index`` in file order, default last)."""
+        if timepoint.id in self._timepoints:
+            raise ValueError(
+                f"the case already has a timepoint {timepoint.id!r}; timepoint ids must be unique"
+            )
+        items = list(self._timepoints.items())
+        items.insert(len(items) if index is None else index, (timepoint.id, timepoint))
+        self._timepoints = dict(items)
+        self._changed("timepoint-added", timepoint.id)
+
+    def update_timepoint(self, timepoint: Timepoint) -> Timepoint:
+        """Replace kind/date/label of an existing timepoint (same id); returns the old one."""
+        previous = self.timepoint(timepoint.id)
+        self._timepoints[timepoint.id] = timepoint
+        self._changed("timepoint-changed", timepoint.id)
+        return previous
+
+    def remove_timepoint(self, timepoint_id: str) -> RemovedTimepoint:
+        """Remove a timepoint with its series, vertebrae, reader entries and STIR decisions."""
+        tp = self.timepoint(timepoint_id)
+        removed = RemovedTimepoint(
+            timepoint=tp,
+            index=list(self._timepoints).index(timepoint_id),
+            series=tuple(self.series_of(timepoint_id)),
+            vertebrae=tuple(self.vertebrae(timepoint_id)),
+            reader_entries=tuple((lvl, e) for (t, lvl), e in self._reader.items() if t == timepoint_id),
+            stir_decisions=tuple((lvl, d) for (t, lvl), d in self._stir.items() if t == timepoint_id),
+        )
+        del self._timepoints[timepoint_id]
+        self._series = {k: s for k, s in self._series.items() if s.timepoint != timepoint_id}
+        self._vertebrae = {k: v for k, v in self._vertebrae.items() if k[0] != timepoint_id}
+        self._reader = {k: e for k, e in self._reader.items() if k[0] != timepoint_id}
+        self._stir = {k: d for k, d in self._stir.items() if k[0] != timepoint_id}
+        self._changed("timepoint-removed", timepoint_id)
+        return removed
+
+    def restore_timepoint(self, removed: RemovedTimepoint) -> None:
+        """Undo :meth:`remove_timepoint` (one event)."""
+        if removed.timepoint.id in self._timepoints:
+            raise ValueError(f"the case already has a timepoint {removed.timepoint.id!r}")
+        items = list(self._timepoints.items())
+        items.insert(removed.index, (removed.timepoint.id, removed.timepoint))
+        self._timepoints = dict(items)
+        tp_id = removed.timepoint.id
+        for s in removed.series:
+            self._series[s.series_uid] = s
+        for v in removed.vertebrae:
+            self._vertebrae[(tp_id, v.level)] = v
+        for level, entry in removed.reader_entries:
+            self._reader[(tp_id, level)] = entry
+        for level, decision in removed.stir_decisions:
+            self._stir[(tp_id, level)] = decision
+        self._changed("timepoint-added", tp_id)
+
+    def assign_series(self, ref: SeriesRef) -> SeriesRef | None:
+        """Add or replace (same UID) a series reference; returns the one it replaced."""
+        self._require_timepoint(ref.timepoint)
+        previous = self._series.get(ref.series_uid)
+        self._series[ref.series_uid] = ref
+        self._changed("series", ref.timepoint, key=ref.series_uid)
+        return previous
+
+    def unassign_series(self, series_uid: str) -> SeriesRef:
+        """Remove a series reference (landmarks placed on it stay); returns it."""
+        ref = self._series.pop(series_uid, None)
+        if ref is None:
+            raise ValueError(f"the case has no series with UID {series_uid}")
+        self._changed("series", ref.timepoint, key=series_uid)
+        return ref
+
+    # -- mutations: vertebrae and landmarks --------------------------------------------
+    def add_vertebra(
+        self,
+        timepoint_id: str,
+        level: str,
+        status: str = "unknown",
+        landmarks: Mapping[str, Landmark] | None = None,
+    ) -> Vertebra:
+        """Add a vertebra (optionally with landmarks, to undo a removal); returns it."""
+        self._require_timepoint(timepoint_id)
+        if (timepoint_id, level) in self._vertebrae:
+            raise ValueError(f"timepoint {timepoint_id!r} already has a vertebra {level}")
+        v = Vertebra(timepoint_id, level, status, dict(landmarks or {}))
+        self._vertebrae[(timepoint_id, level)] = v
+        self._changed("vertebra-added", timepoint_id, level)
+        return v
+
+    def remove_vertebra(self, timepoint_id: str, level: str) -> Vertebra:
+        """Remove a vertebra with its landmarks; returns it (for undo)."""
+        v = self._require_vertebra(timepoint_id, level)
+        del self._vertebrae[(timepoint_id, level)]
+        self._changed("vertebra-removed", timepoint_id, level)
+        return v
+
+    def set_status(self, timepoint_id: str, level: str, status: str) -> str:
+        v = self._require_vertebra(timepoint_id, level)
+        self._vertebrae[(timepoint_id, level)] = replace(v, status=status)
+        self._changed("status", timepoint_id, level)
+        return v.status
+
+    def set_landmark(
+        self, timepoint_id: str, level: str, key: str, landmark: Landmark | None
+    ) -> Landmark | None:
+        """Place, move or (``None``) remove one landmark; returns the previous one."""
+        v = self._require_vertebra(timepoint_id, level)
+        _check_choice(key, LANDMARK_KEYS, "landmark key")
+        if landmark is not None and not isinstance(landmark, Landmark):
+            raise ValueError(f"set_landmark needs a Landmark or None, got {type(landmark).__name__}")
+        previous = v.landmarks.get(key)
+        landmarks = dict(v.landmarks)
+        if landmark is None:
+            landmarks.pop(key, None)
+        else:
+            landmarks[key] = landmark
+        self._vertebrae[(timepoint_id, level)] = replace(v, landmarks=landmarks)
+        self._changed("landmark", timepoint_id, level, key)
+        return previous
+
+    def remove_landmark(self, timepoint_id: str, level: str, key: str) -> Landmark | None:
+        return self.set_landmark(timepoint_id, level, key, None)
+
+    # -- mutations: reader input ---------------------------------------------------------
+    def set_reader_entry(
+        self, timepoint_id: str | None, level: str | None, entry: ReaderEntry | None
+    ) -> ReaderEntry | None:
+        """Set (or clear with ``None``) the entry of a timepoint+level, or the case (None, None)."""
+        if (timepoint_id is None) != (level is None):
+            raise ValueError(
+                "a reader entry belongs to a timepoint and a level together, or to the whole case"
+            )
+        if timepoint_id is not None and level is not None:
+            self._require_timepoint(timepoint_id)
+            _check_level(level)
+        key = (timepoint_id, level)
+        previous = self._reader.get(key)
+        if entry is None:
+            self._reader.pop(key, None)
+        else:
+            self._reader[key] = entry
+        self._changed("reader", timepoint_id, level)
+        return previous
+
+    def set_stir_decision(
+        self, timepoint_id: str, level: str, decision: StirDecision | None
+    ) -> StirDecision | None:
+        self._require_timepoint(timepoint_id)
+        _check_level(level)
+        previous = self._stir.get((timepoint_id, level))
+        if decision is None:
+            self._stir.pop((timepoint_id, level), None)
+        else:
+            self._stir[(timepoint_id, level)] = decision
+        self._changed("stir", timepoint_id, level)
+        return previous
+
+    def set_regional(self, specs: Sequence[RegionalSpec]) -> tuple[RegionalSpec, ...]:
+        """Replace the regional angle specifications; returns the previous ones."""
+        for spec in specs:
+            if not isinstance(spec, RegionalSpec):
+                raise ValueError(f"a regional angle must be a RegionalSpec, got {type(spec).__name__}")
+        previous, self._regional = self._regional, tuple(specs)
+        self._changed("regional")
+        return previous
+
+    def set_extra(self, key: str, value: Any) -> Any:
+        """Set a free-form extra (JSON-compatible) value; ``None`` removes it."""
+        previous = self._extras.get(key)
+        if value is None:
+            self._extras.pop(key, None)
+        else:
+            self._extras[key] = copy.deepcopy(value)
+        self._changed("extras", key=key)
+        return previous
+
+    # -- measurement -------------------------------------------------------------------
+    def vertebra_inputs(self, timepoint_id: str) -> list[VertebraInput]:
+        """The engine's input for one timepoint: landmarks plus the planes they lie on."""
+        from measure.engine import VertebraInput
+
+        self._require_timepoint(timepoint_id)
+        inputs = []
+        for v in self.vertebrae(timepoint_id):
+            planes = {}
+            for lm in v.landmarks.values():
+                ref = self._series.get(lm.series_uid)
+                plane = None if ref is None else ref.plane
+                if plane is not None:
+                    planes[lm.series_uid] = plane
+            inputs.append(VertebraInput(v.level, v.status, dict(v.landmarks), planes))
+        return inputs
+
+    def measure(self) -> dict[str, Any]:
+        """Measure every timepoint and compare them in clinical order.
+
+        Returns ``{"timepoints": {id: TimepointResult}, "comparisons": [ComparisonResult],
+        "notes": [str]}`` with timepoints in :meth:`ordered_timepoints` order.  A timepoint
+        the engine refuses (landmarks on non-parallel images, ...) is left out and its
+        reason is a note, so that one bad vertebra does not hide every other number.
+        Regional angles naming a level absent at a timepoint are skipped there (a note
+        says so); with no regional specification the engine's default pairs are used.
+        """
+        from measure import engine
+
+        notes: list[str] = []
+        results: dict[str, Any] = {}
+        ordered = self.ordered_timepoints()
+        for tp in ordered:
+            inputs = self.vertebra_inputs(tp.id)
+            regional: list[RegionalSpec] | None = None
+            if self._regional:
+                levels = {v.level for v in inputs}
+                regional = []
+                for spec in self._regional:
+                    if spec.upper_level in levels and spec.lower_level in levels:
+                        regional.append(spec)
+                    else:
+                        notes.append(
+                            f"timepoint {tp.id}: regional angle {spec.display_label} not measured, "
+                            f"{spec.upper_level} or {spec.lower_level} has no vertebra there."
+                        )
+            try:
+                results[tp.id] = engine.measure_timepoint(inputs, regional=regional)
+            except ValueError as exc:
+                notes.append(f"timepoint {tp.id}: not measured: {exc}")
+        try:
+            comparisons = engine.compare_timepoints(
+                [(tp.id, tp.kind, results[tp.id]) for tp in ordered if tp.id in results]
+            )
+        except ValueError as exc:
+            comparisons = []
+            notes.append(f"no comparisons: {exc}")
+        return {"timepoints": results, "comparisons": comparisons, "notes": notes}
+
+
+__all__ = [
+    "LEAKAGE_TYPES",
+    "LEVELS",
+    "PROCEDURES",
+    "STIR_DECISIONS",
+    "TIMEPOINT_KINDS",
+    "VERTEBRA_STATUSES",
+    "Case",
+    "CaseEvent",
+    "Patient",
+    "ReaderEntry",
+    "RegionalSpec",
+    "RemovedTimepoint",
+    "SeriesRef",
+    "StirDecision",
+    "Timepoint",
+    "Vertebra",
+]

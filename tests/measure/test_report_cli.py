@@ -1,0 +1,205 @@
+"""``endplate measure CASE [--json]`` on a case built from analytic landmarks.
+
+The case (tests.measure.test_case.make_case): T12 and L2 are reference bodies with all
+heights 25 mm; L1 is a wedge fracture, Ha 16 / Hm 20 / Hp 25 mm before and Ha 22 / Hm 23 /
+Hp 25 mm after treatment.  Every body is 30 mm deep with a flat inferior endplate, so the
+vertebral kyphotic angle is atan((Hp - Ha) / 30 mm) and every other number follows exactly.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from pathlib import Path
+
+import pytest
+
+import main
+from measure.case import SeriesRef
+from measure.casefile import save_case
+from tests.measure.test_case import make_case
+
+DEPTH_MM = 30.0
+
+
+def vka_deg(ha_mm: float, hp_mm: float) -> float:
+    return math.degrees(math.atan2(hp_mm - ha_mm, DEPTH_MM))
+
+
+@pytest.fixture
+def case_file(tmp_path: Path) -> Path:
+    case = make_case()
+    # Awkward on purpose: the post-op series shows anterior on the screen's right.  The
+    # sign of the angle comes from patient space, so nothing may change.
+    ref = case.series_ref("1.2.826.0.1.2")
+    assert ref is not None
+    case.assign_series(
+        SeriesRef(
+            ref.series_uid,
+            ref.timepoint,
+            ref.path,
+            orientation=(0.0, -1.0, 0.0, 0.0, 0.0, -1.0),
+            pixel_spacing_mm=(0.7, 0.5),
+        )
+    )
+    return save_case(case, tmp_path / "case.json")
+
+
+def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    code = main.main(["measure", *args])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_measure_json_gives_the_exact_numbers(case_file: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(capsys, str(case_file), "--json")
+    assert code == 0 and err == ""
+    data = json.loads(out)
+    assert list(data["timepoints"]) == ["pre", "post"]
+
+    pre = data["timepoints"]["pre"]["vertebrae"]
+    assert list(pre) == ["T12", "L1", "L2"]
+    l1 = pre["L1"]
+    exact = {
+        "vka_deg": vka_deg(16.0, 25.0),
+        "ha_mm": 16.0,
+        "hm_mm": 20.0,
+        "hp_mm": 25.0,
+        "wedge_ratio": 16.0 / 25.0,
+        "biconcave_ratio": 20.0 / 25.0,
+        "crush_ratio": 1.0,  # Hp / mean Hp of T12 and L2
+    }
+    for key, value in exact.items():
+        assert l1[key] == pytest.approx(value, abs=1e-9), key
+    # Largest loss (Ha): 1 - 16/25 against Hp, against the mean of T12/L2, against T12.
+    assert l1["height_loss_pct"] == pytest.approx(
+        {"posterior": 36.0, "adjacent": 36.0, "nearest": 36.0}, abs=1e-9
+    )
+    assert (l1["genant_grade"], l1["type"], l1["status"]) == (2, "wedge", "fractured")
+    for key in ("vka_deg", "ha_mm", "hm_mm", "hp_mm"):
+        assert l1["uncertainty"][key] > 0  # geometry known: a one-pixel error is given
+
+    t12 = pre["T12"]
+    assert t12["vka_deg"] == pytest.approx(0.0, abs=1e-9) and t12["hp_mm"] == pytest.approx(25.0, abs=1e-9)
+    # T12 has no reference vertebra above it: the adjacent reference is missing (null).
+    assert t12["height_loss_pct"]["adjacent"] is None
+    assert t12["height_loss_pct"]["posterior"] == pytest.approx(0.0, abs=1e-9)
+    assert t12["genant_grade"] == 0
+
+    post_l1 = data["timepoints"]["post"]["vertebrae"]["L1"]
+    assert post_l1["vka_deg"] == pytest.approx(
+        vka_deg(22.0, 25.0), abs=1e-9
+    )  # anterior on the right: same sign
+    assert post_l1["ha_mm"] == pytest.approx(22.0, abs=1e-9)
+    assert post_l1["height_loss_pct"]["adjacent"] == pytest.approx(12.0, abs=1e-9)  # 1 - 22/25
+    assert post_l1["status"] == "treated"
+
+    comparisons = {(c["level"], c["from"], c["to"]): c for c in data["comparisons"]}
+    assert set(comparisons) == {("T12", "pre", "post"), ("L1", "pre", "post"), ("L2", "pre", "post")}
+    c = comparisons[("L1", "pre", "post")]
+    assert c["kind"] == "correction"
+    assert c["correction_deg"] == pytest.approx(vka_deg(16.0, 25.0) - vka_deg(22.0, 25.0), abs=1e-9)
+    assert c["height_gain_mm"] == pytest.approx({"ha": 6.0, "hm": 3.0, "hp": 0.0}, abs=1e-9)
+    # (H_post - H_pre) / (H_ref - H_pre): Ha 6/9, Hm 3/5; Hp had no loss, so none.
+    assert c["restoration_pct"]["ha"] == pytest.approx(100.0 * 6.0 / 9.0, abs=1e-9)
+    assert c["restoration_pct"]["hm"] == pytest.approx(60.0, abs=1e-9)
+    assert c["restoration_pct"]["hp"] is None
+    assert c["within_error"]["correction_deg"] is False  # 11 deg is beyond the 4.9 deg error
+    assert comparisons[("T12", "pre", "post")]["within_error"]["correction_deg"] is True
+
+
+def _row(lines: list[str], header_start: str, level: str) -> list[str]:
+    """Cells of the row of ``level`` in the first table whose header starts as given."""
+    start = next(i for i, line in enumerate(lines) if line.strip().startswith(header_start))
+    for line in lines[start + 2 :]:
+        if not line.strip():
+            break
+        cells = re.split(r"\s{2,}", line.strip())
+        if cells[0] == level:
+            return cells
+    raise AssertionError(f"no row {level} after {header_start!r}")
+
+
+def test_measure_text_is_an_aligned_table_with_units(
+    case_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, err = run(capsys, str(case_file))
+    assert code == 0 and err == ""
+    _, json_out, _ = run(capsys, str(case_file), "--json")
+    data = json.loads(json_out)
+    lines = out.splitlines()
+    assert "Timepoint pre: pre-op, 2026-03-01 (before kyphoplasty)" in lines
+    assert "Timepoint post: post-op, 2026-03-03" in lines
+
+    header = next(line for line in lines if line.strip().startswith("Level  Status"))
+    for unit in ("VKA (deg)", "Ha (mm)", "Hm (mm)", "Hp (mm)", "Wedge Ha/Hp"):
+        assert unit in header
+    u = data["timepoints"]["pre"]["vertebrae"]["L1"]["uncertainty"]
+    cells = _row(lines, "Level  Status", "L1")
+    assert cells[:2] == ["L1", "fractured"]
+    assert cells[2] == f"+16.7 +/- {u['vka_deg']:.1f}"  # atan(9/30) = 16.699 deg
+    assert cells[3] == f"16.0 +/- {u['ha_mm']:.1f}"
+    assert cells[4] == f"20.0 +/- {u['hm_mm']:.1f}"
+    assert cells[5] == f"25.0 +/- {u['hp_mm']:.1f}"
+    assert cells[6] == f"0.64 +/- {u['wedge_ratio']:.2f}"
+    assert cells[7] == f"0.80 +/- {u['biconcave_ratio']:.2f}"
+
+    loss = _row(lines, "Level  Loss vs own Hp (%)", "L1")
+    assert loss[:6] == ["L1", "36.0", "36.0", "36.0", "2", "wedge"]
+    assert _row(lines, "Level  Loss vs own Hp (%)", "T12")[2] == "-"  # missing reference
+
+    # Columns are aligned: every row of the first table has the same width as its rule.
+    start = lines.index(header)
+    rule = lines[start + 1]
+    for line in lines[start + 2 : start + 5]:
+        assert len(line) == len(rule)
+
+    comp = _row(lines, "Level  From -> To", "L1")
+    uc = data["comparisons"][1]["uncertainty"]
+    assert comp[:3] == ["L1", "pre -> post", "correction"]
+    assert comp[3] == f"+11.0 +/- {uc['correction_deg']:.1f}"  # 16.699 - 5.711 deg
+    assert comp[4].startswith("+6.0 +/- ") and comp[5].startswith("+3.0 +/- ")
+    assert comp[6].endswith("*")  # Hp did not change: within the measurement error
+    assert comp[7] == "67 / 60 / -"
+
+
+def test_measure_minimal_v1_file_from_another_tool(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tests.measure.test_casefile import MINIMAL
+
+    path = tmp_path / "other.json"
+    path.write_text(json.dumps(MINIMAL), encoding="utf-8")
+    code, out, err = run(capsys, str(path), "--json")
+    assert code == 0, err
+    l1 = json.loads(out)["timepoints"]["pre"]["vertebrae"]["L1"]
+    # No geometry in a v1 file: the plane is fitted to the points, heights are exact.
+    assert l1["ha_mm"] == pytest.approx(math.dist((0.0, -25.1, 12.3), (0.0, -25.0, -10.0)), abs=1e-9)
+    assert l1["hp_mm"] == pytest.approx(26.0, abs=1e-9)
+    assert l1["uncertainty"]["ha_mm"] is None
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        ('{"format": "endplate-case", "version": 1', "is not valid JSON"),
+        ('{"format": "endplate-case", "version": 1}', "field coordinate_system is missing"),
+        ('{"format": "endplate-case", "version": 99}', "written by a newer Endplate: version 99"),
+    ],
+)
+def test_a_bad_case_file_is_one_line_on_stderr_and_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], content: str, expected: str
+) -> None:
+    path = tmp_path / "bad.json"
+    path.write_text(content, encoding="utf-8")
+    for extra in ((), ("--json",)):
+        code, out, err = run(capsys, str(path), *extra)
+        assert code == 2 and out == ""
+        assert err.count("\n") == 1 and err.startswith("endplate: error: ")
+        assert expected in err and str(path) in err
+
+
+def test_a_missing_case_file_is_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(capsys, str(tmp_path / "nope.json"))
+    assert code == 2 and out == "" and "no such file" in err
