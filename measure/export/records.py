@@ -1,0 +1,424 @@
+"""One flat, format-neutral export structure, built once per case; every format reads it.
+
+:class:`ExportRecord` is one row per case x timepoint x level, with exactly the columns
+of the data dictionary (``measure/export/data_dictionary.json``, docs/data-dictionary.md)
+in the same order.  :class:`CaseRecords` adds what does not fit one row without loss:
+every regional angle and every comparison (the CSV row carries one of each, the JSON,
+FHIR and PDF carry all), and the landmarks the SR and the PDF draw.
+
+The numbers come from ``measure.report.measurements_dict(case)`` (the ``endplate measure
+--json`` structure); nothing is recomputed here.  The patient fields come from a
+:class:`~measure.export.pseudonymize.PatientIdentity`, so pseudonymisation happens before
+any exporter sees a name.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field, fields
+from functools import cache
+from importlib import resources
+from typing import TYPE_CHECKING, Any
+
+from measure.export.codes import LEVEL_SCT_CODES
+from measure.export.pseudonymize import PatientIdentity, iso_date
+from measure.landmarks import LANDMARK_KEYS, Landmark, level_index
+
+if TYPE_CHECKING:
+    from measure.case import Case
+
+
+@cache
+def data_dictionary() -> dict[str, Any]:
+    """The machine-readable data dictionary (``data_dictionary.json``)."""
+    text = resources.files("measure.export").joinpath("data_dictionary.json").read_text(encoding="utf-8")
+    return json.loads(text)
+
+
+def column_names() -> list[str]:
+    """CSV column names, in order, from the data dictionary."""
+    return [c["name"] for c in data_dictionary()["columns"]]
+
+
+@dataclass
+class ExportRecord:
+    """One registry row: a vertebral level at one timepoint of one case.
+
+    Field names, order, units and meaning are the data dictionary's; ``None`` means
+    "not available" (an empty CSV cell, a JSON null).
+    """
+
+    case_id: str
+    patient_name: str
+    patient_id: str
+    patient_birth_date: str
+    patient_sex: str
+    pseudonymized: bool
+    study_dates: str
+    timepoint_id: str
+    timepoint_kind: str
+    timepoint_date: str
+    level: str
+    level_sct_code: str
+    status: str
+    landmarks_placed: int
+    fracture_type: str | None = None
+    genant_grade: int | None = None
+    vka_deg: float | None = None
+    vka_uncertainty_deg: float | None = None
+    regional_angle_deg: str | None = None  # ';'-joined when several angles span this level
+    regional_upper_level: str | None = None
+    regional_upper_endplate: str | None = None
+    regional_lower_level: str | None = None
+    regional_lower_endplate: str | None = None
+    ha_mm: float | None = None
+    hm_mm: float | None = None
+    hp_mm: float | None = None
+    wedge_ratio: float | None = None
+    biconcave_ratio: float | None = None
+    crush_ratio: float | None = None
+    height_loss_posterior_ha_pct: float | None = None
+    height_loss_posterior_hm_pct: float | None = None
+    height_loss_adjacent_ha_pct: float | None = None
+    height_loss_adjacent_hm_pct: float | None = None
+    height_loss_adjacent_hp_pct: float | None = None
+    height_loss_nearest_ha_pct: float | None = None
+    height_loss_nearest_hm_pct: float | None = None
+    height_loss_nearest_hp_pct: float | None = None
+    stir_ratio: float | None = None
+    stir_edema_fraction: float | None = None
+    stir_extent_grade: int | None = None
+    stir_flag: bool | None = None
+    stir_reader_decision: str | None = None
+    t1_ratio: float | None = None
+    procedure: str | None = None
+    cement_volume_ml: float | None = None
+    cement_leakage: str | None = None
+    complications: str | None = None
+    reader_notes: str | None = None
+    compared_with_timepoint: str | None = None
+    comparison_kind: str | None = None
+    correction_deg: float | None = None
+    height_gain_ha_mm: float | None = None
+    height_gain_hm_mm: float | None = None
+    height_gain_hp_mm: float | None = None
+    restoration_ha_pct: float | None = None
+    restoration_hm_pct: float | None = None
+    restoration_hp_pct: float | None = None
+    loss_of_correction_deg: float | None = None
+    change_within_error: bool | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+#: Fields that describe the case or the timepoint rather than the vertebra (JSON nests them).
+CASE_FIELDS = (
+    "case_id",
+    "patient_name",
+    "patient_id",
+    "patient_birth_date",
+    "patient_sex",
+    "pseudonymized",
+    "study_dates",
+)
+TIMEPOINT_FIELDS = ("timepoint_id", "timepoint_kind", "timepoint_date")
+
+
+@dataclass(frozen=True)
+class RegionalRecord:
+    """A regional angle of one timepoint and the two endplates it joins."""
+
+    timepoint_id: str
+    upper_level: str
+    upper_endplate: str
+    lower_level: str
+    lower_endplate: str
+    angle_deg: float | None
+    uncertainty_deg: float | None
+    label: str
+
+
+@dataclass(frozen=True)
+class ComparisonRecord:
+    """One level compared between two timepoints (numbers from the measurement engine)."""
+
+    level: str
+    from_timepoint: str
+    to_timepoint: str
+    kind: str
+    correction_deg: float | None
+    height_gain_mm: dict[str, float | None]  # ha, hm, hp
+    restoration_pct: dict[str, float | None]  # ha, hm, hp
+    loss_of_correction_deg: float | None
+    change_within_error: bool | None
+
+
+@dataclass(frozen=True)
+class TimepointInfo:
+    id: str
+    kind: str
+    date: str
+    series_uids: tuple[str, ...]
+
+
+@dataclass
+class CaseRecords:
+    """Everything exported about one case, already pseudonymised when asked."""
+
+    case_id: str
+    identity: PatientIdentity
+    patient_sex: str
+    timepoints: list[TimepointInfo]
+    rows: list[ExportRecord]
+    regional: list[RegionalRecord] = field(default_factory=list)
+    comparisons: list[ComparisonRecord] = field(default_factory=list)
+    #: (timepoint id, level) -> landmark key -> Landmark (LPS mm + image UIDs).
+    landmarks: dict[tuple[str, str], dict[str, Landmark]] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    def rows_of(self, timepoint_id: str) -> list[ExportRecord]:
+        return [r for r in self.rows if r.timepoint_id == timepoint_id]
+
+
+# -- reading the measurement dict (tolerant of value-with-uncertainty objects) -----------
+
+
+def _number(value: Any) -> float | None:
+    """A finite float from a number or a ``{"value": ...}`` object; None otherwise."""
+    if isinstance(value, Mapping):
+        value = value.get("value")
+    if isinstance(value, bool) or value is None:
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
+
+
+def _integer(value: Any) -> int | None:
+    number = _number(value)
+    return None if number is None else round(number)
+
+
+def _uncertainty(entry: Mapping[str, Any], key: str) -> float | None:
+    value = entry.get(key)
+    if isinstance(value, Mapping) and "uncertainty" in value:
+        return _number(value.get("uncertainty"))
+    unc = entry.get("uncertainty")
+    if isinstance(unc, Mapping):
+        return _number(unc.get(key))
+    return _number(entry.get(key.replace("_deg", "_uncertainty_deg")))
+
+
+def _per_height(value: Any) -> dict[str, float | None]:
+    if isinstance(value, Mapping):
+        return {h: _number(value.get(h)) for h in ("ha", "hm", "hp")}
+    return {h: None for h in ("ha", "hm", "hp")}
+
+
+def _text(value: Any) -> str | None:
+    if value is None:
+        return None
+    return str(value)
+
+
+# -- building ---------------------------------------------------------------------------
+
+
+def _vertebra_numbers(record: ExportRecord, entry: Mapping[str, Any]) -> None:
+    record.fracture_type = _text(entry.get("type", entry.get("fracture_type")))
+    record.genant_grade = _integer(entry.get("genant_grade"))
+    record.vka_deg = _number(entry.get("vka_deg"))
+    record.vka_uncertainty_deg = _uncertainty(entry, "vka_deg")
+    for key in ("ha_mm", "hm_mm", "hp_mm", "wedge_ratio", "biconcave_ratio", "crush_ratio"):
+        setattr(record, key, _number(entry.get(key)))
+    # Per-height losses: "height_loss_detail" (the engine's as_dict); "height_loss_pct"
+    # there holds the largest loss per reference only.
+    losses = entry.get("height_loss_detail") or entry.get("height_loss_pct") or {}
+    if isinstance(losses, Mapping):
+        for ref in ("posterior", "adjacent", "nearest"):
+            per_ref = losses.get(ref)
+            for h in ("ha", "hm", "hp"):
+                name = f"height_loss_{ref}_{h}_pct"
+                if hasattr(record, name):
+                    value = per_ref.get(h) if isinstance(per_ref, Mapping) else None
+                    setattr(record, name, _number(value))
+    stir = entry.get("stir")
+    if isinstance(stir, Mapping):
+        record.stir_ratio = _number(stir.get("sir"))
+        record.stir_edema_fraction = _number(stir.get("edema_fraction"))
+        record.stir_extent_grade = _integer(stir.get("extent_grade"))
+        flag = stir.get("flag")
+        record.stir_flag = flag if isinstance(flag, bool) else None
+        decision = stir.get("reader_decision")
+        if isinstance(decision, Mapping):
+            record.stir_reader_decision = _text(decision.get("decision"))
+        record.t1_ratio = _number(stir.get("t1_ratio"))
+
+
+def _regional_records(timepoint_id: str, items: Sequence[Mapping[str, Any]]) -> list[RegionalRecord]:
+    out = []
+    for r in items:
+        out.append(
+            RegionalRecord(
+                timepoint_id=timepoint_id,
+                upper_level=str(r.get("upper_level", "")),
+                upper_endplate=str(r.get("upper_endplate", "")),
+                lower_level=str(r.get("lower_level", "")),
+                lower_endplate=str(r.get("lower_endplate", "")),
+                angle_deg=_number(r.get("angle_deg")),
+                uncertainty_deg=_number(r.get("uncertainty_deg")),
+                label=str(r.get("label") or ""),
+            )
+        )
+    return out
+
+
+def _regional_spans(r: RegionalRecord, level: str) -> bool:
+    """A regional angle is reported on the levels strictly between its two levels
+    (on the upper level when they are adjacent or equal)."""
+    try:
+        up, low, here = level_index(r.upper_level), level_index(r.lower_level), level_index(level)
+    except ValueError:
+        return False
+    if low - up <= 1:
+        return here == up
+    return up < here < low
+
+
+def _comparison_records(items: Sequence[Mapping[str, Any]]) -> list[ComparisonRecord]:
+    out = []
+    for c in items:
+        loss = c.get("loss_of_correction")
+        if isinstance(loss, Mapping):
+            loss_deg = _number(loss.get("vka_deg", loss.get("angle_deg")))
+        else:
+            loss_deg = _number(loss)
+        within = c.get("within_error")
+        if isinstance(within, Mapping):
+            if c.get("kind") == "loss_of_correction" and isinstance(
+                within.get("loss_of_correction"), Mapping
+            ):
+                within = within["loss_of_correction"].get("vka_deg")
+            else:
+                within = within.get("correction_deg")
+        out.append(
+            ComparisonRecord(
+                level=str(c.get("level", "")),
+                from_timepoint=str(c.get("from", "")),
+                to_timepoint=str(c.get("to", "")),
+                kind=str(c.get("kind", "")),
+                correction_deg=_number(c.get("correction_deg")),
+                height_gain_mm=_per_height(c.get("height_gain_mm")),
+                restoration_pct=_per_height(c.get("restoration_pct")),
+                loss_of_correction_deg=loss_deg,
+                change_within_error=within if isinstance(within, bool) else None,
+            )
+        )
+    return out
+
+
+def _apply_comparison(record: ExportRecord, comparison: ComparisonRecord) -> None:
+    record.compared_with_timepoint = comparison.from_timepoint
+    record.comparison_kind = comparison.kind
+    record.correction_deg = comparison.correction_deg
+    for h in ("ha", "hm", "hp"):
+        setattr(record, f"height_gain_{h}_mm", comparison.height_gain_mm.get(h))
+        setattr(record, f"restoration_{h}_pct", comparison.restoration_pct.get(h))
+    record.loss_of_correction_deg = comparison.loss_of_correction_deg
+    record.change_within_error = comparison.change_within_error
+
+
+def build_case_records(case: Case, measurements: Mapping[str, Any], identity: PatientIdentity) -> CaseRecords:
+    """Flatten a case and its measurement dict into :class:`CaseRecords`.
+
+    ``measurements`` is ``measure.report.measurements_dict(case)``.  Rows follow the
+    clinical timepoint order, then the levels cranial to caudal.
+    """
+    ordered = case.ordered_timepoints()
+    study_dates = ";".join(iso_date(tp.date) for tp in ordered if tp.date)
+    tp_results = measurements.get("timepoints") or {}
+    comparisons = _comparison_records(measurements.get("comparisons") or [])
+    result = CaseRecords(
+        case_id=case.case_id,
+        identity=identity,
+        patient_sex=case.patient.sex or "",
+        timepoints=[
+            TimepointInfo(
+                tp.id, tp.kind, iso_date(tp.date), tuple(s.series_uid for s in case.series_of(tp.id))
+            )
+            for tp in ordered
+        ],
+        rows=[],
+        comparisons=comparisons,
+    )
+    case_entry = case.reader_entry(None, None)
+    seen_tp: list[str] = []
+    for tp in ordered:
+        tp_result = tp_results.get(tp.id) or {}
+        vert_results = tp_result.get("vertebrae") or {}
+        regional = _regional_records(tp.id, tp_result.get("regional") or [])
+        result.regional.extend(regional)
+        for v in case.vertebrae(tp.id):
+            result.landmarks[(tp.id, v.level)] = {
+                k: v.landmarks[k] for k in LANDMARK_KEYS if k in v.landmarks
+            }
+            record = ExportRecord(
+                case_id=case.case_id,
+                patient_name=identity.name,
+                patient_id=identity.patient_id,
+                patient_birth_date=identity.birth_date,
+                patient_sex=case.patient.sex or "",
+                pseudonymized=identity.pseudonymized,
+                study_dates=study_dates,
+                timepoint_id=tp.id,
+                timepoint_kind=tp.kind,
+                timepoint_date=iso_date(tp.date),
+                level=v.level,
+                level_sct_code=LEVEL_SCT_CODES.get(v.level, ""),
+                status=v.status,
+                landmarks_placed=len(v.landmarks),
+            )
+            entry = vert_results.get(v.level)
+            if isinstance(entry, Mapping):
+                _vertebra_numbers(record, entry)
+            spanning = [r for r in regional if _regional_spans(r, v.level)]
+            if spanning:
+                record.regional_angle_deg = ";".join(
+                    "" if r.angle_deg is None else repr(r.angle_deg) for r in spanning
+                )
+                record.regional_upper_level = ";".join(r.upper_level for r in spanning)
+                record.regional_upper_endplate = ";".join(r.upper_endplate for r in spanning)
+                record.regional_lower_level = ";".join(r.lower_level for r in spanning)
+                record.regional_lower_endplate = ";".join(r.lower_endplate for r in spanning)
+            decision = case.stir_decision(tp.id, v.level)
+            if decision is not None and decision.decision is not None:
+                record.stir_reader_decision = decision.decision
+            reader = case.reader_entry(tp.id, v.level) or case_entry
+            if reader is not None:
+                record.procedure = reader.procedure
+                record.cement_volume_ml = reader.cement_volume_ml
+                record.cement_leakage = ";".join(reader.leakage)
+                record.complications = reader.complications
+                record.reader_notes = reader.notes
+            mine = [c for c in comparisons if c.level == v.level and c.to_timepoint == tp.id]
+            if mine:
+                # The previous timepoint in clinical order that has this level, if compared.
+                preferred = [c for c in mine if c.from_timepoint in seen_tp]
+                preferred.sort(key=lambda c: seen_tp.index(c.from_timepoint), reverse=True)
+                _apply_comparison(record, (preferred or mine)[0])
+            result.rows.append(record)
+        seen_tp.append(tp.id)
+    if "error" in measurements:
+        result.notes.append(str(measurements["error"]))
+    result.notes.extend(str(n) for n in measurements.get("notes") or [])
+    return result
+
+
+def record_fields() -> list[str]:
+    """The :class:`ExportRecord` field names, in order (equal to :func:`column_names`)."""
+    return [f.name for f in fields(ExportRecord)]
