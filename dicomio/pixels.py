@@ -1,0 +1,588 @@
+"""Pixel loading: a stack's frames decoded into one preallocated (slices, rows, columns) array.
+
+The scan (:mod:`dicomio.scan`) reads headers only; pixels are read here, once, when a
+series is first shown or analysed (:class:`VolumeCache`).  What the caller gets:
+
+* ``volume[k]`` is ``stack.frames[k]`` (slice ``k`` of ``stack.geometry``), whatever the
+  file or frame order on disk.
+* Values are in output units: ``stored * RescaleSlope + RescaleIntercept``, per frame
+  when frames differ (``FrameRef.rescale_slope``), so CT is in Hounsfield units.
+* **Bright = high for every series.**  MONOCHROME1 images (low value shown white) are
+  inverted on load: the stored value ``s`` becomes ``lo + hi - s`` before rescaling, where
+  ``lo..hi`` is the range that BitsStored allows (the bitwise inverse within BitsStored,
+  as :func:`dicomio.synth.invert_monochrome1` writes it).  Edema analysis relies on this:
+  a hyperintense STIR body has higher numbers than normal marrow.
+* dtype ``int16`` when every slope and intercept is an integer and the whole stored range
+  maps into int16 (CT in HU, most MR), else ``float32``.
+
+Memory stays near the size of the output: the array is allocated once, native frames are
+read from disk straight into their slot (``readinto`` at ``FrameRef.pixel_offset``), and
+no dataset is kept.  Files are read in parallel threads (file reads and numpy release
+the GIL).  Compressed frames (JPEG, JPEG-LS, JPEG 2000, RLE) go through pydicom 3's
+decoders, one frame at a time.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+import numpy as np
+import pydicom
+from numpy.typing import NDArray
+from pydicom.pixels import get_decoder, iter_pixels
+from pydicom.uid import (
+    UID,
+    DeflatedExplicitVRLittleEndian,
+    ExplicitVRBigEndian,
+    ExplicitVRLittleEndian,
+    ImplicitVRLittleEndian,
+)
+
+from dicomio.model import FrameRef, PixelFormat, SeriesStack
+
+ProgressCallback = Callable[[int, int], None]
+CancelCallback = Callable[[], bool]
+
+#: Transfer syntaxes whose frames can be read straight from the file at an offset.
+_NATIVE_SYNTAXES = (ImplicitVRLittleEndian, ExplicitVRLittleEndian, ExplicitVRBigEndian)
+
+#: What to install to decode each family of compressed transfer syntaxes (by UID prefix).
+_DECODER_PACKAGES: tuple[tuple[tuple[str, ...], str], ...] = (
+    (("1.2.840.10008.1.2.4.50", "1.2.840.10008.1.2.4.51"), "pylibjpeg and pylibjpeg-libjpeg (or Pillow)"),
+    (("1.2.840.10008.1.2.4.57", "1.2.840.10008.1.2.4.70"), "pylibjpeg and pylibjpeg-libjpeg"),
+    (("1.2.840.10008.1.2.4.80", "1.2.840.10008.1.2.4.81"), "pyjpegls (or pylibjpeg and pylibjpeg-libjpeg)"),
+    (
+        ("1.2.840.10008.1.2.4.90", "1.2.840.10008.1.2.4.91", "1.2.840.10008.1.2.4.201"),
+        "pylibjpeg and pylibjpeg-openjpeg",
+    ),
+    (("1.2.840.10008.1.2.4.202", "1.2.840.10008.1.2.4.203"), "pylibjpeg and pylibjpeg-openjpeg"),
+    (("1.2.840.10008.1.2.5",), "pylibjpeg and pylibjpeg-rle"),
+)
+
+#: Pixels per block when rescaling into float32 (bounds the float64 temporaries).
+_FLOAT_BLOCK_PIXELS = 1 << 15
+
+_INT16 = np.iinfo(np.int16)
+
+
+class DecoderMissingError(ValueError):
+    """No installed package can decode this transfer syntax."""
+
+
+class PixelDecodeError(ValueError):
+    """One frame could not be read or decoded; the message names the file and frame."""
+
+
+class LoadCancelledError(RuntimeError):
+    """``cancel()`` returned True while a volume was loading."""
+
+
+class _NotInt16Error(Exception):
+    """A frame's values do not fit in int16: the load restarts as float32."""
+
+
+def _package_for(uid: str) -> str:
+    for uids, packages in _DECODER_PACKAGES:
+        if uid in uids:
+            return packages
+    return "a pydicom pixel data plugin that supports it (none is known to Endplate)"
+
+
+def _syntax_label(uid: str) -> str:
+    name = UID(uid).name
+    return f"'{name}' ({uid})" if name and name != uid else f"'{uid}'"
+
+
+def check_decoder(transfer_syntax_uid: str) -> None:
+    """Raise :class:`DecoderMissingError` unless pixels of this transfer syntax can be decoded."""
+    uid = UID(transfer_syntax_uid)
+    if uid in _NATIVE_SYNTAXES or uid == DeflatedExplicitVRLittleEndian:
+        return
+    try:
+        decoder = get_decoder(uid)
+    except NotImplementedError:
+        raise DecoderMissingError(
+            f"The images use transfer syntax {_syntax_label(uid)}, which pydicom cannot decode; "
+            f"expected an uncompressed, JPEG, JPEG-LS, JPEG 2000 or RLE transfer syntax."
+        ) from None
+    if not decoder.is_available:
+        missing = "; ".join(decoder.missing_dependencies)
+        detail = f" (pydicom reports: {missing})" if missing else ""
+        raise DecoderMissingError(
+            f"No decoder is installed for transfer syntax {_syntax_label(uid)}{detail}; "
+            f"install {_package_for(uid)} to read these images."
+        )
+
+
+# -- output format -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """Everything a worker needs to turn one stored frame into its output slot."""
+
+    fmt: PixelFormat
+    syntax: UID
+    rows: int
+    columns: int
+    file_dtype: np.dtype  # stored dtype as in the file (byte order included)
+    stored_dtype: np.dtype  # the same in native byte order
+    frame_nbytes: int
+    out_dtype: np.dtype
+    check_range: bool  # int16 output whose values must be checked frame by frame
+    stored_lo: int
+    stored_hi: int
+    invert: bool
+
+    @property
+    def native(self) -> bool:
+        return self.syntax in _NATIVE_SYNTAXES
+
+
+def stored_range(fmt: PixelFormat) -> tuple[int, int]:
+    """(lowest, highest) stored value that BitsStored and PixelRepresentation allow."""
+    bits = fmt.bits_stored
+    if fmt.pixel_representation == 1:
+        return -(1 << (bits - 1)), (1 << (bits - 1)) - 1
+    return 0, (1 << bits) - 1
+
+
+def frame_rescales(stack: SeriesStack) -> list[tuple[float, float]]:
+    """(slope, intercept) of every frame: its own when set, else the stack's."""
+    fmt = stack.pixel_format
+    return [
+        (
+            fmt.rescale_slope if f.rescale_slope is None else float(f.rescale_slope),
+            fmt.rescale_intercept if f.rescale_intercept is None else float(f.rescale_intercept),
+        )
+        for f in stack.frames
+    ]
+
+
+def output_dtype(stack: SeriesStack) -> tuple[np.dtype, bool]:
+    """(dtype to try, whether the values must be checked while loading).
+
+    int16 is tried when every frame's slope and intercept are integers.  When the whole
+    stored range that BitsStored allows maps into int16 no check is needed; otherwise
+    (e.g. CT with BitsStored 16 and intercept -1024, whose real values always fit) each
+    frame's actual values are checked and the load restarts as float32 if one does not fit.
+    """
+    lo, hi = stored_range(stack.pixel_format)
+    guaranteed = True
+    for slope, intercept in frame_rescales(stack):
+        if not (float(slope).is_integer() and float(intercept).is_integer()):
+            return np.dtype(np.float32), False
+        ends = (slope * lo + intercept, slope * hi + intercept)
+        if min(ends) < _INT16.min or max(ends) > _INT16.max:
+            guaranteed = False
+    return np.dtype(np.int16), not guaranteed
+
+
+def _plan(stack: SeriesStack, force_float: bool = False) -> _Plan:
+    fmt = stack.pixel_format
+    where = f"series {stack.series_uid} ({stack.description or 'no description'})"
+    if fmt.samples_per_pixel != 1 or fmt.photometric not in ("MONOCHROME1", "MONOCHROME2"):
+        raise ValueError(
+            f"{where} has PhotometricInterpretation {fmt.photometric!r} with {fmt.samples_per_pixel} "
+            "sample(s) per pixel; Endplate reads grayscale MONOCHROME1/MONOCHROME2 images only."
+        )
+    if fmt.bits_allocated not in (8, 16, 32):
+        raise ValueError(
+            f"{where} has BitsAllocated {fmt.bits_allocated}; expected 8, 16 or 32 bits per pixel."
+        )
+    if not 1 <= fmt.bits_stored <= fmt.bits_allocated:
+        raise ValueError(
+            f"{where} has BitsStored {fmt.bits_stored} with BitsAllocated {fmt.bits_allocated}; "
+            "expected 1 <= BitsStored <= BitsAllocated."
+        )
+    if len(stack.frames) != len(stack.geometry.slices):
+        raise ValueError(
+            f"{where} has {len(stack.frames)} frames but its geometry has "
+            f"{len(stack.geometry.slices)} slices; expected one frame per slice."
+        )
+    check_decoder(fmt.transfer_syntax_uid)
+    syntax = UID(fmt.transfer_syntax_uid)
+    big_endian = fmt.big_endian or syntax == ExplicitVRBigEndian
+    kind = "i" if fmt.pixel_representation == 1 else "u"
+    stored = np.dtype(f"{kind}{fmt.bits_allocated // 8}")
+    lo, hi = stored_range(fmt)
+    _, rows, columns = stack.geometry.shape
+    out_dtype, check_range = output_dtype(stack)
+    if force_float:
+        out_dtype, check_range = np.dtype(np.float32), False
+    return _Plan(
+        fmt=fmt,
+        syntax=syntax,
+        rows=rows,
+        columns=columns,
+        file_dtype=stored.newbyteorder(">" if big_endian else "<"),
+        stored_dtype=stored,
+        frame_nbytes=rows * columns * stored.itemsize,
+        out_dtype=out_dtype,
+        check_range=check_range,
+        stored_lo=lo,
+        stored_hi=hi,
+        invert=fmt.photometric == "MONOCHROME1",
+    )
+
+
+def _wrap16(value: float) -> int:
+    """``value`` modulo 2**16 as an int16 number: int16 arithmetic wraps the same way."""
+    return ((int(value) + 0x8000) & 0xFFFF) - 0x8000
+
+
+def _finish_frame(plan: _Plan, raw: NDArray, slot: NDArray, slope: float, intercept: float) -> None:
+    """Write ``raw`` (stored values, native order) into ``slot`` in output units.
+
+    ``raw`` may be a view of ``slot`` (native frames read in place).  For int16 output
+    the arithmetic is done in int16: it wraps modulo 2**16, and since the final value is
+    known to fit in int16 (see :func:`output_dtype`) the result is exact.
+    """
+    if plan.out_dtype == np.int16:
+        if plan.check_range and raw.size:
+            _check_int16(plan, raw, slope, intercept)
+        if not np.may_share_memory(raw, slot):
+            np.copyto(slot, raw, casting="unsafe")
+        if plan.invert:
+            np.subtract(_wrap16(plan.stored_lo + plan.stored_hi), slot, out=slot)
+        if slope != 1:
+            np.multiply(slot, _wrap16(slope), out=slot)
+        if intercept != 0:
+            np.add(slot, _wrap16(intercept), out=slot)
+        return
+    flat_raw = raw.reshape(-1)
+    flat_out = slot.reshape(-1)
+    for start in range(0, flat_raw.size, _FLOAT_BLOCK_PIXELS):
+        block = flat_raw[start : start + _FLOAT_BLOCK_PIXELS].astype(np.float64)
+        if plan.invert:
+            block = (plan.stored_lo + plan.stored_hi) - block
+        block *= slope
+        block += intercept
+        flat_out[start : start + _FLOAT_BLOCK_PIXELS] = block
+
+
+def _check_int16(plan: _Plan, raw: NDArray, slope: float, intercept: float) -> None:
+    low, high = int(raw.min()), int(raw.max())
+    if plan.invert:
+        low, high = plan.stored_lo + plan.stored_hi - high, plan.stored_lo + plan.stored_hi - low
+    ends = (slope * low + intercept, slope * high + intercept)
+    if min(ends) < _INT16.min or max(ends) > _INT16.max:
+        raise _NotInt16Error
+
+
+def _correct_unused_bits(plan: _Plan, raw: NDArray) -> None:
+    """Drop whatever sits in the bits above BitsStored (sign-extending signed data)."""
+    shift = plan.fmt.bits_allocated - plan.fmt.bits_stored
+    if shift:
+        np.left_shift(raw, shift, out=raw)
+        np.right_shift(raw, shift, out=raw)
+
+
+# -- reading native frames -----------------------------------------------------------------
+
+
+def _locate_native_pixels(fh: BinaryIO, path: Path, syntax: UID) -> int:
+    """File offset of the first Pixel Data byte, when the scan did not record it."""
+    fh.seek(0)
+    pydicom.dcmread(fh, stop_before_pixels=True, force=True)
+    start = fh.tell()
+    head = fh.read(12)
+    little = syntax != ExplicitVRBigEndian
+    endian = "<" if little else ">"
+    if len(head) < 8 or struct.unpack(endian + "HH", head[:4]) != (0x7FE0, 0x0010):
+        raise PixelDecodeError(f"{path}: no Pixel Data element was found after the header.")
+    if syntax == ImplicitVRLittleEndian:
+        return start + 8
+    if head[4:6] in (b"OB", b"OW", b"OD", b"OF", b"OL", b"OV", b"UN"):
+        return start + 12
+    return start + 8
+
+
+def _read_native(
+    plan: _Plan,
+    path: Path,
+    items: Sequence[tuple[int, FrameRef]],
+    out: NDArray,
+    rescales: Sequence[tuple[float, float]],
+    stop: threading.Event,
+) -> int:
+    same_size = plan.stored_dtype.itemsize == plan.out_dtype.itemsize
+    buffer = None if same_size else np.empty((plan.rows, plan.columns), dtype=plan.file_dtype)
+    value_offset: int | None = None
+    with open(path, "rb", buffering=0) as fh:
+        for slot_index, ref in items:
+            if stop.is_set():
+                return 0
+            offset = ref.pixel_offset
+            if offset is None:
+                if value_offset is None:
+                    value_offset = _locate_native_pixels(fh, path, plan.syntax)
+                offset = value_offset + (ref.frame_index or 0) * plan.frame_nbytes
+            slot = out[slot_index]
+            target = slot.view(plan.file_dtype) if same_size else buffer
+            assert target is not None
+            fh.seek(offset)
+            got = fh.readinto(target.data.cast("B"))
+            if got != plan.frame_nbytes:
+                raise PixelDecodeError(
+                    f"{path}: {_frame_label(ref)} is cut short: {got} of {plan.frame_nbytes} pixel bytes "
+                    f"could be read at offset {offset}; the file is truncated."
+                )
+            if plan.file_dtype != plan.stored_dtype:  # big endian file
+                target.byteswap(inplace=True)
+            raw = target.view(plan.stored_dtype)
+            _correct_unused_bits(plan, raw)
+            _finish_frame(plan, raw, slot, *rescales[slot_index])
+    return len(items)
+
+
+# -- decoding compressed (or deflated) frames --------------------------------------------------
+
+
+def _frame_label(ref: FrameRef) -> str:
+    return "the image" if ref.frame_index is None else f"frame {ref.frame_index + 1}"
+
+
+def _decode(
+    plan: _Plan,
+    path: Path,
+    items: Sequence[tuple[int, FrameRef]],
+    out: NDArray,
+    rescales: Sequence[tuple[float, float]],
+    stop: threading.Event,
+) -> int:
+    """Decode the listed frames of one file, one frame at a time, into their slots."""
+    indices = [ref.frame_index or 0 for _, ref in items]
+    done = 0
+    with open(path, "rb") as fh:
+        frames = iter_pixels(fh, indices=indices, raw=True)
+        try:
+            for slot_index, ref in items:
+                if stop.is_set():
+                    return done
+                arr = _next_frame(plan, path, ref, frames)
+                if arr.dtype != plan.stored_dtype:
+                    arr = arr.astype(plan.stored_dtype, copy=False)
+                _finish_frame(plan, arr, out[slot_index], *rescales[slot_index])
+                done += 1
+        finally:
+            # Close the generator before the file: when finished it seeks the file.
+            getattr(frames, "close", lambda: None)()
+    return done
+
+
+def _next_frame(plan: _Plan, path: Path, ref: FrameRef, frames: Iterator[NDArray]) -> NDArray:
+    """The next decoded frame, with decoder failures turned into sentences."""
+    what = f"{path}: {_frame_label(ref)}"
+    try:
+        arr = next(frames)
+    except StopIteration:
+        raise PixelDecodeError(f"{what} is missing from the compressed pixel data.") from None
+    except Exception as exc:  # a decoder plugin may raise anything on corrupt data
+        if "missing dependencies" in str(exc):
+            raise DecoderMissingError(
+                f"No decoder is installed for transfer syntax {_syntax_label(plan.syntax)}; "
+                f"install {_package_for(plan.syntax)} to read {path}."
+            ) from exc
+        raise PixelDecodeError(f"{what} could not be decoded as {_syntax_label(plan.syntax)}: {exc}") from exc
+    if arr.shape != (plan.rows, plan.columns):
+        raise PixelDecodeError(
+            f"{what} decoded to shape {arr.shape}; expected {plan.rows} x {plan.columns} "
+            "(Rows x Columns) single-sample pixels."
+        )
+    return arr
+
+
+def _decode_deflated(
+    plan: _Plan,
+    path: Path,
+    items: Sequence[tuple[int, FrameRef]],
+    out: NDArray,
+    rescales: Sequence[tuple[float, float]],
+    stop: threading.Event,
+) -> int:
+    """Deflated files have no usable file offsets: inflate the dataset, then take frames."""
+    try:
+        ds = pydicom.dcmread(path)
+        frames = ds.pixel_array
+    except Exception as exc:
+        raise PixelDecodeError(f"{path}: the deflated pixel data could not be read: {exc}") from exc
+    frames = frames.reshape(-1, plan.rows, plan.columns)
+    for slot_index, ref in items:
+        if stop.is_set():
+            return 0
+        _finish_frame(plan, frames[ref.frame_index or 0], out[slot_index], *rescales[slot_index])
+    return len(items)
+
+
+# -- public API ---------------------------------------------------------------------------------
+
+
+def _default_workers() -> int:
+    return max(1, min(8, 2 * (os.cpu_count() or 1)))
+
+
+def _tasks(stack: SeriesStack, n_workers: int) -> list[tuple[Path, list[tuple[int, FrameRef]]]]:
+    """Frames grouped by file (one open per file); big multi-frame files split in chunks."""
+    by_path: dict[Path, list[tuple[int, FrameRef]]] = {}
+    for k, ref in enumerate(stack.frames):
+        by_path.setdefault(Path(ref.path), []).append((k, ref))
+    tasks: list[tuple[Path, list[tuple[int, FrameRef]]]] = []
+    for path, items in by_path.items():
+        items.sort(key=lambda item: item[1].frame_index or 0)  # read/decode in file order
+        n_chunks = min(n_workers, max(1, len(items) // 4)) if len(by_path) < n_workers else 1
+        size = -(-len(items) // n_chunks)
+        tasks.extend((path, items[i : i + size]) for i in range(0, len(items), size))
+    return tasks
+
+
+def load_volume(
+    stack: SeriesStack,
+    *,
+    workers: int | None = None,
+    progress: ProgressCallback | None = None,
+    cancel: CancelCallback | None = None,
+) -> NDArray:
+    """Decode every frame of ``stack`` into a new ``(slices, rows, columns)`` array.
+
+    ``volume[k]`` is ``stack.frames[k]``; values are rescaled (CT in HU) and MONOCHROME1 is
+    inverted so that bright = high (see the module docstring).  ``progress(done, total)``
+    (frames) is called from the calling thread; ``cancel()`` is polled between frames and
+    raises :class:`LoadCancelledError` once it returns True.
+
+    Raises :class:`DecoderMissingError` when no decoder is installed for the transfer
+    syntax, :class:`PixelDecodeError` naming the file and frame that cannot be read, and
+    ``ValueError`` for pixel formats Endplate does not read (colour, 1-bit).
+    """
+    plan = _plan(stack)
+    try:
+        return _load(stack, plan, workers, progress, cancel)
+    except _NotInt16Error:
+        # Rare: integral rescale but values beyond int16 (e.g. unsigned 16-bit MR).
+        return _load(stack, _plan(stack, force_float=True), workers, progress, cancel)
+
+
+def _load(
+    stack: SeriesStack,
+    plan: _Plan,
+    workers: int | None,
+    progress: ProgressCallback | None,
+    cancel: CancelCallback | None,
+) -> NDArray:
+    out = np.empty(stack.geometry.shape, dtype=plan.out_dtype)
+    rescales = frame_rescales(stack)
+    n_workers = max(1, workers if workers is not None else _default_workers())
+    if plan.native:
+        reader = _read_native
+    elif plan.syntax == DeflatedExplicitVRLittleEndian:
+        reader = _decode_deflated
+    else:
+        reader = _decode
+    tasks = _tasks(stack, n_workers)
+    total = len(stack.frames)
+    stop = threading.Event()
+
+    def work(path: Path, items: list[tuple[int, FrameRef]]) -> int:
+        if stop.is_set() or (cancel is not None and cancel()):
+            stop.set()
+            return 0
+        try:
+            return reader(plan, path, items, out, rescales, stop)
+        except OSError as exc:
+            raise PixelDecodeError(
+                f"{path}: the file could not be read ({exc.strerror or exc}); it was moved, deleted "
+                "or is unreadable since the folder was scanned."
+            ) from exc
+
+    if progress is not None:
+        progress(0, total)
+    done = 0
+    with ThreadPoolExecutor(max_workers=min(n_workers, len(tasks)), thread_name_prefix="pixels") as pool:
+        pending: set[Future[int]] = {pool.submit(work, path, items) for path, items in tasks}
+        try:
+            while pending:
+                finished, pending = wait(pending, timeout=0.1, return_when="FIRST_COMPLETED")
+                for future in finished:
+                    done += future.result()  # re-raises a worker's error here
+                if progress is not None and finished:
+                    progress(done, total)
+                if cancel is not None and cancel():
+                    stop.set()
+        except BaseException:
+            stop.set()
+            for future in pending:
+                future.cancel()
+            raise
+    if stop.is_set():
+        raise LoadCancelledError(
+            f"Loading series {stack.series_uid} was cancelled after {done} of {total} images."
+        )
+    return out
+
+
+class VolumeCache:
+    """Each stack's pixels loaded once, on first use, and kept until released.
+
+    Thread-safe: two threads asking for the same stack wait for one load.  Keyed by
+    :attr:`SeriesStack.key` (series UID plus stack index).
+    """
+
+    def __init__(self, loader: Callable[..., NDArray] = load_volume) -> None:
+        self._loader = loader
+        self._volumes: dict[str, NDArray] = {}
+        self._locks: dict[str, threading.Lock] = {}
+        self._guard = threading.Lock()
+
+    def get(
+        self,
+        stack: SeriesStack,
+        *,
+        progress: ProgressCallback | None = None,
+        cancel: CancelCallback | None = None,
+    ) -> NDArray:
+        """The stack's volume, loading it now if this is the first request."""
+        key = stack.key
+        with self._guard:
+            volume = self._volumes.get(key)
+            if volume is not None:
+                return volume
+            lock = self._locks.setdefault(key, threading.Lock())
+        with lock:
+            with self._guard:
+                volume = self._volumes.get(key)
+            if volume is None:
+                volume = self._loader(stack, progress=progress, cancel=cancel)
+                volume.setflags(write=False)  # shared between viewers and analyses
+                with self._guard:
+                    self._volumes[key] = volume
+            return volume
+
+    def is_loaded(self, stack_or_key: SeriesStack | str) -> bool:
+        key = stack_or_key if isinstance(stack_or_key, str) else stack_or_key.key
+        with self._guard:
+            return key in self._volumes
+
+    def release(self, stack_or_key: SeriesStack | str) -> None:
+        """Forget a stack's volume (memory is freed once no viewer holds the array)."""
+        key = stack_or_key if isinstance(stack_or_key, str) else stack_or_key.key
+        with self._guard:
+            self._volumes.pop(key, None)
+            self._locks.pop(key, None)
+
+    def clear(self) -> None:
+        with self._guard:
+            self._volumes.clear()
+            self._locks.clear()
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes held by the cached volumes."""
+        with self._guard:
+            return sum(v.nbytes for v in self._volumes.values())
