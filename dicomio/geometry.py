@@ -19,8 +19,10 @@ Nothing here knows about files; ``dicomio.scan`` turns headers into these object
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Literal
 
 import numpy as np
@@ -153,11 +155,17 @@ class ImageGeometry:
         )
 
     # -- derived -------------------------------------------------------------------
+    @cached_property
+    def _normal(self) -> tuple[float, float, float]:
+        r, c = self.row_cosine, self.col_cosine
+        n = (r[1] * c[2] - r[2] * c[1], r[2] * c[0] - r[0] * c[2], r[0] * c[1] - r[1] * c[0])
+        length = math.sqrt(n[0] * n[0] + n[1] * n[1] + n[2] * n[2])
+        return (n[0] / length, n[1] / length, n[2] / length)
+
     @property
     def normal(self) -> NDArray[np.float64]:
         """Unit normal ``row_cosine x col_cosine`` (the slice direction of a stack)."""
-        n = np.cross(np.asarray(self.row_cosine), np.asarray(self.col_cosine))
-        return n / np.linalg.norm(n)
+        return np.array(self._normal)
 
     @property
     def orientation(self) -> tuple[float, ...]:
@@ -220,10 +228,9 @@ class ImageGeometry:
         return column, row, distance
 
     def same_orientation(self, other: ImageGeometry, tol: float = _ORIENTATION_TOLERANCE) -> bool:
-        return bool(
-            np.allclose(self.row_cosine, other.row_cosine, atol=tol)
-            and np.allclose(self.col_cosine, other.col_cosine, atol=tol)
-        )
+        """Whether both direction cosines agree within ``tol`` (plain floats: hot in scans)."""
+        pairs = zip(self.row_cosine + self.col_cosine, other.row_cosine + other.col_cosine, strict=True)
+        return all(abs(a - b) <= tol for a, b in pairs)
 
 
 @dataclass(frozen=True)
@@ -250,7 +257,10 @@ class StackGeometry:
                 raise ValueError(
                     f"slice {k} is {s.rows}x{s.columns}, slice 0 is {first.rows}x{first.columns}"
                 )
-        offsets = np.array([float(np.dot(s.position_mm, first.normal)) for s in self.slices])
+        n = first._normal
+        offsets = np.array(
+            [p[0] * n[0] + p[1] * n[1] + p[2] * n[2] for p in (s.position_mm for s in self.slices)]
+        )
         if len(offsets) > 1 and np.any(np.diff(offsets) < -1e-6):
             raise ValueError("slices must be ordered by increasing position along the normal")
         object.__setattr__(self, "_offsets_mm", offsets)
