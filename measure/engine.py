@@ -225,6 +225,16 @@ def _measure_shape(v: VertebraInput) -> VertebraResult:
     )
 
 
+def _measure_shape_or_refuse(v: VertebraInput) -> VertebraResult:
+    """Like :func:`_measure_shape`, but a refused vertebra (landmarks on non-parallel
+    images, a plane far from sagittal) becomes an unmeasured result carrying the refusal,
+    so one bad vertebra does not hide the numbers of the others."""
+    try:
+        return _measure_shape(v)
+    except ValueError as exc:
+        return _unmeasured(v, f"not measured: {exc}")
+
+
 def _graded(result: VertebraResult, loss: dict[str, dict[str, float] | None]) -> VertebraResult:
     grade = grade_vertebra(result.level, loss)
     return replace(
@@ -300,7 +310,9 @@ def measure_timepoint(
 
     ``regional=None`` uses :func:`default_regional_pairs`; an explicit (possibly empty)
     list is measured as given.  Raises ``ValueError`` for two vertebrae with the same
-    level, a regional angle naming an absent level, or landmarks on non-parallel images.
+    level or a regional angle naming an absent level.  A vertebra (or regional angle)
+    whose landmarks lie on non-parallel images is not measured: its values are null and
+    its notes carry the reason, and every other vertebra is still measured.
     """
     seen: set[str] = set()
     for v in vertebrae:
@@ -308,7 +320,7 @@ def measure_timepoint(
             raise ValueError(f"vertebra {v.level} is given twice in one timepoint; expected each level once.")
         seen.add(v.level)
     ordered = sorted(vertebrae, key=lambda v: level_index(v.level))
-    first_pass = {v.level: _measure_shape(v) for v in ordered}
+    first_pass = {v.level: _measure_shape_or_refuse(v) for v in ordered}
     measured = {lv: r for lv, r in first_pass.items() if r.measured}
     results = {lv: (_with_neighbours(r, measured) if r.measured else r) for lv, r in first_pass.items()}
 
@@ -323,13 +335,24 @@ def measure_timepoint(
                     f"regional angle {spec.display_label}: vertebra {lv} is not in this timepoint; "
                     f"expected one of {', '.join(by_level) or 'the measured levels'}."
                 )
-        regional_results.append(
-            regional_angle(
+        try:
+            result = regional_angle(
                 by_level[spec.upper_level],
                 spec.upper_endplate,
                 by_level[spec.lower_level],
                 spec.lower_endplate,
                 spec.display_label,
             )
-        )
+        except ValueError as exc:  # e.g. the two vertebrae sit on non-parallel images
+            result = RegionalResult(
+                spec.upper_level,
+                spec.upper_endplate,
+                spec.lower_level,
+                spec.lower_endplate,
+                None,
+                None,
+                spec.display_label,
+                (f"regional angle {spec.display_label}: not measured: {exc}",),
+            )
+        regional_results.append(result)
     return TimepointResult(vertebrae=results, regional=regional_results, notes=tuple(notes))

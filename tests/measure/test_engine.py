@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 
 import numpy as np
 import pytest
@@ -112,7 +113,7 @@ def test_incomplete_vertebra_is_reported_and_not_a_reference() -> None:
     assert tp.regional[0].angle_deg == pytest.approx(5.0, abs=1e-9)
 
 
-def test_non_parallel_landmarks_are_refused_by_the_timepoint() -> None:
+def test_non_parallel_landmarks_refuse_that_vertebra_only() -> None:
     tilt = math.radians(3.0)
     bad = make_vertebra(
         "L2",
@@ -120,8 +121,19 @@ def test_non_parallel_landmarks_are_refused_by_the_timepoint() -> None:
         series_of={"sup_ant": "5.5"},
         extra_planes={"5.5": ImagePlane((math.sin(tilt), math.cos(tilt), 0.0), (0.0, 0.0, -1.0), (1, 1))},
     )
-    with pytest.raises(ValueError, match=r"L2: .*differ by 3\.0 deg"):
-        measure_timepoint([*_spine()[:3], bad])
+    good = _spine()[:3]
+    tp = measure_timepoint([*good, bad])
+    l2 = tp.vertebrae["L2"]
+    assert not l2.measured and l2.ha_mm.value is None and l2.vka_deg.value is None
+    assert len(l2.notes) == 1 and re.search(r"not measured: L2: .*differ by 3\.0 deg", l2.notes[0])
+    alone = {v.level: measure_timepoint(good).vertebrae[v.level] for v in good}
+    for v in good:  # the others are measured exactly as without the bad vertebra ...
+        assert tp.vertebrae[v.level].ha_mm.value == alone[v.level].ha_mm.value
+        assert tp.vertebrae[v.level].vka_deg.value == alone[v.level].vka_deg.value
+    # ... and a regional angle that needs L2 is not measured, with the reason.
+    spec = RegionalSpec("T12", "superior", "L2", "inferior")
+    regional = measure_timepoint([*good, bad], [spec]).regional[0]
+    assert regional.angle_deg is None and "differ by 3.0 deg" in regional.notes[0]
 
 
 def test_measure_vertebra_alone_grades_against_its_posterior_height() -> None:
