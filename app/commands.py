@@ -1,0 +1,150 @@
+"""Every edit of the case is one of these undoable commands.
+
+``QUndoStack.push()`` calls :meth:`redo` at once, so callers build the command and push it
+without touching the case first.  Each command remembers what the case's mutation methods
+return (the previous value) and puts it back on undo.  Changes that touch several things
+run inside ``case.batch()`` so that views see one event.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from PySide6.QtGui import QUndoCommand
+
+from measure.angles import RegionalSpec
+from measure.case import Case, SeriesRef, Timepoint, Vertebra
+from measure.landmarks import LANDMARK_LABELS, Landmark
+
+
+class PlaceLandmarkCommand(QUndoCommand):
+    """Place, move or remove (``landmark=None``) one landmark; adds the vertebra if needed."""
+
+    def __init__(
+        self, case: Case, timepoint: str, level: str, key: str, landmark: Landmark | None, text: str = ""
+    ) -> None:
+        verb = "Remove" if landmark is None else "Place"
+        super().__init__(text or f"{verb} {level} {LANDMARK_LABELS.get(key, key)}")
+        self.case, self.timepoint, self.level, self.key = case, timepoint, level, key
+        self.landmark = landmark
+        self.previous: Landmark | None = None
+        self.created_vertebra = False
+
+    def redo(self) -> None:
+        with self.case.batch():
+            self.created_vertebra = self.case.vertebra(self.timepoint, self.level) is None
+            if self.created_vertebra:
+                self.case.add_vertebra(self.timepoint, self.level)
+            self.previous = self.case.set_landmark(self.timepoint, self.level, self.key, self.landmark)
+
+    def undo(self) -> None:
+        with self.case.batch():
+            self.case.set_landmark(self.timepoint, self.level, self.key, self.previous)
+            if self.created_vertebra:
+                self.case.remove_vertebra(self.timepoint, self.level)
+
+
+class MoveLandmarkCommand(PlaceLandmarkCommand):
+    """A handle drag, pushed once on release."""
+
+    def __init__(self, case: Case, timepoint: str, level: str, key: str, landmark: Landmark) -> None:
+        super().__init__(
+            case, timepoint, level, key, landmark, f"Move {level} {LANDMARK_LABELS.get(key, key)}"
+        )
+
+
+class SetStatusCommand(QUndoCommand):
+    def __init__(self, case: Case, timepoint: str, level: str, status: str) -> None:
+        super().__init__(f"Mark {level} {status}")
+        self.case, self.timepoint, self.level, self.status = case, timepoint, level, status
+        self.previous = "unknown"
+        self.created_vertebra = False
+
+    def redo(self) -> None:
+        with self.case.batch():
+            self.created_vertebra = self.case.vertebra(self.timepoint, self.level) is None
+            if self.created_vertebra:
+                self.case.add_vertebra(self.timepoint, self.level)
+            self.previous = self.case.set_status(self.timepoint, self.level, self.status)
+
+    def undo(self) -> None:
+        with self.case.batch():
+            self.case.set_status(self.timepoint, self.level, self.previous)
+            if self.created_vertebra:
+                self.case.remove_vertebra(self.timepoint, self.level)
+
+
+class RemoveVertebraCommand(QUndoCommand):
+    def __init__(self, case: Case, timepoint: str, level: str) -> None:
+        super().__init__(f"Delete {level}")
+        self.case, self.timepoint, self.level = case, timepoint, level
+        self.removed: Vertebra | None = None
+
+    def redo(self) -> None:
+        self.removed = self.case.remove_vertebra(self.timepoint, self.level)
+
+    def undo(self) -> None:
+        v = self.removed
+        assert v is not None
+        self.case.add_vertebra(v.timepoint, v.level, v.status, dict(v.landmarks))
+
+
+class AddTimepointCommand(QUndoCommand):
+    def __init__(self, case: Case, timepoint: Timepoint) -> None:
+        super().__init__(f"Add timepoint {timepoint.label or timepoint.kind}")
+        self.case, self.timepoint = case, timepoint
+        self.removed = None
+
+    def redo(self) -> None:
+        if self.removed is not None:
+            self.case.restore_timepoint(self.removed)
+        else:
+            self.case.add_timepoint(self.timepoint)
+
+    def undo(self) -> None:
+        self.removed = self.case.remove_timepoint(self.timepoint.id)
+
+
+class UpdateTimepointCommand(QUndoCommand):
+    def __init__(self, case: Case, timepoint: Timepoint) -> None:
+        super().__init__(f"Edit timepoint {timepoint.label or timepoint.kind}")
+        self.case, self.timepoint = case, timepoint
+        self.previous: Timepoint | None = None
+
+    def redo(self) -> None:
+        self.previous = self.case.update_timepoint(self.timepoint)
+
+    def undo(self) -> None:
+        assert self.previous is not None
+        self.case.update_timepoint(self.previous)
+
+
+class AssignSeriesCommand(QUndoCommand):
+    """Assign a series to a timepoint (replacing its earlier assignment, if any)."""
+
+    def __init__(self, case: Case, ref: SeriesRef) -> None:
+        super().__init__(f"Assign {ref.description or 'series'} to {ref.timepoint}")
+        self.case, self.ref = case, ref
+        self.previous: SeriesRef | None = None
+
+    def redo(self) -> None:
+        self.previous = self.case.assign_series(self.ref)
+
+    def undo(self) -> None:
+        if self.previous is None:
+            self.case.unassign_series(self.ref.series_uid)
+        else:
+            self.case.assign_series(self.previous)
+
+
+class SetRegionalCommand(QUndoCommand):
+    def __init__(self, case: Case, specs: Sequence[RegionalSpec]) -> None:
+        super().__init__("Set regional angles")
+        self.case, self.specs = case, tuple(specs)
+        self.previous: tuple[RegionalSpec, ...] = ()
+
+    def redo(self) -> None:
+        self.previous = self.case.set_regional(self.specs)
+
+    def undo(self) -> None:
+        self.case.set_regional(self.previous)

@@ -1,0 +1,111 @@
+"""The slice viewer on its own: true proportions, clicks in LPS, slices, window, labels."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PySide6 import QtCore
+from PySide6.QtTest import QTest
+from pytestqt.qtbot import QtBot
+
+from app.viewer import SliceViewer, VolumeSource
+from dicomio.synth import sagittal_geometry
+
+
+@pytest.fixture
+def viewer(qtbot: QtBot) -> SliceViewer:
+    # Anterior on the right, rows 0.5 mm, columns 1.0 mm, 5 slices 3 mm apart along +X.
+    geom = sagittal_geometry(5, 100, 160, (0.5, 1.0), 3.0, (10.0, 20.0, 30.0), anterior_on_right=True)
+    volume = np.arange(np.prod(geom.shape), dtype=np.float32).reshape(geom.shape)
+    v = SliceViewer()
+    qtbot.addWidget(v)
+    v.resize(800, 500)
+    v.show()
+    qtbot.waitExposed(v)
+    v.set_source(VolumeSource(geom, volume, "1.2.3", tuple(f"sop{k}" for k in range(5))))
+    return v
+
+
+def test_true_proportions_in_mm(viewer: SliceViewer) -> None:
+    # 160 columns x 1.0 mm by 100 rows x 0.5 mm: the image is 160 mm by 50 mm in the scene.
+    rect = viewer.image.mapRectToView(viewer.image.boundingRect())
+    assert (rect.width(), rect.height()) == pytest.approx((160.0, 50.0))
+    a = viewer.lps_to_widget((12.0, 20.0, 30.0))
+    b = viewer.lps_to_widget((12.0, 0.0, 30.0))  # 20 mm anterior
+    c = viewer.lps_to_widget((12.0, 20.0, 10.0))  # 20 mm inferior
+    assert b.x() - a.x() == pytest.approx(c.y() - a.y(), abs=1)  # same mm, same pixels
+    assert b.x() > a.x()  # anterior is on the right for this series
+
+
+def test_click_gives_lps_on_the_current_slice(viewer: SliceViewer, qtbot: QtBot) -> None:
+    viewer.set_slice(3)
+    target = np.array([19.0, 0.5, 21.25])  # on slice 3 (x = 10 + 3 * 3)
+    got = []
+    viewer.clickedLps.connect(lambda lps, k, _m: got.append((lps, k)))
+    QTest.mouseClick(
+        viewer.canvas.viewport(), QtCore.Qt.MouseButton.LeftButton, pos=viewer.lps_to_widget(target)
+    )
+    assert len(got) == 1
+    lps, k = got[0]
+    assert k == 3
+    tol = max(viewer.view.viewPixelSize())  # a click is on a whole screen pixel
+    np.testing.assert_allclose(lps, target, atol=tol)
+    assert lps[0] == pytest.approx(19.0, abs=1e-9)
+
+
+def test_slice_keys_wheel_window_and_labels(viewer: SliceViewer, qtbot: QtBot) -> None:
+    assert viewer.slice_index == 2
+    QTest.keyClick(viewer, QtCore.Qt.Key.Key_Up)
+    assert viewer.slice_index == 3
+    QTest.keyClick(viewer, QtCore.Qt.Key.Key_PageDown)
+    assert viewer.slice_index == 0
+    np.testing.assert_array_equal(viewer.image.image, viewer.source.volume()[0])
+    assert viewer.slice_position_text() == "Slice 1/5   L 10.0 mm"
+    assert viewer.orientation_letters() == {"right": "A", "left": "P", "up": "S", "down": "I"}
+    viewer.set_window(100.0, 50.0)
+    assert viewer.image.levels == pytest.approx([75.0, 125.0])
+    # A right-button drag changes the window: to the right widens, up raises the level.
+    vp = viewer.canvas.viewport()
+    start = QtCore.QPoint(300, 250)
+    QTest.mousePress(vp, QtCore.Qt.MouseButton.RightButton, pos=start)
+    for i in range(1, 6):
+        QTest.mouseMove(vp, QtCore.QPoint(300 + 10 * i, 250))
+        qtbot.wait(15)
+    QTest.mouseRelease(vp, QtCore.Qt.MouseButton.RightButton, pos=QtCore.QPoint(350, 250))
+    assert viewer.window.width > 50.0
+    assert viewer.window.center == pytest.approx(100.0)
+    length_mm, length_px = viewer.scale_bar_mm()
+    assert length_mm in (10, 20, 50) and length_px == pytest.approx(
+        length_mm / viewer.view.viewPixelSize()[0]
+    )
+
+
+def test_wheel_steps_slices_and_ctrl_wheel_zooms(viewer: SliceViewer) -> None:
+    from PySide6 import QtGui, QtWidgets
+
+    vp = viewer.canvas.viewport()
+
+    def wheel(delta: int, modifiers: QtCore.Qt.KeyboardModifier) -> None:
+        pos = QtCore.QPointF(400, 250)
+        event = QtGui.QWheelEvent(
+            pos,
+            vp.mapToGlobal(pos),
+            QtCore.QPoint(),
+            QtCore.QPoint(0, delta),
+            QtCore.Qt.MouseButton.NoButton,
+            modifiers,
+            QtCore.Qt.ScrollPhase.NoScrollPhase,
+            False,
+        )
+        QtWidgets.QApplication.sendEvent(vp, event)
+
+    assert viewer.slice_index == 2
+    wheel(120, QtCore.Qt.KeyboardModifier.NoModifier)
+    assert viewer.slice_index == 3
+    wheel(-120, QtCore.Qt.KeyboardModifier.NoModifier)
+    wheel(-120, QtCore.Qt.KeyboardModifier.NoModifier)
+    assert viewer.slice_index == 1
+    width_before = viewer.view.viewRect().width()
+    wheel(120, QtCore.Qt.KeyboardModifier.ControlModifier)
+    assert viewer.slice_index == 1
+    assert viewer.view.viewRect().width() < width_before  # zoomed in

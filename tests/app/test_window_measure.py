@@ -1,0 +1,225 @@
+"""Real mouse events on the viewer: place, drag, undo/redo, save and reopen.
+
+The phantom series has anterior on the RIGHT and unequal pixel spacing (0.6 x 0.9 mm), so
+a swapped axis or a half-pixel error would show up in the numbers.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PySide6 import QtCore
+from PySide6.QtTest import QTest
+from pytestqt.qtbot import QtBot
+
+from dicomio import phantom
+from measure.landmarks import LANDMARK_KEYS, LANDMARK_LABELS
+
+LEFT = QtCore.Qt.MouseButton.LeftButton
+NO_MOD = QtCore.Qt.KeyboardModifier.NoModifier
+
+
+def _open(window, qtbot: QtBot, folder: Path) -> None:  # type: ignore[no-untyped-def]
+    window.open_paths([folder])
+    qtbot.waitUntil(lambda: window.viewer.source is not None and not window.tasks, timeout=30000)
+
+
+def _click(window, qtbot: QtBot, point_mm) -> None:  # type: ignore[no-untyped-def]
+    pos = window.viewer.lps_to_widget(point_mm)
+    QTest.mouseClick(window.viewer.canvas.viewport(), LEFT, NO_MOD, pos)
+    qtbot.wait(5)
+
+
+def _mm_per_screen_px(window) -> float:  # type: ignore[no-untyped-def]
+    return float(max(window.viewer.view.viewPixelSize()))
+
+
+def _place_level(window, qtbot: QtBot, level: str, truth: dict) -> None:  # type: ignore[no-untyped-def, type-arg]
+    window.set_level(level)
+    window.set_placing(True)
+    for key in LANDMARK_KEYS:
+        assert window.viewer.prompt == f"{level}: click {LANDMARK_LABELS[key]}"
+        _click(window, qtbot, truth[level][key])
+
+
+def _panel_row(window, timepoint: str, level: str) -> dict[str, str]:  # type: ignore[no-untyped-def]
+    table = window.panel.vertebrae
+    header = table.header()
+    for row in table.rows():
+        if row[0] == timepoint and row[1] == level:
+            return dict(zip(header, row, strict=True))
+    raise AssertionError(f"no row for {timepoint} {level}: {table.rows()}")
+
+
+def _value(text: str) -> float:
+    m = re.match(r"\s*(-?\d+(?:\.\d+)?)", text)
+    assert m, text
+    return float(m.group(1))
+
+
+def _l1_label(window) -> str:  # type: ignore[no-untyped-def]
+    import pyqtgraph as pg
+
+    texts = [i.textItem.toPlainText() for i in window.overlay._items if isinstance(i, pg.TextItem)]
+    return next(t for t in texts if t.startswith("L1"))
+
+
+@pytest.fixture
+def placed(window, qtbot: QtBot, phantom_series):  # type: ignore[no-untyped-def]
+    """Pre-op phantom CT open, L1 placed by six real clicks on the mid-sagittal slice."""
+    truth = phantom.truth("pre")
+    _open(window, qtbot, phantom_series["pre"])
+    window.viewer.go_to_point(truth["L1"]["sup_ant"])
+    assert window.viewer.slice_index == 1  # x = -3 mm, the phantom's mid-sagittal plane
+    _place_level(window, qtbot, "L1", truth)
+    return window, truth
+
+
+def test_six_clicks_place_l1_and_panel_shows_engine_numbers(placed, qtbot: QtBot) -> None:  # type: ignore[no-untyped-def]
+    window, truth = placed
+    case = window.case
+    tp = window.current_timepoint()
+    assert tp == "pre-op"  # the first click assigned the series to a pre-op timepoint
+    v = case.vertebra(tp, "L1")
+    assert v is not None and v.complete
+    tol_mm = _mm_per_screen_px(window)  # a click lands on a whole screen pixel
+    for key in LANDMARK_KEYS:
+        lm = v.landmarks[key]
+        np.testing.assert_allclose(lm.position_mm, truth["L1"][key], atol=tol_mm)
+        assert lm.position_mm[0] == pytest.approx(-3.0, abs=1e-9)  # on the slice plane
+        assert lm.series_uid == window.viewer.source.series_uid
+        assert lm.sop_uid == window.viewer.source.sop_uid_for_slice(1)
+    # The engine's numbers, and what the panel shows.
+    result = case.measure()["timepoints"][tp].vertebrae["L1"]
+    row = _panel_row(window, tp, "L1")
+    assert _value(row["VKA (°)"]) == pytest.approx(result.vka_deg.value, abs=0.051)
+    for name, attr in (("Ha (mm)", "ha_mm"), ("Hm (mm)", "hm_mm"), ("Hp (mm)", "hp_mm")):
+        assert _value(row[name]) == pytest.approx(getattr(result, attr).value, abs=0.051)
+    assert "±" in row["VKA (°)"]
+    # ...and they are the phantom's true heights (clicks are within a screen pixel).
+    level_truth = phantom.level_truth("pre")["L1"]
+    for name, h in (("ha_mm", "Ha"), ("hm_mm", "Hm"), ("hp_mm", "Hp")):
+        assert getattr(result, name).value == pytest.approx(level_truth.heights_mm[h], abs=2 * tol_mm)
+    assert abs(result.vka_deg.value) == pytest.approx(abs(level_truth.vka_deg), abs=1.0)
+    # The label beside the vertebra carries the same live angle.
+    overlay = next(o for o in window.overlay.state.vertebrae if o.level == "L1")
+    assert f"VKA {result.vka_deg.value:.1f}" in overlay.values_text
+    # Drawn fully on its slice, faintly (and not draggable) on the neighbouring slice.
+    handle = window.overlay.handles[("L1", "sup_ant")]
+    assert handle.opacity() == 1.0 and handle.movable
+    window.viewer.set_slice(0)  # 3 mm away: the neighbour
+    assert handle.isVisible() and handle.opacity() == pytest.approx(0.3) and not handle.movable
+    window.viewer.set_slice(1)
+    assert handle.opacity() == 1.0
+    # The next level is suggested and the prompt moved on.
+    assert window.current_level == "L2"
+    assert window.viewer.prompt == "L2: click superior endplate, anterior"
+    assert window.isWindowModified()
+
+
+def test_drag_a_point_then_undo_and_redo(placed, qtbot: QtBot) -> None:  # type: ignore[no-untyped-def]
+    window, _truth = placed
+    tp = window.current_timepoint()
+    before = window.case.landmark(tp, "L1", "sup_ant")
+    vka_before = window.case.measure()["timepoints"][tp].vertebrae["L1"].vka_deg.value
+    n_commands = window.undo_stack.count()
+    viewport = window.viewer.canvas.viewport()
+    label_before = _l1_label(window)
+    assert f"VKA {vka_before:.1f}" in label_before
+    start = window.viewer.lps_to_widget(before.position_mm)
+    # Drag 4 mm towards inferior (screen down on this series).
+    target_mm = np.array(before.position_mm) + np.array([0.0, 0.0, -4.0])
+    end = window.viewer.lps_to_widget(target_mm)
+    QTest.mousePress(viewport, LEFT, NO_MOD, start)
+    for f in np.linspace(0.1, 1.0, 8):
+        p = QtCore.QPoint(
+            round(start.x() + f * (end.x() - start.x())), round(start.y() + f * (end.y() - start.y()))
+        )
+        QTest.mouseMove(viewport, p)
+        qtbot.wait(15)
+        # While dragging only the view moves: the case is unchanged.
+        assert window.case.landmark(tp, "L1", "sup_ant") == before
+    # The label beside L1 showed the live angle for the dragged position.
+    assert _l1_label(window) != label_before
+    assert f"VKA {vka_before:.1f}" not in _l1_label(window)
+    QTest.mouseRelease(viewport, LEFT, NO_MOD, end)
+    qtbot.wait(5)
+    after = window.case.landmark(tp, "L1", "sup_ant")
+    assert window.undo_stack.count() == n_commands + 1  # one command, pushed on release
+    tol = 2 * _mm_per_screen_px(window)
+    np.testing.assert_allclose(after.position_mm, target_mm, atol=tol)
+    vka_after = window.case.measure()["timepoints"][tp].vertebrae["L1"].vka_deg.value
+    assert abs(vka_after - vka_before) > 3.0
+    assert _value(_panel_row(window, tp, "L1")["VKA (°)"]) == pytest.approx(vka_after, abs=0.051)
+
+    window.act_undo.trigger()
+    assert window.case.landmark(tp, "L1", "sup_ant") == before
+    assert _value(_panel_row(window, tp, "L1")["VKA (°)"]) == pytest.approx(vka_before, abs=0.051)
+    x, y = window.overlay.handle_scene_pos("L1", "sup_ant")
+    assert window.viewer.lps_to_widget(before.position_mm) == window.viewer.canvas.mapFromScene(
+        window.viewer.view.mapViewToScene(QtCore.QPointF(x, y))
+    )
+    window.act_redo.trigger()
+    assert window.case.landmark(tp, "L1", "sup_ant") == after
+    # Undo everything: the six placements and the automatic timepoint assignment.
+    while window.undo_stack.canUndo():
+        window.undo_stack.undo()
+    assert window.case.vertebrae() == [] and window.case.timepoints == ()
+
+
+def test_save_close_reopen_identical(placed, qtbot: QtBot, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from app.main_window import MainWindow
+
+    window, _truth = placed
+    window.set_level("L1")
+    window.toggle_status("fractured")
+    assert window.case.vertebra("pre-op", "L1").status == "fractured"
+    out = tmp_path / "saved" / "case.json"
+    out.parent.mkdir()
+    assert window.save_to(out)
+    assert not window.isWindowModified()
+    assert "case.json" in window.windowTitle()
+    saved = window.case
+    window.close()
+
+    again = MainWindow(interactive_errors=False, close_decision=lambda: "discard")
+    qtbot.addWidget(again)
+    again.show()
+    assert again.open_case(out)
+    qtbot.waitUntil(lambda: again.viewer.source is not None and not again.tasks, timeout=30000)
+    assert again.case.same_content(saved)
+    assert again.viewer.source.series_uid == saved.series[0].series_uid
+    assert {o.level for o in again.overlay.state.vertebrae} == {"L1"}
+    assert again.viewer.slice_index == 1  # opened on the slice of the landmarks
+    assert _panel_row(again, "pre-op", "L1")["Status"] == "fractured"
+    again.cancel_tasks()
+    again.wait_for_tasks(10)
+
+
+def test_copy_measurements_as_tab_separated(placed, qtbot: QtBot) -> None:  # type: ignore[no-untyped-def]
+    from PySide6.QtGui import QGuiApplication
+
+    window, _truth = placed
+    window.act_copy.trigger()
+    text = QGuiApplication.clipboard().text()
+    lines = text.splitlines()
+    assert lines[0].split("\t")[:4] == ["Timepoint", "Level", "Status", "VKA (°)"]
+    assert lines[1].split("\t")[:2] == ["pre-op", "L1"]
+
+
+def test_select_a_point_delete_it_and_undo(placed, qtbot: QtBot) -> None:  # type: ignore[no-untyped-def]
+    window, _truth = placed
+    window.set_placing(False)
+    tp = window.current_timepoint()
+    point = window.case.landmark(tp, "L1", "inf_mid")
+    _click(window, qtbot, point.position_mm)  # not placing: a click on a point selects it
+    assert window.overlay.selected == ("L1", "inf_mid")
+    assert window.current_level == "L1"
+    window.act_delete.trigger()
+    assert window.case.landmark(tp, "L1", "inf_mid") is None
+    assert _panel_row(window, tp, "L1")["VKA (°)"] == "5/6 points"
+    window.act_undo.trigger()
+    assert window.case.landmark(tp, "L1", "inf_mid") == point
