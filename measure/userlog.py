@@ -10,7 +10,8 @@ import logging
 import os
 from pathlib import Path
 
-_configured = False
+_handler: logging.Handler | None = None
+_handler_path: Path | None = None
 
 
 def user_data_dir() -> Path:
@@ -32,15 +33,19 @@ def log_path() -> Path:
 
 
 def _configure(path: Path) -> None:
-    global _configured
-    if _configured:
+    """Point the "endplate" logger's file handler at ``path`` (once per distinct path)."""
+    global _handler, _handler_path
+    if _handler_path == path:
         return
+    logger = logging.getLogger("endplate")
+    if _handler is not None:
+        logger.removeHandler(_handler)
+        _handler.close()
     try:
-        handler: logging.Handler = logging.FileHandler(path, encoding="utf-8")
+        handler: logging.Handler = logging.FileHandler(path, encoding="utf-8", delay=True)
     except OSError:
         handler = logging.NullHandler()
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    logger = logging.getLogger("endplate")
     logger.addHandler(handler)
     logger.setLevel(logging.INFO)
-    _configured = True
+    _handler, _handler_path = handler, path
