@@ -79,6 +79,9 @@ class SrVertebra:
     source_sop_uids: Sequence[str] = ()
     #: Frame of reference of the landmarks (default: the document's).
     frame_of_reference_uid: str | None = None
+    #: Coded findings (CODE items, TID 1501 qualitative evaluations): (name, value) pairs,
+    #: e.g. (STIR flag, SCT "Present").
+    qualitative: Sequence[tuple[Coding, Coding]] = ()
 
 
 @dataclass(frozen=True)
@@ -172,6 +175,7 @@ def build_sr(doc: SrDocument) -> Dataset:
         MeasurementsAndQualitativeEvaluations,
         ObservationContext,
         ObserverContext,
+        QualitativeEvaluation,
         SourceImageForMeasurementGroup,
         TimePointContext,
         TrackingIdentifier,
@@ -218,6 +222,9 @@ def build_sr(doc: SrDocument) -> Dataset:
         for uid in dict.fromkeys(v.source_sop_uids):
             if uid in by_sop:
                 sources.append(SourceImageForMeasurementGroup.from_source_image(by_sop[uid]))
+        evaluations = [
+            QualitativeEvaluation(_concept(name), _concept(value)) for name, value in v.qualitative
+        ]
         groups.append(
             MeasurementsAndQualitativeEvaluations(
                 tracking_identifier=TrackingIdentifier(uid=hd.UID(), identifier=v.level),
@@ -225,6 +232,7 @@ def build_sr(doc: SrDocument) -> Dataset:
                 finding_type=CodedConcept("51282000", "SCT", "Vertebra"),
                 finding_sites=[FindingSite(_concept(v.finding_site))],
                 measurements=measurements or None,
+                qualitative_evaluations=evaluations or None,
                 source_images=sources or None,
             )
         )
@@ -308,6 +316,10 @@ class SrContents:
 
     landmarks_mm: dict[str, dict[str, tuple[float, float, float]]]  # level -> key -> LPS
     measurements: dict[str, dict[str, tuple[float, str]]]  # level/label -> code value -> (value, unit)
+    #: level -> code value of the evaluation's name -> its coded value
+    qualitative: dict[str, dict[str, Coding]]
+    #: level -> (SeriesInstanceUID, SOPInstanceUID) of the group's source images
+    source_images: dict[str, list[tuple[str, str]]]
     frame_of_reference_uids: set[str]
     patient_name: str
     patient_id: str
@@ -332,10 +344,23 @@ def read_sr_contents(path: Path) -> SrContents:
         )
     landmarks: dict[str, dict[str, tuple[float, float, float]]] = {}
     measurements: dict[str, dict[str, tuple[float, str]]] = {}
+    qualitative: dict[str, dict[str, Coding]] = {}
+    source_images: dict[str, list[tuple[str, str]]] = {}
     frames: set[str] = set()
+    series_of_sop = {str(e[2]): str(e[1]) for e in sr.get_evidence()}
     for group in report.get_image_measurement_groups():
         label = str(group.tracking_identifier)
         values = measurements.setdefault(label, {})
+        for evaluation in group.get_qualitative_evaluations():
+            v = evaluation.value  # a CodedConcept for a CODE item (typed loosely by highdicom)
+            qualitative.setdefault(label, {})[evaluation.name.value] = Coding(
+                str(getattr(v, "scheme_designator", "")),
+                str(getattr(v, "value", v)),
+                str(getattr(v, "meaning", "")),
+            )
+        for image in group.source_images:
+            sop = str(image.referenced_sop_instance_uid)
+            source_images.setdefault(label, []).append((series_of_sop.get(sop, ""), sop))
         for m in group.get_measurements():
             values.setdefault(m.name.value, (float(m.value), m.unit.value))
             for coord in m.referenced_coordinates:
@@ -353,6 +378,8 @@ def read_sr_contents(path: Path) -> SrContents:
     return SrContents(
         landmarks_mm=landmarks,
         measurements=measurements,
+        qualitative=qualitative,
+        source_images=source_images,
         frame_of_reference_uids=frames,
         patient_name=str(sr.get("PatientName", "")),
         patient_id=str(sr.get("PatientID", "")),

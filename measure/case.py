@@ -29,6 +29,7 @@ from measure.events import CaseEvent, EventEmitter, Subscriber
 from measure.landmarks import LANDMARK_KEYS, LEVELS, ImagePlane, Landmark, level_index
 
 if TYPE_CHECKING:  # the engine is imported lazily: the model must load without it
+    from measure.comparison import ChangeThresholds
     from measure.engine import VertebraInput
 
 TimepointKind = Literal["pre-op", "post-op", "follow-up"]
@@ -620,15 +621,19 @@ class Case:
             inputs.append(VertebraInput(v.level, v.status, dict(v.landmarks), planes))
         return inputs
 
-    def measure(self) -> dict[str, Any]:
+    def measure(self, thresholds: ChangeThresholds | None = None) -> dict[str, Any]:
         """Measure every timepoint and compare them in clinical order.
 
         Returns ``{"timepoints": {id: TimepointResult}, "comparisons": [ComparisonResult],
-        "notes": [str]}`` with timepoints in :meth:`ordered_timepoints` order.  A timepoint
-        the engine refuses (landmarks on non-parallel images, ...) is left out and its
-        reason is a note, so that one bad vertebra does not hide every other number.
-        Regional angles naming a level absent at a timepoint are skipped there (a note
-        says so); with no regional specification the engine's default pairs are used.
+        "notes": [str]}`` with timepoints in :meth:`ordered_timepoints` order.  A vertebra
+        the engine cannot measure (landmarks on non-parallel images, a plane far from
+        sagittal, missing landmarks) is in its timepoint with null values and the reason in
+        its ``notes``; the other vertebrae are measured as usual.  A timepoint the engine
+        refuses as a whole (e.g. the same level twice) is left out and its reason is a
+        note.  Regional angles naming a level absent at a timepoint are skipped there (a
+        note says so); with no regional specification the engine's default pairs are used.
+        ``thresholds`` are the "within measurement error" limits of the comparisons
+        (default :data:`measure.comparison.DEFAULT_THRESHOLDS`, from the clinical reference).
         """
         from measure import engine
 
@@ -655,7 +660,8 @@ class Case:
                 notes.append(f"timepoint {tp.id}: not measured: {exc}")
         try:
             comparisons = engine.compare_timepoints(
-                [(tp.id, tp.kind, results[tp.id]) for tp in ordered if tp.id in results]
+                [(tp.id, tp.kind, results[tp.id]) for tp in ordered if tp.id in results],
+                thresholds if thresholds is not None else engine.DEFAULT_THRESHOLDS,
             )
         except ValueError as exc:
             comparisons = []

@@ -241,11 +241,11 @@ def migrate(data: dict[str, Any]) -> dict[str, Any]:
 
 
 def _landmark_to_dict(lm: Landmark) -> dict[str, Any]:
-    out: dict[str, Any] = {
-        "position": list(lm.position_mm),
-        "series_uid": lm.series_uid,
-        "sop_uid": lm.sop_uid,
-    }
+    # ``sop_uid`` is left out (not written as null) when unknown: the minimal form says
+    # "optional", and a reader of that form may expect a text whenever the key is present.
+    out: dict[str, Any] = {"position": list(lm.position_mm), "series_uid": lm.series_uid}
+    if lm.sop_uid is not None:
+        out["sop_uid"] = lm.sop_uid
     if lm.frame_index is not None:
         out["frame_index"] = lm.frame_index
     return out

@@ -6,7 +6,8 @@ Clinical reference, "Before / after augmentation, follow-up":
 * height gain = ``H_to - H_from`` (mm) for Ha, Hm, Hp;
 * restoration % = ``(H_to - H_from) / (H_ref - H_from) * 100`` with ``H_ref`` the adjacent
   reference (definition 2) of the **earlier** timepoint; None when that reference is
-  missing or there was no loss (``H_ref - H_from <= 0``);
+  missing or there was no loss (``H_ref - H_from <= 0``); its one-pixel uncertainty is
+  propagated from the three heights (:func:`restoration_sigma_pct`);
 * loss of correction at follow-up = ``value_followup - value_post`` (VKA and heights);
 * a change smaller than the measurement error is marked as such (:class:`ChangeThresholds`).
 
@@ -119,6 +120,35 @@ class ComparisonResult:
         }
 
 
+def restoration_sigma_pct(
+    h_from: float,
+    sigma_from: float | None,
+    h_to: float,
+    sigma_to: float | None,
+    h_ref: float,
+    sigma_ref: float | None,
+) -> float | None:
+    """First-order sigma of ``R = 100 (H_to - H_from) / (H_ref - H_from)``.
+
+    With gain ``G = H_to - H_from`` and deficit ``D = H_ref - H_from`` (independent errors:
+    two timepoints, and reference bodies other than this one)::
+
+        dR/dH_to = 100 / D,  dR/dH_from = 100 (G - D) / D^2,  dR/dH_ref = -100 G / D^2
+
+    None when a sigma is unknown or ``D <= 0`` (no restoration is defined then).
+    """
+    if sigma_from is None or sigma_to is None or sigma_ref is None:
+        return None
+    gain, deficit = h_to - h_from, h_ref - h_from
+    if deficit <= 0:
+        return None
+    return 100.0 * math.sqrt(
+        (sigma_to / deficit) ** 2
+        + (sigma_from * (gain - deficit) / deficit**2) ** 2
+        + (sigma_ref * gain / deficit**2) ** 2
+    )
+
+
 def _vertebra(result: TimepointResult, level: str, timepoint_id: str) -> VertebraResult:
     try:
         return result.vertebrae[level]
@@ -159,7 +189,9 @@ def compare(
     }
 
     restoration: dict[str, float | None] = {h: None for h, _ in _HEIGHTS}
+    restoration_sigma: dict[str, float | None] = {h: None for h, _ in _HEIGHTS}
     reference = a.reference_heights_mm.get("adjacent")
+    reference_sigma = a.reference_heights_sigma_mm.get("adjacent") or {}
     if reference is None:
         notes.append(f"{level}: no restoration percentage, timepoint {from_id!r} has no adjacent reference.")
     else:
@@ -175,6 +207,15 @@ def compare(
                 )
                 continue
             restoration[h] = gain / deficit * 100.0
+            h_to = getattr(b, f).value
+            restoration_sigma[h] = restoration_sigma_pct(
+                h_from,
+                getattr(a, f).uncertainty,
+                h_to,
+                getattr(b, f).uncertainty,
+                reference[h],
+                reference_sigma.get(h),
+            )
 
     loss_change: dict[str, float | None] = {h: None for h, _ in _HEIGHTS}
     loss_a, loss_b = a.height_loss_pct.get("adjacent"), b.height_loss_pct.get("adjacent")
@@ -198,10 +239,16 @@ def compare(
             "vka_deg": _within(loss_of_correction["vka_deg"], thresholds.angle_deg),
             **{f: _within(loss_of_correction[f], thresholds.height_mm) for _, f in _HEIGHTS},
         }
-    uncertainty = {
+    uncertainty: dict[str, Any] = {
         "correction_deg": _combined_sigma(a.vka_deg.uncertainty, b.vka_deg.uncertainty),
         "height_gain_mm": gain_sigma,
+        "restoration_pct": restoration_sigma,
     }
+    if loss_of_correction is not None:  # differences of the same values: the same sigmas
+        uncertainty["loss_of_correction"] = {
+            "vka_deg": uncertainty["correction_deg"],
+            **{f: gain_sigma[h] for h, f in _HEIGHTS},
+        }
     return ComparisonResult(
         level=level,
         from_id=from_id,

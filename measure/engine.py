@@ -43,10 +43,12 @@ from measure.comparison import (
 from measure.grading import grade_vertebra
 from measure.height_loss import (
     choose_references,
-    largest_loss_pct,
+    largest_loss_kind,
     mean_heights,
+    mean_sigma,
     posterior_loss_pct,
     reference_loss_pct,
+    reference_loss_sigma_pct,
 )
 from measure.landmarks import LANDMARK_KEYS, LEVELS, level_index
 from measure.morphometry import Measured, VertebraInput, crush_ratio, shape_values
@@ -78,14 +80,30 @@ def _no_loss() -> dict[str, dict[str, float] | None]:
     return {"posterior": None, "adjacent": None, "nearest": None}
 
 
+def _no_loss_sigma() -> dict[str, dict[str, float | None] | None]:
+    return {"posterior": None, "adjacent": None, "nearest": None}
+
+
+def _summary(
+    detail: dict[str, float] | None, sigma: dict[str, float | None] | None
+) -> tuple[float | None, float | None]:
+    """The largest loss of one reference and its uncertainty (that of the height it came from)."""
+    kind = largest_loss_kind(detail)
+    if kind is None or detail is None:
+        return None, None
+    return detail[kind], None if sigma is None else sigma.get(kind)
+
+
 @dataclass(frozen=True)
 class VertebraResult:
     """Every measurement of one vertebra at one timepoint.
 
     ``height_loss_pct`` holds, per reference ("posterior", "adjacent", "nearest"), the loss
     of each height in percent (``{"ha", "hm"}`` for posterior, ``{"ha", "hm", "hp"}`` for
-    the others), or None when that reference is missing.  ``reference_heights_mm`` holds the
-    reference heights behind "adjacent" and "nearest" (used for restoration).
+    the others), or None when that reference is missing; ``height_loss_sigma_pct`` its
+    one-pixel uncertainty, same shape (a height's sigma is None when a pixel spacing is
+    unknown).  ``reference_heights_mm`` holds the reference heights behind "adjacent" and
+    "nearest" (used for restoration).
     """
 
     level: str
@@ -98,7 +116,11 @@ class VertebraResult:
     crush_ratio: Measured
     vka_deg: Measured
     height_loss_pct: dict[str, dict[str, float] | None] = field(default_factory=_no_loss)
+    height_loss_sigma_pct: dict[str, dict[str, float | None] | None] = field(default_factory=_no_loss_sigma)
     reference_heights_mm: dict[str, dict[str, float] | None] = field(
+        default_factory=lambda: {"adjacent": None, "nearest": None}
+    )
+    reference_heights_sigma_mm: dict[str, dict[str, float | None] | None] = field(
         default_factory=lambda: {"adjacent": None, "nearest": None}
     )
     genant_grade: int | None = None
@@ -122,16 +144,25 @@ class VertebraResult:
             return None
         return {"ha": ha, "hm": hm, "hp": hp}
 
+    def height_sigmas(self) -> dict[str, float | None]:
+        """``{"ha", "hm", "hp"}`` one-pixel uncertainties in mm (None where unknown)."""
+        return {"ha": self.ha_mm.uncertainty, "hm": self.hm_mm.uncertainty, "hp": self.hp_mm.uncertainty}
+
     def as_dict(self) -> dict[str, Any]:
         """Plain JSON-ready dict (keys are a contract with the case file, CLI and exports)."""
+        refs = ("posterior", "adjacent", "nearest")
+        summary = {
+            ref: _summary(self.height_loss_pct.get(ref), self.height_loss_sigma_pct.get(ref)) for ref in refs
+        }
+        genant_sigma = None
+        if self.genant_reference is not None and self.genant_height is not None:
+            ref_sigma = self.height_loss_sigma_pct.get(self.genant_reference)
+            genant_sigma = None if ref_sigma is None else ref_sigma.get(self.genant_height)
         return {
             "level": self.level,
             "status": self.status,
             **{name: getattr(self, name).value for name in _MEASURED_FIELDS},
-            "height_loss_pct": {
-                ref: largest_loss_pct(self.height_loss_pct.get(ref))
-                for ref in ("posterior", "adjacent", "nearest")
-            },
+            "height_loss_pct": {ref: summary[ref][0] for ref in refs},
             "height_loss_detail": {
                 ref: (None if d is None else dict(d)) for ref, d in self.height_loss_pct.items()
             },
@@ -143,7 +174,14 @@ class VertebraResult:
             "genant_height": self.genant_height,
             "genant_loss_pct": self.genant_loss_pct,
             "type": self.type,
-            "uncertainty": {name: getattr(self, name).uncertainty for name in _MEASURED_FIELDS},
+            "uncertainty": {
+                **{name: getattr(self, name).uncertainty for name in _MEASURED_FIELDS},
+                "height_loss_pct": {ref: summary[ref][1] for ref in refs},
+                "height_loss_detail": {
+                    ref: (None if d is None else dict(d)) for ref, d in self.height_loss_sigma_pct.items()
+                },
+                "genant_loss_pct": genant_sigma,
+            },
             "references": {
                 "adjacent": list(self.references.get("adjacent", [])),
                 "nearest": self.references.get("nearest"),
@@ -182,7 +220,19 @@ def measure_vertebra(v: VertebraInput) -> VertebraResult:
         return result
     loss = _no_loss()
     loss["posterior"] = posterior_loss_pct(result.heights() or {})
-    return _graded(result, loss)
+    return _graded(result, loss, _posterior_sigma(result))
+
+
+def _posterior_sigma(result: VertebraResult) -> dict[str, dict[str, float | None] | None]:
+    """Uncertainty of the loss against the own posterior height: ``(1 - ratio) * 100`` is
+    linear in the wedge/biconcave ratio, whose sigma was propagated with the heights."""
+    sigma = _no_loss_sigma()
+    w, b = result.wedge_ratio.uncertainty, result.biconcave_ratio.uncertainty
+    sigma["posterior"] = {
+        "ha": None if w is None else 100.0 * w,
+        "hm": None if b is None else 100.0 * b,
+    }
+    return sigma
 
 
 def _measure_shape(v: VertebraInput) -> VertebraResult:
@@ -235,11 +285,16 @@ def _measure_shape_or_refuse(v: VertebraInput) -> VertebraResult:
         return _unmeasured(v, f"not measured: {exc}")
 
 
-def _graded(result: VertebraResult, loss: dict[str, dict[str, float] | None]) -> VertebraResult:
+def _graded(
+    result: VertebraResult,
+    loss: dict[str, dict[str, float] | None],
+    sigma: dict[str, dict[str, float | None] | None],
+) -> VertebraResult:
     grade = grade_vertebra(result.level, loss)
     return replace(
         result,
         height_loss_pct=loss,
+        height_loss_sigma_pct=sigma,
         genant_grade=grade.grade,
         genant_reference=grade.reference,
         genant_height=grade.height,
@@ -275,15 +330,24 @@ def _with_neighbours(result: VertebraResult, measured: dict[str, VertebraResult]
 
     loss = _no_loss()
     loss["posterior"] = posterior_loss_pct(heights)
+    sigma = _posterior_sigma(result)
+    own_sigma = result.height_sigmas()
     reference_heights: dict[str, dict[str, float] | None] = {"adjacent": None, "nearest": None}
+    reference_sigmas: dict[str, dict[str, float | None] | None] = {"adjacent": None, "nearest": None}
     if choice.adjacent:
         ref = mean_heights(measured[lv].heights() or {} for lv in choice.adjacent)
+        ref_sigma = mean_sigma(measured[lv].height_sigmas() for lv in choice.adjacent)
         reference_heights["adjacent"] = ref
+        reference_sigmas["adjacent"] = ref_sigma
         loss["adjacent"] = reference_loss_pct(heights, ref)
+        sigma["adjacent"] = reference_loss_sigma_pct(heights, own_sigma, ref, ref_sigma)
     if choice.nearest:
         ref = dict(measured[choice.nearest].heights() or {})
+        nearest_sigma = measured[choice.nearest].height_sigmas()
         reference_heights["nearest"] = ref
+        reference_sigmas["nearest"] = nearest_sigma
         loss["nearest"] = reference_loss_pct(heights, ref)
+        sigma["nearest"] = reference_loss_sigma_pct(heights, own_sigma, ref, nearest_sigma)
 
     # Crush ratio (Chou & Vokes): against the directly adjacent levels that were measured,
     # whatever their status: the ratio describes shape, the reader judges it.
@@ -297,10 +361,11 @@ def _with_neighbours(result: VertebraResult, measured: dict[str, VertebraResult]
         result,
         crush_ratio=crush,
         reference_heights_mm=reference_heights,
+        reference_heights_sigma_mm=reference_sigmas,
         references={"adjacent": list(choice.adjacent), "nearest": choice.nearest, "crush": neighbours},
         notes=tuple(notes),
     )
-    return _graded(updated, loss)
+    return _graded(updated, loss, sigma)
 
 
 def measure_timepoint(

@@ -23,6 +23,9 @@ Rules chosen here (the literature leaves them open):
   cranial one wins ("cranial preferred").
 
 Losses are percentages: ``(1 - H / H_ref) * 100``; negative when the vertebra is taller.
+Each has a one-pixel placement uncertainty (:mod:`measure.uncertainty`): for "posterior"
+it is propagated with the heights (``100 * sigma(Ha/Hp)``), for "adjacent" and "nearest"
+by :func:`reference_loss_sigma_pct` (the reference bodies' landmarks are independent).
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from dataclasses import dataclass
 
 from measure.landmarks import level_index
 from measure.morphometry import ratio
+from measure.uncertainty import quotient_sigma
 
 REFERENCE_KINDS: tuple[str, ...] = ("posterior", "adjacent", "nearest")
 HEIGHT_KINDS: tuple[str, ...] = ("ha", "hm", "hp")
@@ -113,9 +117,54 @@ def reference_loss_pct(heights: Heights, reference: Heights) -> dict[str, float]
     return {k: loss_pct(heights[k], reference[k]) for k in HEIGHT_KINDS}
 
 
-def largest_loss_pct(detail: Mapping[str, float] | None, kinds: Iterable[str] = ("ha", "hm")) -> float | None:
-    """Largest reduction among ``kinds`` (default Ha/Hm), None when the reference is missing."""
+def largest_loss_kind(detail: Mapping[str, float] | None, kinds: Iterable[str] = HEIGHT_KINDS) -> str | None:
+    """Which height has the largest reduction (first of ``kinds`` on a tie), None if none."""
     if detail is None:
         return None
-    values = [detail[k] for k in kinds if k in detail and math.isfinite(detail[k])]
-    return max(values) if values else None
+    finite = [(detail[k], -i, k) for i, k in enumerate(kinds) if k in detail and math.isfinite(detail[k])]
+    return max(finite)[2] if finite else None
+
+
+def largest_loss_pct(detail: Mapping[str, float] | None, kinds: Iterable[str] = HEIGHT_KINDS) -> float | None:
+    """Largest reduction among ``kinds`` (every height present by default), None when the
+    reference is missing.  For "posterior" only Ha and Hm exist (Hp is the reference); for
+    "adjacent" and "nearest" Hp counts too, as in the Genant grade (:mod:`measure.grading`),
+    so that a crushed body's summary loss is the one it is graded from."""
+    kind = largest_loss_kind(detail, kinds)
+    return None if kind is None or detail is None else detail[kind]
+
+
+def reference_loss_sigma_pct(
+    heights: Heights,
+    sigmas: Mapping[str, float | None],
+    reference: Heights,
+    reference_sigmas: Mapping[str, float | None],
+) -> dict[str, float | None]:
+    """One-pixel uncertainty of :func:`reference_loss_pct` (percentage points).
+
+    ``(1 - H / H_ref) * 100`` with H and H_ref from different vertebrae (no shared
+    landmark, so independent errors): ``100 * sigma(H / H_ref)`` by first-order
+    propagation of a quotient.  None for a height whose sigma (or its reference's) is
+    unknown.
+    """
+    out: dict[str, float | None] = {}
+    for k in HEIGHT_KINDS:
+        s, s_ref = sigmas.get(k), reference_sigmas.get(k)
+        if s is None or s_ref is None or abs(reference[k]) < 1e-9:
+            out[k] = None
+        else:
+            out[k] = 100.0 * quotient_sigma(heights[k], s, reference[k], s_ref)
+    return out
+
+
+def mean_sigma(sigmas: Iterable[Mapping[str, float | None]]) -> dict[str, float | None]:
+    """Uncertainty of :func:`mean_heights` (independent vertebrae): ``sqrt(sum s_i^2) / n``."""
+    items = list(sigmas)
+    out: dict[str, float | None] = {}
+    for k in HEIGHT_KINDS:
+        values = [s.get(k) for s in items]
+        if not values or any(v is None for v in values):
+            out[k] = None
+        else:
+            out[k] = math.sqrt(sum(float(v) ** 2 for v in values if v is not None)) / len(values)
+    return out

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from measure.case import Case
+from measure.comparison import ChangeThresholds
 
 #: Printed in place of a value that could not be computed (missing landmark or reference).
 MISSING = "-"
@@ -40,10 +41,15 @@ def _clean(value: Any) -> Any:
     return number if math.isfinite(number) else None
 
 
-def measurements_dict(case: Case, measured: dict[str, Any] | None = None) -> dict[str, Any]:
+def measurements_dict(
+    case: Case, measured: dict[str, Any] | None = None, thresholds: ChangeThresholds | None = None
+) -> dict[str, Any]:
     """The ``measure --json`` object: ``{"timepoints": {id: {...}}, "comparisons": [...],
-    "notes": [...]}``; keys and units are listed in docs/data-dictionary.md."""
-    measured = case.measure() if measured is None else measured
+    "notes": [...]}``; keys and units are listed in docs/data-dictionary.md.
+
+    ``thresholds`` (used when ``measured`` is not given) set what "within measurement
+    error" means; default: the clinical reference's limits."""
+    measured = case.measure(thresholds) if measured is None else measured
     timepoints: dict[str, Any] = {}
     for tp in case.ordered_timepoints():
         result = measured["timepoints"].get(tp.id)
@@ -104,14 +110,14 @@ def _vertebra_rows(vertebrae: dict[str, Any]) -> tuple[list[list[str]], list[lis
                 _num(v["crush_ratio"], 2, u["crush_ratio"]),
             ]
         )
-        hl = v["height_loss_pct"]
+        hl, uhl = v["height_loss_pct"], u["height_loss_pct"]
         grade = MISSING if v["genant_grade"] is None else str(v["genant_grade"])
         loss.append(
             [
                 level,
-                _num(hl["posterior"], 1),
-                _num(hl["adjacent"], 1),
-                _num(hl["nearest"], 1),
+                _num(hl["posterior"], 1, uhl["posterior"]),
+                _num(hl["adjacent"], 1, uhl["adjacent"]),
+                _num(hl["nearest"], 1, uhl["nearest"]),
                 grade,
                 v["type"] or MISSING,
                 v["genant_reference"] or MISSING,
@@ -168,33 +174,58 @@ def format_text(case: Case, data: dict[str, Any], source: Path | None = None) ->
     if not data["comparisons"]:
         lines.append("  none (a comparison needs the same level measured at two timepoints)")
     else:
-        rows = []
+        rows, more = [], []
         thresholds = data["comparisons"][0]["thresholds"]
         for c in data["comparisons"]:
             within = c["within_error"]
             gain, wg = c["height_gain_mm"], within["height_gain_mm"]
             ug = c["uncertainty"]["height_gain_mm"]
-            rest = c["restoration_pct"]
+            rest, ur = c["restoration_pct"], c["uncertainty"]["restoration_pct"]
+            pair = [c["level"], f"{c['from']} -> {c['to']}", c["kind"].replace("_", " ")]
             rows.append(
                 [
-                    c["level"],
-                    f"{c['from']} -> {c['to']}",
-                    c["kind"].replace("_", " "),
+                    *pair,
                     _marked(
                         c["correction_deg"], 1, within["correction_deg"], c["uncertainty"]["correction_deg"]
                     ),
                     _marked(gain["ha"], 1, wg["ha"], ug["ha"]),
                     _marked(gain["hm"], 1, wg["hm"], ug["hm"]),
                     _marked(gain["hp"], 1, wg["hp"], ug["hp"]),
-                    " / ".join(_num(rest[h], 0) for h in ("ha", "hm", "hp")),
+                ]
+            )
+            loss, wl = c["loss_of_correction"], within.get("loss_of_correction") or {}
+            ul = c["uncertainty"].get("loss_of_correction") or {}
+            change, wc = c["height_loss_change_pct"], within["height_loss_change_pct"]
+            more.append(
+                [
+                    *pair,
+                    " / ".join(_num(rest[h], 0, ur[h]) for h in ("ha", "hm", "hp")),
+                    MISSING
+                    if loss is None
+                    else _marked(loss["vka_deg"], 1, wl.get("vka_deg"), ul.get("vka_deg")),
+                    MISSING
+                    if loss is None
+                    else " / ".join(
+                        _marked(loss[f"{h}_mm"], 1, wl.get(f"{h}_mm")) for h in ("ha", "hm", "hp")
+                    ),
+                    " / ".join(_marked(change[h], 1, wc[h]) for h in ("ha", "hm", "hp")),
                 ]
             )
         headers = ["Level", "From -> To", "Kind", "Correction (deg)", "Gain Ha (mm)", "Gain Hm (mm)"]
-        headers += ["Gain Hp (mm)", "Restoration Ha/Hm/Hp (%)"]
+        headers += ["Gain Hp (mm)"]
         lines += ["  " + s for s in _table(headers, rows, right_from=3)]
+        lines.append("")
+        headers = ["Level", "From -> To", "Kind", "Restoration Ha / Hm / Hp (%)", "Loss of corr. VKA (deg)"]
+        headers += ["Loss of corr. Ha / Hm / Hp (mm)", "Loss change vs adjacent Ha / Hm / Hp (pp)"]
+        lines += ["  " + s for s in _table(headers, more, right_from=3)]
         lines.append(
             f"  {WITHIN_ERROR_MARK} smaller than the measurement error "
-            f"({thresholds['angle_deg']:g} deg, {thresholds['height_mm']:g} mm): not a real change."
+            f"({thresholds['angle_deg']:g} deg, {thresholds['height_mm']:g} mm, "
+            f"{thresholds['height_loss_pct']:g} percentage points of height loss): not a real change."
+        )
+        lines.append(
+            "  Restoration = gain / (adjacent reference - height before) x 100; loss of correction = "
+            "value at follow-up - value post-op (positive VKA = kyphosis came back)."
         )
         for c in data["comparisons"]:
             for note in c["notes"]:

@@ -84,6 +84,8 @@ MM = Unit("mm", "millimeter")
 PERCENT = Unit("%", "percent")
 RATIO = Unit("1", "ratio")
 ML = Unit("mL", "milliliter")
+#: A UCUM annotation of unity: an ordinal grade (Genant 0-3, edema extent 0-3).
+GRADE = Unit("{grade}", "grade")
 
 
 class MeasurementCode(NamedTuple):
@@ -130,7 +132,23 @@ VERTEBRA_MEASUREMENTS: tuple[MeasurementCode, ...] = (
     ),
     MeasurementCode("stir_ratio", _private("STIR-SIR", "STIR signal intensity ratio"), RATIO),
     MeasurementCode("stir_edema_fraction", _private("STIR-EDEMA", "Edema fraction of vertebral body"), RATIO),
+    MeasurementCode("stir_extent_grade", _private("STIR-EXTENT", "Edema extent grade (0-3)"), GRADE),
+    MeasurementCode("t1_ratio", _private("T1-SIR", "T1 signal intensity ratio"), RATIO),
+    MeasurementCode("genant_grade", _private("GENANT", "Genant semi-quantitative grade"), GRADE),
 )
+
+#: Yes/no findings of one vertebra: SR qualitative evaluations (CODE), FHIR valueBoolean.
+STIR_FLAG = Coding(PRIVATE_SCHEME, "STIR-FLAG", "STIR edema: recent fracture likely")
+PRESENT = Coding("SCT", "52101004", "Present")
+ABSENT = Coding("SCT", "2667000", "Absent")
+#: Morphological fracture type (SR qualitative evaluation; FHIR valueCodeableConcept).
+FRACTURE_TYPE = Coding(PRIVATE_SCHEME, "FX-TYPE", "Vertebral fracture morphological type")
+FRACTURE_TYPE_VALUES: dict[str, Coding] = {
+    "wedge": Coding(PRIVATE_SCHEME, "FX-WEDGE", "Wedge"),
+    "biconcave": Coding(PRIVATE_SCHEME, "FX-BICONCAVE", "Biconcave"),
+    "crush": Coding(PRIVATE_SCHEME, "FX-CRUSH", "Crush"),
+    "none": Coding(PRIVATE_SCHEME, "FX-NONE", "No fracture deformity (Genant grade 0)"),
+}
 
 #: Before/after comparisons of one level between two timepoints (FHIR and CSV).
 COMPARISON_MEASUREMENTS: tuple[MeasurementCode, ...] = (
@@ -141,6 +159,9 @@ COMPARISON_MEASUREMENTS: tuple[MeasurementCode, ...] = (
     MeasurementCode("restoration_ha_pct", _private("RESTOR-HA", "Anterior height restoration"), PERCENT),
     MeasurementCode("restoration_hm_pct", _private("RESTOR-HM", "Middle height restoration"), PERCENT),
     MeasurementCode("restoration_hp_pct", _private("RESTOR-HP", "Posterior height restoration"), PERCENT),
+    MeasurementCode(
+        "loss_of_correction_deg", _private("VKA-LOSS", "Loss of vertebral kyphotic angle correction"), DEG
+    ),
 )
 
 #: Regional (segmental) angle between two endplates of two vertebrae.

@@ -21,10 +21,13 @@ from typing import Any
 
 from measure.export.codes import (
     COMPARISON_MEASUREMENTS,
-    PRIVATE_SCHEME,
+    FRACTURE_TYPE,
+    FRACTURE_TYPE_VALUES,
+    GRADE,
     PRIVATE_SYSTEM_URI,
     REGIONAL_ANGLE,
     SCHEME_SYSTEM_URIS,
+    STIR_FLAG,
     VERTEBRA_MEASUREMENTS,
     Coding,
     MeasurementCode,
@@ -42,8 +45,6 @@ _CATEGORY = {
         }
     ]
 }
-_GENANT = Coding(PRIVATE_SCHEME, "GENANT", "Genant semi-quantitative grade")
-_STIR_FLAG = Coding(PRIVATE_SCHEME, "STIR-FLAG", "STIR edema: recent fracture likely")
 
 
 def _coding(c: Coding) -> dict[str, str]:
@@ -144,28 +145,33 @@ def case_resources(case: CaseRecords, study_uids: dict[str, str | None]) -> list
             value = values.get(m.key)
             if value is None:
                 continue
-            add(_observation(patient_url, _code(m), row.timepoint_date, study, site, _quantity(value, m)))
-        if row.genant_grade is not None:
+            # Ordinal grades (Genant, edema extent) are integers, not quantities.
+            result = {"valueInteger": int(value)} if m.unit == GRADE else _quantity(value, m)
+            add(_observation(patient_url, _code(m), row.timepoint_date, study, site, result))
+        if row.fracture_type is not None and row.fracture_type in FRACTURE_TYPE_VALUES:
             add(
                 _observation(
                     patient_url,
-                    {"coding": [_coding(_GENANT)], "text": _GENANT.meaning},
+                    {"coding": [_coding(FRACTURE_TYPE)], "text": FRACTURE_TYPE.meaning},
                     row.timepoint_date,
                     study,
                     site,
-                    {"valueInteger": row.genant_grade},
-                    note=None if row.fracture_type is None else f"type: {row.fracture_type}",
+                    {"valueCodeableConcept": {"coding": [_coding(FRACTURE_TYPE_VALUES[row.fracture_type])]}},
                 )
             )
         if row.stir_flag is not None:
+            note = None
+            if row.stir_reader_decision:
+                note = f"reader decision: {row.stir_reader_decision}"
             add(
                 _observation(
                     patient_url,
-                    {"coding": [_coding(_STIR_FLAG)], "text": _STIR_FLAG.meaning},
+                    {"coding": [_coding(STIR_FLAG)], "text": STIR_FLAG.meaning},
                     row.timepoint_date,
                     study,
                     site,
                     {"valueBoolean": row.stir_flag},
+                    note=note,
                 )
             )
     for r in case.regional:
@@ -186,6 +192,7 @@ def case_resources(case: CaseRecords, study_uids: dict[str, str | None]) -> list
     for c in case.comparisons:
         values = {
             "correction_deg": c.correction_deg,
+            "loss_of_correction_deg": c.loss_of_correction_deg,
             **{f"height_gain_{h}_mm": v for h, v in c.height_gain_mm.items()},
             **{f"restoration_{h}_pct": v for h, v in c.restoration_pct.items()},
         }

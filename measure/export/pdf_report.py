@@ -189,7 +189,7 @@ def _chart(records: CaseRecords, levels: list[str]) -> Any:
     palette = [colors.HexColor("#1f77b4"), colors.HexColor("#ff7f0e"), colors.HexColor("#2ca02c")]
     for i, (key, title) in enumerate((("vka_deg", "VKA (deg)"), ("ha_mm", "Anterior height Ha (mm)"))):
         chart = VerticalBarChart()
-        chart.x, chart.y, chart.width, chart.height = 30 + i * 250, 20, 190, 80
+        chart.x, chart.y, chart.width, chart.height = 30 + i * 225, 20, 170, 80
         data = []
         for tp in records.timepoints:
             by_level = {r.level: getattr(r, key) for r in records.rows_of(tp.id)}
@@ -207,9 +207,10 @@ def _chart(records: CaseRecords, levels: list[str]) -> Any:
         for j in range(len(data)):
             chart.bars[j].fillColor = palette[j % len(palette)]
         drawing.add(chart)
-        drawing.add(String(30 + i * 250, 108, title, fontSize=8))
+        drawing.add(String(30 + i * 225, 108, title, fontSize=8))
     legend = Legend()
-    legend.x, legend.y = 455, 90
+    legend.x, legend.y = 440, 95  # right of both charts, never over a bar
+    legend.alignment = "right"  # swatch first, then the timepoint kind
     legend.fontSize = 7
     legend.colorNamePairs = [(palette[j % len(palette)], tp.kind) for j, tp in enumerate(records.timepoints)]
     drawing.add(legend)
@@ -352,7 +353,7 @@ def pdf_bytes(cases: Sequence[tuple[CaseRecords, Case, CaseSources]]) -> bytes:
     from reportlab.lib.pagesizes import A4
     from reportlab.lib.styles import ParagraphStyle, getSampleStyleSheet
     from reportlab.lib.units import mm
-    from reportlab.platypus import PageBreak, SimpleDocTemplate
+    from reportlab.platypus import KeepInFrame, PageBreak, SimpleDocTemplate
 
     styles = getSampleStyleSheet()
     styles["Title"].fontSize = 14
@@ -386,6 +387,9 @@ def pdf_bytes(cases: Sequence[tuple[CaseRecords, Case, CaseSources]]) -> bytes:
     for i, (records, case, sources) in enumerate(cases):
         if i:
             story.append(PageBreak())
-        story.extend(_case_story(records, case, sources, styles))
+        # One page per case, whatever its size: a case with many levels and timepoints is
+        # scaled down to fit the page rather than spilling onto a second one.
+        content = _case_story(records, case, sources, styles)
+        story.append(KeepInFrame(doc.width, doc.height, content, mode="shrink", name=f"case {i + 1}"))
     doc.build(story, onFirstPage=footer, onLaterPages=footer)
     return buffer.getvalue()

@@ -11,8 +11,13 @@ import re
 
 from dicomio.sr import SrDocument, SrMeasurement, SrPatient, SrRegionalAngle, SrVertebra, sr_bytes
 from measure.export.codes import (
+    ABSENT,
+    FRACTURE_TYPE,
+    FRACTURE_TYPE_VALUES,
     MEASUREMENT_LANDMARKS,
+    PRESENT,
     REGIONAL_ANGLE,
+    STIR_FLAG,
     VERTEBRA_MEASUREMENTS,
     Coding,
     level_coding,
@@ -90,6 +95,11 @@ def timepoint_sr(case: CaseRecords, timepoint_id: str, sources: CaseSources) -> 
             measurements.append(
                 SrMeasurement(m.coding, float(value), _ucum(m.unit.code, m.unit.meaning), keys)
             )
+        qualitative: list[tuple[Coding, Coding]] = []
+        if row.fracture_type in FRACTURE_TYPE_VALUES:
+            qualitative.append((FRACTURE_TYPE, FRACTURE_TYPE_VALUES[str(row.fracture_type)]))
+        if row.stir_flag is not None:
+            qualitative.append((STIR_FLAG, PRESENT if row.stir_flag else ABSENT))
         vertebrae.append(
             SrVertebra(
                 level=row.level,
@@ -98,6 +108,7 @@ def timepoint_sr(case: CaseRecords, timepoint_id: str, sources: CaseSources) -> 
                 measurements=measurements,
                 source_sop_uids=[str(im.header.SOPInstanceUID) for im in images],
                 frame_of_reference_uid=for_uid,
+                qualitative=qualitative,
             )
         )
     if not vertebrae:

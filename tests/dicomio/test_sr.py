@@ -89,3 +89,22 @@ def test_read_sr_refuses_a_non_sr_file(demo_case: DemoCase) -> None:
     image = next((demo_case.case_path.parent / "dicom" / "pre_ct").iterdir())
     with pytest.raises(ValueError, match="not a readable DICOM SR"):
         read_sr(image)
+
+
+def test_sr_reopens_as_the_case_landmarks(sr_files: list[Path], demo_case: DemoCase) -> None:
+    """Endplate opens its own SR and gets Landmark objects back: position, series, image."""
+    from measure.export.sr_import import landmarks_from_sr
+
+    case = load_case(demo_case.case_path)
+    for path in sr_files:
+        tp = path.stem.split("_")[-1]
+        back = landmarks_from_sr(path)
+        assert list(back) == [v.level for v in case.vertebrae(tp)]
+        for level, points in back.items():
+            original = case.vertebra(tp, level)
+            assert original is not None and set(points) == set(original.landmarks)
+            for key, lm in points.items():
+                expected = original.landmarks[key]
+                np.testing.assert_allclose(lm.position_mm, expected.position_mm, atol=1e-3)
+                assert lm.series_uid == expected.series_uid == demo_case.series_keys[tp]
+                assert lm.sop_uid == expected.sop_uid  # one image per vertebra on the demo CT

@@ -436,3 +436,127 @@ def test_the_schema_is_package_data_and_a_valid_2020_12_schema() -> None:
         "series",
         "vertebrae",
     }
+
+
+#: A JSON Schema of exactly the minimal form of issue 3 (docs/case-format.md): the keys it
+#: shows, with their types, and nothing else required.  Two documented allowances: a
+#: timepoint date may be null while unknown, and a vertebra being marked may have fewer
+#: than six landmarks.
+MINIMAL_FORM_SCHEMA = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "type": "object",
+    "required": ["format", "version", "coordinate_system", "units", "timepoints", "series", "vertebrae"],
+    "properties": {
+        "format": {"const": "endplate-case"},
+        "version": {"type": "integer", "minimum": 1},
+        "coordinate_system": {"const": "LPS"},
+        "units": {"const": "mm"},
+        "timepoints": {
+            "type": "array",
+            "minItems": 1,
+            "items": {
+                "type": "object",
+                "required": ["id", "kind", "date"],
+                "properties": {
+                    "id": {"type": "string", "minLength": 1},
+                    "kind": {"enum": ["pre-op", "post-op", "follow-up"]},
+                    "date": {"anyOf": [{"type": "string", "format": "date"}, {"type": "null"}]},
+                },
+            },
+        },
+        "series": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["series_uid", "timepoint", "path"],
+                "properties": {
+                    n: {"type": "string", "minLength": 1} for n in ("series_uid", "timepoint", "path")
+                },
+            },
+        },
+        "vertebrae": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["timepoint", "level", "status", "landmarks"],
+                "properties": {
+                    "timepoint": {"type": "string"},
+                    "level": {"type": "string", "pattern": "^(C[1-7]|T([1-9]|1[0-2])|L[1-5]|S1)$"},
+                    "status": {"enum": ["fractured", "treated", "reference", "unknown"]},
+                    "landmarks": {
+                        "type": "object",
+                        "propertyNames": {"enum": list(LANDMARK_KEYS)},
+                        "additionalProperties": {
+                            "type": "object",
+                            "required": ["position", "series_uid"],
+                            "properties": {
+                                "position": {
+                                    "type": "array",
+                                    "items": {"type": "number"},
+                                    "minItems": 3,
+                                    "maxItems": 3,
+                                },
+                                "series_uid": {"type": "string", "minLength": 1},
+                                "sop_uid": {"type": "string", "minLength": 1},  # optional, never null
+                            },
+                        },
+                    },
+                },
+            },
+        },
+    },
+}
+
+
+def _minimal_validator():  # type: ignore[no-untyped-def]
+    import jsonschema
+
+    jsonschema.Draft202012Validator.check_schema(MINIMAL_FORM_SCHEMA)
+    return jsonschema.Draft202012Validator(
+        MINIMAL_FORM_SCHEMA, format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER
+    )
+
+
+def test_the_minimal_form_schema_accepts_the_issue_example_and_rejects_a_null_sop_uid() -> None:
+    validator = _minimal_validator()
+    assert list(validator.iter_errors(MINIMAL)) == []
+    bad = copy.deepcopy(MINIMAL)
+    bad["vertebrae"][0]["landmarks"]["sup_ant"]["sop_uid"] = None
+    assert [e.validator for e in validator.iter_errors(bad)] == ["type"]  # the schema can fail
+
+
+@pytest.mark.parametrize("build", [make_case, rich_case], ids=["pre-post case", "rich case"])
+def test_every_saved_case_contains_the_minimal_form(tmp_path: Path, build) -> None:  # type: ignore[no-untyped-def]
+    case = build()
+    path = save_case(case, tmp_path / "case.json")
+    data = json.loads(path.read_text(encoding="utf-8"))
+    errors = [f"{list(e.absolute_path)}: {e.message}" for e in _minimal_validator().iter_errors(data)]
+    assert errors == []
+    # ... and that form alone is enough: stripped of every other key, the file loads with
+    # the same timepoints, series and landmarks.
+    keep = {
+        "timepoints": ("id", "kind", "date"),
+        "series": ("series_uid", "timepoint", "path"),
+        "vertebrae": ("timepoint", "level", "status", "landmarks"),
+    }
+    minimal = {k: data[k] for k in ("format", "coordinate_system", "units")} | {"version": 1}
+    for section, names in keep.items():
+        minimal[section] = [{n: item[n] for n in names} for item in data[section]]
+    for v in minimal["vertebrae"]:
+        v["landmarks"] = {
+            k: {n: lm[n] for n in ("position", "series_uid", "sop_uid") if n in lm}
+            for k, lm in v["landmarks"].items()
+        }
+    stripped = load_case(write_json(tmp_path / "minimal.json", minimal))
+    assert [(t.id, t.kind, t.date) for t in stripped.timepoints] == [
+        (t.id, t.kind, t.date) for t in case.timepoints
+    ]
+    assert [(s.series_uid, s.timepoint) for s in stripped.series] == [
+        (s.series_uid, s.timepoint) for s in case.series
+    ]
+    for v in case.vertebrae():
+        again = stripped.vertebra(v.timepoint, v.level)
+        assert again is not None and again.status == v.status
+        assert {k: (lm.position_mm, lm.series_uid, lm.sop_uid) for k, lm in again.landmarks.items()} == {
+            k: (lm.position_mm, lm.series_uid, lm.sop_uid) for k, lm in v.landmarks.items()
+        }

@@ -151,3 +151,22 @@ def test_values_are_unrounded_floats() -> None:
     pts_tp = measure_timepoint(_spine())
     hp = pts_tp.vertebrae["L1"].hp_mm.value
     assert isinstance(hp, float) and not isinstance(hp, np.floating)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2, 3])
+def test_shuffled_vertebrae_and_landmark_order_change_nothing(seed: int) -> None:
+    """Vertebrae in any order, each landmark mapping in any order: the same numbers."""
+    import random
+
+    rng = random.Random(seed)
+    reference = measure_timepoint(_spine()).as_dict()
+    shuffled = []
+    for v in _spine():
+        keys = list(v.landmarks)
+        rng.shuffle(keys)
+        shuffled.append(VertebraInput(v.level, v.status, {k: v.landmarks[k] for k in keys}, v.planes))
+    rng.shuffle(shuffled)
+    again = measure_timepoint(shuffled).as_dict()
+    assert list(again["vertebrae"]) == ["T11", "T12", "L1", "L2"]  # cranial to caudal
+    assert again == reference
+    assert again["vertebrae"]["L1"]["vka_deg"] == pytest.approx(vka_truth(15.0, 25.0), abs=1e-9)

@@ -86,3 +86,69 @@ def test_demo_case_holds_the_ground_truth_landmarks(tmp_path: Path) -> None:
 def demo_case(tmp_path_factory: pytest.TempPathFactory) -> DemoCase:
     """One demo case per test module (the tests only read it)."""
     return build_demo_case(tmp_path_factory.mktemp("demo_case"))
+
+
+@dataclass
+class MrCase:
+    """A three-timepoint case on the demo set whose pre-op landmarks sit on the MR T1."""
+
+    case_path: Path
+    truth: dict
+    t1_uid: str
+    stir_uid: str
+    post_ct_uid: str
+
+
+#: How much anterior height L1 loses between post-op and follow-up in :func:`build_mr_case`.
+FOLLOW_UP_HA_LOSS_MM = 2.0
+
+
+def build_mr_case(folder: Path, case_id: str = "CASE-MR") -> MrCase:
+    """Pre-op on the sagittal T1 (+ the STIR of the same MR study), post-op on the post-op
+    CT, and a follow-up on the same CT images where L1's ``sup_ant`` has sunk by
+    :data:`FOLLOW_UP_HA_LOSS_MM` within its slice (so the loss of correction is known)."""
+    manifest = build_demo_set(folder / "dicom", small=True)
+    truth = json.loads(manifest.ground_truth_path.read_text(encoding="utf-8"))
+    case = Case(case_id, Patient(name=PATIENT_NAME, id=PATIENT_ID, birth_date=BIRTH_DATE, sex="F"))
+    case.add_timepoint(Timepoint("pre", "pre-op", "2026-03-03"))
+    case.add_timepoint(Timepoint("post", "post-op", "2026-03-10"))
+    case.add_timepoint(Timepoint("fu", "follow-up", "2026-06-10"))
+    t1, stir, post = manifest.by_key("pre_t1"), manifest.by_key("pre_stir"), manifest.by_key("post_ct")
+    for s, tp, seq in ((t1, "pre", "T1"), (stir, "pre", "STIR"), (post, "post", None)):
+        g = s.geometry.first
+        case.assign_series(
+            SeriesRef(
+                s.series_uid,
+                tp,
+                str(s.folder),
+                s.description,
+                s.modality,
+                seq,
+                g.orientation,
+                g.pixel_spacing_mm,
+            )
+        )
+    statuses = {"normal": "reference", "fractured": "fractured", "augmented": "treated"}
+    for tp, s in (("pre", t1), ("post", post), ("fu", post)):
+        truth_tp = "pre" if tp == "pre" else "post"
+        for level, points in truth["series"][s.series_uid]["landmarks"].items():
+            landmarks = {
+                key: Landmark(tuple(p["position_mm"]), s.series_uid, p["sop_instance_uid"])
+                for key, p in points.items()
+            }
+            if tp == "fu" and level == "L1":
+                x, y, z = landmarks["sup_ant"].position_mm
+                landmarks["sup_ant"] = landmarks["sup_ant"].moved_to((x, y, z - FOLLOW_UP_HA_LOSS_MM))
+            status = statuses[truth["timepoints"][truth_tp]["levels"][level]["status"]]
+            case.add_vertebra(tp, level, status, landmarks)
+    case.set_reader_entry("post", "L1", ReaderEntry("kyphoplasty", 4.5, ("B",), "none", ""))
+    case.set_stir_decision("pre", "L1", StirDecision("confirmed", "band-like edema"))
+    path = folder / f"{case_id}.json"
+    save_case(case, path)
+    return MrCase(path, truth, t1.series_uid, stir.series_uid, post.series_uid)
+
+
+@pytest.fixture(scope="module")
+def mr_case(tmp_path_factory: pytest.TempPathFactory) -> MrCase:
+    """One MR/CT three-timepoint case per test module (the tests only read it)."""
+    return build_mr_case(tmp_path_factory.mktemp("mr_case"))

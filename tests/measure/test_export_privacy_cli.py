@@ -144,3 +144,24 @@ def test_sr_of_a_case_whose_images_are_gone(demo_case: DemoCase, tmp_path: Path)
     summary = export_cases([demo_case.case_path, orphan], "sr", tmp_path / "sr")
     assert summary.exit_status == 1
     assert summary.failed[0][0] == orphan and "not found" in summary.failed[0][1]
+
+
+def test_a_failed_write_leaves_the_previous_output_whole(
+    demo_case: DemoCase, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """--force over an existing file, and the rename fails (disk error, power cut): the old
+    file is intact, no temporary file is left, and nothing is reported as exported."""
+    from measure.export import atomic
+
+    out = tmp_path / "out.csv"
+    out.write_text("previous export\n", encoding="utf-8")
+
+    def failing_replace(src: object, dst: object) -> None:
+        raise OSError(5, "Input/output error")
+
+    monkeypatch.setattr(atomic.os, "replace", failing_replace)
+    summary = export_cases([demo_case.case_path], "csv", out, force=True)
+    assert summary.exit_status == 2 and summary.exported == []
+    assert summary.error is not None and "Input/output error" in summary.error and str(out) in summary.error
+    assert out.read_text(encoding="utf-8") == "previous export\n"
+    assert [p.name for p in tmp_path.iterdir()] == ["out.csv"]

@@ -111,3 +111,60 @@ def test_l5_uses_the_vertebra_above_only() -> None:
     assert l5.height_loss_pct["adjacent"] == pytest.approx({"ha": 25.0, "hm": 100 / 14, "hp": 0.0})
     assert l5.genant_grade == 2  # exactly 25% is grade 2
     assert l5.type == "wedge"
+
+
+def test_summary_loss_includes_hp_and_equals_the_graded_loss() -> None:
+    """Posterior height reduced most (Ha 23, Hm 22, Hp 17.5 mm between 25 mm neighbours):
+    the summary loss against the adjacent reference is the Hp loss the grade is read from."""
+    tp = measure_timepoint(
+        [
+            make_vertebra("T12", "reference"),
+            make_vertebra("L1", "fractured", ha=23.0, hm=22.0, hp=17.5),
+            make_vertebra("L2", "reference"),
+        ]
+    )
+    d = tp.vertebrae["L1"].as_dict()
+    assert d["height_loss_pct"]["adjacent"] == pytest.approx(30.0)
+    assert d["height_loss_pct"]["nearest"] == pytest.approx(30.0)
+    assert (d["genant_grade"], d["type"], d["genant_height"]) == (2, "crush", "hp")
+    assert d["genant_loss_pct"] == d["height_loss_pct"]["adjacent"]
+    # Against its own Hp the body looks taller in front: only Ha and Hm count there.
+    assert d["height_loss_pct"]["posterior"] == pytest.approx((1 - 22.0 / 17.5) * 100)
+
+
+def test_height_loss_uncertainty_by_hand_and_none_without_spacing() -> None:
+    """SAGITTAL rows: 2.0 mm vertical error per point, so sigma(H) = 2 sqrt(2) mm for every
+    height; the adjacent reference is the mean of two such heights (sigma 2 mm)."""
+    spine = [
+        make_vertebra("T12", "reference"),
+        make_vertebra("L1", "fractured", ha=15.0, hm=22.0, hp=25.0),
+        make_vertebra("L2", "reference"),
+    ]
+    l1 = measure_timepoint(spine).vertebrae["L1"]
+    s = 2.0 * 2**0.5
+    sigma = l1.height_loss_sigma_pct
+    assert sigma["posterior"] == pytest.approx(
+        {
+            "ha": 100 * (s**2 / 25**2 + (15 * s / 25**2) ** 2) ** 0.5,
+            "hm": 100 * (s**2 / 25**2 + (22 * s / 25**2) ** 2) ** 0.5,
+        },
+        rel=1e-6,
+    )
+    assert sigma["adjacent"]["ha"] == pytest.approx(
+        100 * (s**2 / 25**2 + (15 * 2.0 / 25**2) ** 2) ** 0.5, rel=1e-6
+    )
+    assert sigma["nearest"]["hp"] == pytest.approx(
+        100 * (s**2 / 25**2 + (25 * s / 25**2) ** 2) ** 0.5, rel=1e-6
+    )
+    assert (
+        l1.as_dict()["uncertainty"]["height_loss_pct"]["adjacent"] == sigma["adjacent"]["ha"]
+    )  # Ha gave 40%
+
+    unknown = [
+        make_vertebra(v.level, v.status, points={k: lm.array for k, lm in v.landmarks.items()}, plane=None)
+        for v in spine
+    ]
+    d = measure_timepoint(unknown).vertebrae["L1"].as_dict()
+    assert d["height_loss_pct"]["adjacent"] == pytest.approx(40.0)
+    assert d["uncertainty"]["height_loss_pct"] == {"posterior": None, "adjacent": None, "nearest": None}
+    assert d["uncertainty"]["height_loss_detail"]["adjacent"] == {"ha": None, "hm": None, "hp": None}

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -21,6 +22,8 @@ from measure.casefile import save_case
 from tests.measure.test_case import make_case
 
 DEPTH_MM = 30.0
+#: One-pixel sigma of a vertical height on the case's images: two points, 0.7 mm rows.
+SIGMA_H_MM = math.sqrt(2.0) * 0.7
 
 
 def vka_deg(ha_mm: float, hp_mm: float) -> float:
@@ -77,8 +80,27 @@ def test_measure_json_gives_the_exact_numbers(case_file: Path, capsys: pytest.Ca
         {"posterior": 36.0, "adjacent": 36.0, "nearest": 36.0}, abs=1e-9
     )
     assert (l1["genant_grade"], l1["type"], l1["status"]) == (2, "wedge", "fractured")
-    for key in ("vka_deg", "ha_mm", "hm_mm", "hp_mm"):
-        assert l1["uncertainty"][key] > 0  # geometry known: a one-pixel error is given
+    # One-pixel uncertainties by hand: rows run along -Z with 0.7 mm row spacing, so each
+    # point of a vertical height may move 0.7 mm along it (columns move it sideways: no
+    # first-order effect), two independent points per height.
+    u = l1["uncertainty"]
+    assert u["ha_mm"] == pytest.approx(SIGMA_H_MM, rel=1e-6)
+    assert u["hp_mm"] == pytest.approx(SIGMA_H_MM, rel=1e-6)
+    # VKA: the superior line rises 9 mm over 30 mm (length^2 981 mm^2): d(theta)/dz = 30/981 and
+    # d(theta)/dy = 9/981 at each end (0.7 mm row, 0.5 mm column error); the flat inferior line
+    # has d(theta)/dz = 1/30 and no dy term.
+    vka_sigma = math.sqrt(2 * (0.7 * 30 / 981) ** 2 + 2 * (0.5 * 9 / 981) ** 2 + 2 * (0.7 / 30) ** 2)
+    assert u["vka_deg"] == pytest.approx(math.degrees(vka_sigma), rel=1e-6)
+    # Height loss 1 - Ha/Hp (same body, independent points): 100 * sigma(16/25).
+    loss_sigma_own = 100 * math.hypot(SIGMA_H_MM / 25.0, 16.0 * SIGMA_H_MM / 25.0**2)
+    assert u["height_loss_pct"]["posterior"] == pytest.approx(loss_sigma_own, rel=1e-6)
+    assert u["height_loss_detail"]["posterior"]["ha"] == pytest.approx(loss_sigma_own, rel=1e-6)
+    # Against mean(T12, L2): the mean of two independent 25 mm heights has sigma 0.7 mm.
+    loss_sigma_adjacent = 100 * math.hypot(SIGMA_H_MM / 25.0, 16.0 * (SIGMA_H_MM / math.sqrt(2)) / 25.0**2)
+    assert u["height_loss_pct"]["adjacent"] == pytest.approx(loss_sigma_adjacent, rel=1e-6)
+    assert u["height_loss_pct"]["nearest"] == pytest.approx(loss_sigma_own, rel=1e-6)  # T12 alone
+    assert u["genant_loss_pct"] == pytest.approx(loss_sigma_adjacent, rel=1e-6)  # graded vs adjacent
+    assert set(u["height_loss_detail"]["adjacent"]) == {"ha", "hm", "hp"}
 
     t12 = pre["T12"]
     assert t12["vka_deg"] == pytest.approx(0.0, abs=1e-9) and t12["hp_mm"] == pytest.approx(25.0, abs=1e-9)
@@ -106,12 +128,23 @@ def test_measure_json_gives_the_exact_numbers(case_file: Path, capsys: pytest.Ca
     assert c["restoration_pct"]["hm"] == pytest.approx(60.0, abs=1e-9)
     assert c["restoration_pct"]["hp"] is None
     assert c["within_error"]["correction_deg"] is False  # 11 deg is beyond the 4.9 deg error
+    # Restoration Ha = 100 (22 - 16) / (25 - 16): sigma from the two Ha and the reference.
+    expected = 100 * math.sqrt(
+        (SIGMA_H_MM / 9.0) ** 2 + (SIGMA_H_MM * (6.0 - 9.0) / 81.0) ** 2 + (0.7 * 6.0 / 81.0) ** 2
+    )
+    assert c["uncertainty"]["restoration_pct"]["ha"] == pytest.approx(expected, rel=1e-6)
+    assert c["uncertainty"]["restoration_pct"]["hp"] is None  # no restoration, no sigma
     assert comparisons[("T12", "pre", "post")]["within_error"]["correction_deg"] is True
 
 
 def _row(lines: list[str], header_start: str, level: str) -> list[str]:
-    """Cells of the row of ``level`` in the first table whose header starts as given."""
-    start = next(i for i, line in enumerate(lines) if line.strip().startswith(header_start))
+    """Cells of the row of ``level`` in the first table whose header starts as given
+    (runs of spaces count as one)."""
+
+    def squeeze(text: str) -> str:
+        return re.sub(r"\s+", " ", text.strip())
+
+    start = next(i for i, line in enumerate(lines) if squeeze(line).startswith(squeeze(header_start)))
     for line in lines[start + 2 :]:
         if not line.strip():
             break
@@ -146,7 +179,16 @@ def test_measure_text_is_an_aligned_table_with_units(
     assert cells[7] == f"0.80 +/- {u['biconcave_ratio']:.2f}"
 
     loss = _row(lines, "Level  Loss vs own Hp (%)", "L1")
-    assert loss[:6] == ["L1", "36.0", "36.0", "36.0", "2", "wedge"]
+    ul = u["height_loss_pct"]
+    assert loss[:6] == [
+        "L1",
+        f"36.0 +/- {ul['posterior']:.1f}",
+        f"36.0 +/- {ul['adjacent']:.1f}",
+        f"36.0 +/- {ul['nearest']:.1f}",
+        "2",
+        "wedge",
+    ]
+    assert ul["posterior"] == pytest.approx(4.70, abs=0.005)  # printed as 4.7
     assert _row(lines, "Level  Loss vs own Hp (%)", "T12")[2] == "-"  # missing reference
 
     # Columns are aligned: every row of the first table has the same width as its rule.
@@ -161,7 +203,12 @@ def test_measure_text_is_an_aligned_table_with_units(
     assert comp[3] == f"+11.0 +/- {uc['correction_deg']:.1f}"  # 16.699 - 5.711 deg
     assert comp[4].startswith("+6.0 +/- ") and comp[5].startswith("+3.0 +/- ")
     assert comp[6].endswith("*")  # Hp did not change: within the measurement error
-    assert comp[7] == "67 / 60 / -"
+    more = _row(lines, "Level From -> To Kind Restoration", "L1")
+    ur = uc["restoration_pct"]
+    assert more[3] == f"67 +/- {ur['ha']:.0f} / 60 +/- {ur['hm']:.0f} / -"
+    assert more[4:6] == ["-", "-"]  # no loss of correction on a pre -> post pair
+    # Height loss vs adjacent: 36 -> 12 % (Ha), 20 -> 8 % (Hm), 0 -> 0 % (Hp: within error).
+    assert more[6] == "-24.0 / -12.0* / +0.0*".replace(" /", " /")
 
 
 def test_measure_minimal_v1_file_from_another_tool(
@@ -203,3 +250,103 @@ def test_a_bad_case_file_is_one_line_on_stderr_and_exit_2(
 def test_a_missing_case_file_is_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, out, err = run(capsys, str(tmp_path / "nope.json"))
     assert code == 2 and out == "" and "no such file" in err
+
+
+def test_follow_up_loss_of_correction_in_json_and_text(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Follow-up L1: Ha 20 / Hm 22 / Hp 25 mm after 22 / 23 / 25 post-op."""
+    from tests.measure.test_data_dictionary import followup_case_file
+
+    path = followup_case_file(tmp_path)
+    code, out, _ = run(capsys, str(path), "--json")
+    assert code == 0
+    comparisons = {(c["level"], c["from"], c["to"]): c for c in json.loads(out)["comparisons"]}
+    loss = comparisons[("L1", "post", "fu")]
+    assert loss["kind"] == "loss_of_correction"
+    assert loss["loss_of_correction"] == pytest.approx(
+        {"vka_deg": vka_deg(20.0, 25.0) - vka_deg(22.0, 25.0), "ha_mm": -2.0, "hm_mm": -1.0, "hp_mm": 0.0},
+        abs=1e-9,
+    )
+    # 3.75 deg < 4.9 deg: within the error; exactly 2 mm is not below the 2 mm threshold.
+    assert loss["within_error"]["loss_of_correction"] == {
+        "vka_deg": True,
+        "ha_mm": False,
+        "hm_mm": True,
+        "hp_mm": True,
+    }
+    assert loss["uncertainty"]["loss_of_correction"]["vka_deg"] == loss["uncertainty"]["correction_deg"]
+    pre_fu = comparisons[("L1", "pre", "fu")]
+    assert pre_fu["kind"] == "correction" and pre_fu["loss_of_correction"] is None
+    assert pre_fu["restoration_pct"]["ha"] == pytest.approx(100 * 4.0 / 9.0, abs=1e-9)
+
+    code, text, _ = run(capsys, str(path))
+    row = _row(text.splitlines(), "Level From -> To Kind Restoration", "L1")
+    rows = [line for line in text.splitlines() if line.strip().startswith("L1") and "post -> fu" in line]
+    assert len(rows) == 2  # one line in each comparison table
+    cells = re.split(r"\s{2,}", rows[1].strip())
+    u = loss["uncertainty"]["loss_of_correction"]["vka_deg"]
+    assert cells[:3] == ["L1", "post -> fu", "loss of correction"]
+    assert cells[4] == f"+3.8 +/- {u:.1f}*"  # atan(5/30) - atan(3/30) = 3.75 deg
+    assert cells[5] == "-2.0 / -1.0* / +0.0*"
+    assert row[1] == "pre -> post"  # the first L1 row of that table is the pre -> post pair
+
+
+def test_a_refused_vertebra_is_shown_with_its_reason(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """L2's inferior posterior point sits on a series tilted by 3 deg: L2 is not measured,
+    the reason is printed, and T12 and L1 are measured exactly as before."""
+    case = make_case()
+    tilt = math.radians(3.0)
+    case.assign_series(
+        SeriesRef(
+            "9.9",
+            "pre",
+            "tilted",
+            orientation=(math.sin(tilt), math.cos(tilt), 0.0, 0.0, 0.0, -1.0),  # turned 3 deg about z
+            pixel_spacing_mm=(0.7, 0.5),
+        )
+    )
+    lm = case.landmark("pre", "L2", "inf_post")
+    assert lm is not None
+    case.set_landmark("pre", "L2", "inf_post", replace(lm, series_uid="9.9"))
+    path = save_case(case, tmp_path / "case.json")
+
+    code, out, err = run(capsys, str(path), "--json")
+    assert code == 0 and err == ""
+    pre = json.loads(out)["timepoints"]["pre"]["vertebrae"]
+    l2 = pre["L2"]
+    assert all(l2[k] is None for k in ("vka_deg", "ha_mm", "hm_mm", "hp_mm", "genant_grade"))
+    assert len(l2["notes"]) == 1
+    assert re.fullmatch(
+        r"not measured: L2: landmarks .* \(series 1\.2\.826\.0\.1\.1\) and inf_post \(series 9\.9\) .*"
+        r"differ by 3\.0 deg\).*",
+        l2["notes"][0],
+    )
+    assert pre["L1"]["ha_mm"] == pytest.approx(16.0, abs=1e-9)
+    assert pre["L1"]["height_loss_pct"]["adjacent"] is None  # L2 cannot serve as a reference
+    assert pre["L1"]["references"]["nearest"] == "T12"
+
+    code, text, _ = run(capsys, str(path))
+    assert f"  note: {l2['notes'][0]}" in text.splitlines()
+    assert _row(text.splitlines(), "Level Status", "L2")[2:] == ["-"] * 7
+
+
+def test_change_thresholds_are_configurable(tmp_path: Path) -> None:
+    from measure.comparison import ChangeThresholds
+    from measure.report import measurements_dict
+
+    case = make_case()
+    default = {c["level"]: c for c in measurements_dict(case)["comparisons"]}
+    strict = ChangeThresholds(angle_deg=0.5, height_loss_pct=1.0, height_mm=0.1)
+    custom = {c["level"]: c for c in measurements_dict(case, thresholds=strict)["comparisons"]}
+    assert default["L1"]["within_error"]["height_gain_mm"]["hm"] is False  # 3 mm > 2 mm
+    assert custom["L1"]["thresholds"] == {"angle_deg": 0.5, "height_loss_pct": 1.0, "height_mm": 0.1}
+    assert custom["L1"]["within_error"]["correction_deg"] is False
+    # T12 did not change at all: within any positive threshold.
+    assert custom["T12"]["within_error"]["correction_deg"] is True
+    loose = ChangeThresholds(angle_deg=20.0, height_loss_pct=50.0, height_mm=10.0)
+    relaxed = {c.level: c for c in case.measure(loose)["comparisons"]}
+    assert relaxed["L1"].within_error["correction_deg"] is True  # 11 deg < 20 deg
+    assert relaxed["L1"].within_error["height_gain_mm"] == {"ha": True, "hm": True, "hp": True}
