@@ -36,6 +36,24 @@ def _verb_parser() -> argparse.ArgumentParser:
     meas = sub.add_parser("measure", help="print every measurement of a case file")
     meas.add_argument("case", type=Path, metavar="CASE")
     meas.add_argument("--json", action="store_true", help="machine-readable output (docs/data-dictionary.md)")
+    meas.add_argument(
+        "--angle-error-deg",
+        type=float,
+        default=4.9,
+        help="smallest real angle change (default 4.9: Cobb intra-observer 95%% limit, Morrissy 1990)",
+    )
+    meas.add_argument(
+        "--height-error-mm",
+        type=float,
+        default=2.0,
+        help="smallest height change in mm that is real (default 2.0; see docs/data-dictionary.md)",
+    )
+    meas.add_argument(
+        "--height-loss-error-pct",
+        type=float,
+        default=12.5,
+        help="smallest change of height loss in percentage points that is real (default 12.5: Buckens 2013)",
+    )
 
     exp = sub.add_parser(
         "export",
@@ -91,9 +109,15 @@ def _dispatch(argv: list[str]) -> int:
 
             return run_demo_data(args.out)
         if args.verb == "measure":
+            from measure.comparison import ChangeThresholds
             from measure.report import run_measure
 
-            return run_measure(args.case, as_json=args.json)
+            thresholds = ChangeThresholds(
+                angle_deg=args.angle_error_deg,
+                height_loss_pct=args.height_loss_error_pct,
+                height_mm=args.height_error_mm,
+            )
+            return run_measure(args.case, as_json=args.json, thresholds=thresholds)
         if args.verb == "export":
             from measure.export.cli import run_export
 

@@ -235,14 +235,18 @@ def format_text(case: Case, data: dict[str, Any], source: Path | None = None) ->
     return "\n".join(lines) + "\n"
 
 
-def run_measure(case_path: Path, as_json: bool) -> int:
-    """Print every measurement of a case file; exit 2 with one line on stderr if it is bad."""
+def run_measure(case_path: Path, as_json: bool, thresholds: ChangeThresholds | None = None) -> int:
+    """Print every measurement of a case file; exit 2 with one line on stderr if it is bad.
+
+    ``thresholds`` override the measurement-error defaults used to mark a change as
+    "within measurement error" (``endplate measure --angle-error-deg ...``).
+    """
     from measure.casefile import CaseFileError, load_case
     from measure.edema import add_stir_to_measurements, stir_text
 
     try:
         case = load_case(case_path)
-        data = measurements_dict(case)
+        data = measurements_dict(case, thresholds=thresholds)
         add_stir_to_measurements(case, data)  # a "stir" object per vertebra (measure/edema.py)
     except CaseFileError as exc:
         print(f"endplate: error: {exc}", file=sys.stderr)

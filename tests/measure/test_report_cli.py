@@ -350,3 +350,26 @@ def test_change_thresholds_are_configurable(tmp_path: Path) -> None:
     relaxed = {c.level: c for c in case.measure(loose)["comparisons"]}
     assert relaxed["L1"].within_error["correction_deg"] is True  # 11 deg < 20 deg
     assert relaxed["L1"].within_error["height_gain_mm"] == {"ha": True, "hm": True, "hp": True}
+
+
+def test_change_thresholds_from_the_command_line(case_file: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, str(case_file), "--json")
+    default = {c["level"]: c for c in json.loads(out)["comparisons"]}
+    assert default["L1"]["thresholds"] == {"angle_deg": 4.9, "height_loss_pct": 12.5, "height_mm": 2.0}
+    assert default["L1"]["within_error"]["height_gain_mm"]["hm"] is False  # 3 mm > 2 mm
+    code, out, _ = run(
+        capsys,
+        str(case_file),
+        "--json",
+        "--angle-error-deg",
+        "20",
+        "--height-error-mm",
+        "10",
+        "--height-loss-error-pct",
+        "50",
+    )
+    assert code == 0
+    relaxed = {c["level"]: c for c in json.loads(out)["comparisons"]}
+    assert relaxed["L1"]["thresholds"] == {"angle_deg": 20.0, "height_loss_pct": 50.0, "height_mm": 10.0}
+    assert relaxed["L1"]["within_error"]["correction_deg"] is True  # 11 deg < 20 deg
+    assert relaxed["L1"]["within_error"]["height_gain_mm"] == {"ha": True, "hm": True, "hp": True}
