@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from PySide6.QtGui import QUndoCommand
 
 from measure.angles import RegionalSpec
-from measure.case import Case, SeriesRef, Timepoint, Vertebra
+from measure.case import Case, ReaderEntry, SeriesRef, Timepoint, Vertebra
 from measure.landmarks import LANDMARK_LABELS, Landmark
 
 
@@ -148,3 +148,21 @@ class SetRegionalCommand(QUndoCommand):
 
     def undo(self) -> None:
         self.case.set_regional(self.previous)
+
+
+class SetReaderEntryCommand(QUndoCommand):
+    """Set or clear (``entry=None``) the reader entry of a timepoint+level, or of the case."""
+
+    def __init__(
+        self, case: Case, timepoint: str | None, level: str | None, entry: ReaderEntry | None
+    ) -> None:
+        where = f"{level} {timepoint}" if timepoint is not None else "case"
+        super().__init__(f"{'Clear' if entry is None else 'Edit'} procedure of {where}")
+        self.case, self.timepoint, self.level, self.entry = case, timepoint, level, entry
+        self.previous: ReaderEntry | None = None
+
+    def redo(self) -> None:
+        self.previous = self.case.set_reader_entry(self.timepoint, self.level, self.entry)
+
+    def undo(self) -> None:
+        self.case.set_reader_entry(self.timepoint, self.level, self.previous)

@@ -4,6 +4,13 @@
 ``user_data_dir()/demo/`` with :func:`dicomio.demo.build_demo_set`; the landmarks come
 from the set's ``ground_truth.json`` (exact phantom positions, with the SOP Instance UID
 of the image each lies on), so the numbers shown are the phantom's true values.
+
+The pre-op landmarks sit on the sagittal **T1 MR**: MRI is the pre-op exam that decides
+whether the fracture is recent, and the T1 shares its frame of reference with the STIR,
+so the STIR edema analysis can map the body outlines onto it (a CT is another frame of
+reference and would be refused).  The pre-op CT stays assigned to pre-op for viewing.
+The measured series is assigned first in each timepoint, so the app (and the compare
+view) open on the series that carries the landmarks.
 """
 
 from __future__ import annotations
@@ -21,13 +28,21 @@ from measure.userlog import user_data_dir
 log = logging.getLogger("endplate.app")
 
 DEMO_CASE_NAME = "demo-case.json"
-#: Which demo series go to which timepoint (the first of each is the measured one).
+#: Which demo series go to which timepoint, in assignment order: the measured series first
+#: (the window opens on the first series of the first timepoint).
 DEMO_TIMEPOINTS: dict[str, tuple[str, str, tuple[str, ...]]] = {
-    "pre": ("pre-op", "pre-op", ("pre_ct", "pre_t1", "pre_stir")),
+    "pre": ("pre-op", "pre-op", ("pre_t1", "pre_stir", "pre_ct")),
     "post": ("post-op", "post-op", ("post_ct",)),
 }
-#: Series whose landmarks are put in the case (one measured series per timepoint).
-MEASURED_SERIES = ("pre_ct", "post_ct")
+#: Series whose landmarks are put in the case (one measured series per timepoint): the T1
+#: before surgery (same frame of reference as the STIR), the CT after it.
+MEASURED_SERIES = ("pre_t1", "post_ct")
+#: Written into the case's extras; a demo case of an older recipe (pre-op landmarks on the
+#: CT, so no STIR analysis) is rebuilt from the same images.
+DEMO_RECIPE_KEY = "endplate_demo_recipe"
+DEMO_RECIPE_VERSION = 2
+#: ``ground_truth.json`` contrast -> ``SeriesRef.sequence`` (MR series only).
+_SEQUENCE_OF_CONTRAST = {"T1": "T1", "STIR": "STIR", "T2": "T2"}
 
 
 def _iso(dicom_date: str) -> str:
@@ -41,11 +56,12 @@ def demo_case_from_truth(images: Path, truth: dict[str, Any]) -> Case:
     fractured = truth.get("fractured_level")
     by_key = {info["key"]: (uid, info) for uid, info in truth["series"].items()}
     with case.batch():
+        case.set_extra(DEMO_RECIPE_KEY, DEMO_RECIPE_VERSION)
         for phantom_tp, (tp_id, kind, keys) in DEMO_TIMEPOINTS.items():
             present = [k for k in keys if k in by_key]
             if not present:
                 continue
-            date = _iso(by_key[present[0]][1]["study_date"])
+            date = _iso(min(by_key[k][1]["study_date"] for k in present))
             case.add_timepoint(Timepoint(tp_id, kind, date, label=kind))
             for key in present:
                 uid, info = by_key[key]
@@ -56,6 +72,9 @@ def demo_case_from_truth(images: Path, truth: dict[str, Any]) -> Case:
                         path=str((images / info["folder"]).absolute()),
                         description=info.get("series_description", ""),
                         modality=info.get("modality", ""),
+                        sequence=_SEQUENCE_OF_CONTRAST.get(info.get("contrast", ""))
+                        if info.get("modality") == "MR"
+                        else None,
                         orientation=tuple(info["image_orientation_patient"]),  # type: ignore[arg-type]
                         pixel_spacing_mm=tuple(info["pixel_spacing_mm"]),  # type: ignore[arg-type]
                     )
@@ -91,10 +110,13 @@ def ensure_demo_case(folder: Path | None = None, *, small: bool = False) -> Path
     images = folder / "images"
     if case_path.is_file():
         try:
-            load_case(case_path)
-            return case_path
+            existing = load_case(case_path)
         except CaseFileError:
             log.warning("demo case %s is damaged; rebuilding it", case_path)
+        else:
+            if existing.extras.get(DEMO_RECIPE_KEY) == DEMO_RECIPE_VERSION:
+                return case_path
+            log.info("demo case %s was made by an older recipe; rebuilding it", case_path)
     if images.exists() and not (images / GROUND_TRUTH_NAME).is_file():
         shutil.rmtree(images)  # an interrupted earlier build
     if not images.exists():

@@ -26,7 +26,9 @@ from app.case_files import CaseFilesMixin
 from app.compare import CompareView
 from app.measure_panel import MeasurementPanel, overlay_state_for, vertebra_value_text
 from app.overlays import OverlayLayer
+from app.reader_entry import ReaderEntryPanel
 from app.series_loading import SeriesLoadingMixin
+from app.stir_view import StirController
 from app.viewer import SliceViewer
 from dicomio.model import SeriesStack
 from measure.case import TIMEPOINT_KINDS, VERTEBRA_STATUSES, Case, SeriesRef, Timepoint
@@ -103,6 +105,8 @@ class MainWindow(SeriesLoadingMixin, CaseFilesMixin, QtWidgets.QMainWindow):
         self.browser = SeriesBrowser()
         self.panel = MeasurementPanel()
         self.skipped_panel = SkippedFilesPanel()
+        self.stir = StirController(self)  # STIR edema: analysis, overlay, badges, decisions
+        self.reader_panel = ReaderEntryPanel()
         self._build_docks()
         self._build_actions()
         self._build_status_bar()
@@ -112,6 +116,7 @@ class MainWindow(SeriesLoadingMixin, CaseFilesMixin, QtWidgets.QMainWindow):
         self.overlay.handleMoved.connect(self._on_handle_moved)
         self.overlay.live_text = self._live_text
         self.browser.seriesActivated.connect(self.show_series)
+        self.reader_panel.editRequested.connect(self.edit_reader_entry)
         self.undo_stack.cleanChanged.connect(self._on_clean_changed)
         self.autosaver = recovery.Autosaver(lambda: self.case, autosave_interval_s)
         self.set_case(Case())
@@ -145,7 +150,13 @@ class MainWindow(SeriesLoadingMixin, CaseFilesMixin, QtWidgets.QMainWindow):
         assign_row.addWidget(assign_btn)
         lay.addLayout(assign_row)
         self.browser_dock = dock("Series", left, QtCore.Qt.DockWidgetArea.LeftDockWidgetArea)
-        self.panel_dock = dock("Measurements", self.panel, QtCore.Qt.DockWidgetArea.RightDockWidgetArea)
+        right = QtWidgets.QWidget()  # measurements above, the (small) procedure table below
+        right_lay = QtWidgets.QVBoxLayout(right)
+        right_lay.setContentsMargins(0, 0, 0, 0)
+        right_lay.setSpacing(0)
+        right_lay.addWidget(self.panel, 1)
+        right_lay.addWidget(self.reader_panel)
+        self.panel_dock = dock("Measurements", right, QtCore.Qt.DockWidgetArea.RightDockWidgetArea)
         self.skipped_dock = dock(
             "Skipped files", self.skipped_panel, QtCore.Qt.DockWidgetArea.BottomDockWidgetArea
         )
@@ -170,6 +181,21 @@ class MainWindow(SeriesLoadingMixin, CaseFilesMixin, QtWidgets.QMainWindow):
         self.act_save = self._action("&Save case", self.save, SK.Save)
         self.act_save_as = self._action("Save case &as…", self.save_as, SK.SaveAs)
         self.act_export = self._action("Export key &image…", self._export_dialog, "Ctrl+E")
+        self.act_export_data = self._action(
+            "E&xport measurements…",
+            self.open_export_dialog,
+            "Ctrl+Shift+E",
+            "Export to CSV, JSON, DICOM SR, FHIR or PDF (optionally pseudonymised)",
+        )
+        self.act_procedure = self._action(
+            "P&rocedure…", self.edit_reader_entry, "Ctrl+R", "Record procedure, cement volume, leakage"
+        )
+        self.act_regional = self._action(
+            "Re&gional angles…",
+            self.edit_regional_angles,
+            "Ctrl+G",
+            "Choose the endplates of the regional angles",
+        )
         self.act_quit = self._action("&Quit", self.close, SK.Quit)
         self.act_undo = self.undo_stack.createUndoAction(self, "&Undo")
         self.act_undo.setShortcut(QtGui.QKeySequence("Ctrl+Z"))
@@ -193,7 +219,7 @@ class MainWindow(SeriesLoadingMixin, CaseFilesMixin, QtWidgets.QMainWindow):
         self.recent_menu = m_file.addMenu("Open &recent")
         self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
         m_file.addSeparator()
-        for a in (self.act_save, self.act_save_as, self.act_export):
+        for a in (self.act_save, self.act_save_as, self.act_export, self.act_export_data):
             m_file.addAction(a)
         m_file.addSeparator()
         m_file.addAction(self.act_quit)
@@ -203,6 +229,9 @@ class MainWindow(SeriesLoadingMixin, CaseFilesMixin, QtWidgets.QMainWindow):
         m_edit.addSeparator()
         for a in (self.act_place, self.act_delete, self.act_delete_vertebra, self.act_copy):
             m_edit.addAction(a)
+        m_edit.addSeparator()
+        m_edit.addAction(self.act_procedure)
+        m_edit.addAction(self.act_regional)
         m_view = menu.addMenu("&View")
         m_view.addAction(self.act_compare)
         m_view.addAction(self.browser_dock.toggleViewAction())
@@ -254,6 +283,7 @@ class MainWindow(SeriesLoadingMixin, CaseFilesMixin, QtWidgets.QMainWindow):
         self.window_combo.setMinimumWidth(150)
         self.window_combo.activated.connect(self._apply_window_preset)
         tb.addWidget(self.window_combo)
+        self.stir.install_actions(m_edit, m_view, tb)
         tb.addSeparator()
         tb.addAction(self.act_compare)
         tb.addAction(self.act_export)
@@ -280,9 +310,11 @@ class MainWindow(SeriesLoadingMixin, CaseFilesMixin, QtWidgets.QMainWindow):
         self.undo_stack.clear()
         self.recovered_unsaved = False
         self.autosaver.force_dirty = False
+        self.stir.reset()
         self.refresh()
 
     def _on_case_event(self, event: CaseEvent) -> None:
+        self.stir.on_case_event(event)
         self.refresh()
 
     def current_timepoint(self) -> str | None:
@@ -306,6 +338,8 @@ class MainWindow(SeriesLoadingMixin, CaseFilesMixin, QtWidgets.QMainWindow):
                 overlay_state_for(self.case, self.results, tp, self.viewer.source.series_uid)
             )
         self.panel.show_results(self.case, self.results, self.measure_error)
+        self.stir.refresh_views()
+        self.reader_panel.show_entries(self.case)
         for key, stack in self.stacks.items():
             ref = self.case.series_ref(stack.series_uid)
             label = ""

@@ -14,7 +14,9 @@ import numpy as np
 from PySide6 import QtCore, QtGui, QtWidgets
 
 from app.overlays import OverlayState, RegionalOverlay, VertebraOverlay
+from app.stir_view import STIR_COLUMNS, badge_tooltip, stir_cells
 from measure.case import Case
+from measure.edema import NO_CUTOFF_NOTE
 
 VERTEBRA_COLUMNS = (
     "Timepoint",
@@ -32,6 +34,7 @@ VERTEBRA_COLUMNS = (
     "Loss vs nearest (%)",
     "Genant",
     "Type",
+    *STIR_COLUMNS,  # STIR edema (app.stir_view): SIR, bright % (extent grade), flag, reader decision
 )
 REGIONAL_COLUMNS = ("Timepoint", "Regional angle", "Angle (°)")
 COMPARISON_COLUMNS = (
@@ -224,8 +227,24 @@ class MeasurementPanel(QtWidgets.QWidget):
         copy.setToolTip("Copy every table to the clipboard, tab-separated (pastes into a spreadsheet)")
         copy.clicked.connect(self.copy_to_clipboard)
         layout.addWidget(copy)
+        self._stir: dict[str, dict[str, Any]] = {}
+        self._last: tuple[Case, dict[str, Any] | None, str] | None = None
+        first_stir = len(VERTEBRA_COLUMNS) - len(STIR_COLUMNS)
+        for j in range(first_stir, len(VERTEBRA_COLUMNS)):
+            self.vertebrae.horizontalHeaderItem(j).setToolTip(
+                "STIR edema (double-click or right-click a row to confirm or override). " + NO_CUTOFF_NOTE
+            )
+
+    def set_stir(self, stir: dict[str, dict[str, Any]]) -> None:
+        """STIR results ``{timepoint: {level: StirResult}}`` for the STIR columns (redraws)."""
+        if stir is self._stir:
+            return
+        self._stir = stir
+        if self._last is not None:
+            self.show_results(*self._last)
 
     def show_results(self, case: Case, results: dict[str, Any] | None, error: str = "") -> None:
+        self._last = (case, results, error)
         rows, regional, comparisons = [], [], []
         if results is not None:
             for tp in case.ordered_timepoints():
@@ -237,14 +256,29 @@ class MeasurementPanel(QtWidgets.QWidget):
                     v = case.vertebra(tp.id, r.level)
                     if not r.measured and v is not None:
                         row[3] = f"{len(v.landmarks)}/6 points"
+                    row += stir_cells(self._stir.get(tp.id, {}).get(r.level))
                     rows.append(row)
                 for reg in tp_result.regional:
                     regional.append([tp.id, reg.label, fmt(reg.angle_deg, reg.uncertainty_deg)])
             comparisons = [comparison_row(c) for c in results["comparisons"]]
         self.vertebrae.set_rows(rows)
+        self._stir_tooltips()
         self.regional.set_rows(regional)
         self.comparisons.set_rows(comparisons)
         self.message.setText(f"Measurements could not be computed: {error}" if error else "")
+
+    def _stir_tooltips(self) -> None:
+        """Each STIR cell explains itself: the analysis sentence and the no-cut-off note."""
+        first_stir = len(VERTEBRA_COLUMNS) - len(STIR_COLUMNS)
+        table = self.vertebrae
+        for i in range(table.rowCount()):
+            tp, level = table.item(i, 0).text(), table.item(i, 1).text()
+            r = self._stir.get(tp, {}).get(level)
+            tip = badge_tooltip(r) if r is not None else "STIR edema not analysed. " + NO_CUTOFF_NOTE
+            for j in range(first_stir, len(VERTEBRA_COLUMNS)):
+                item = table.item(i, j)
+                if item is not None:
+                    item.setToolTip(tip)
 
     def as_tsv(self) -> str:
         blocks = []

@@ -9,6 +9,7 @@ that the window can push one undoable command.
 
 from __future__ import annotations
 
+import html
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -52,6 +53,11 @@ class VertebraOverlay:
     status: str
     points_mm: dict[str, NDArray[np.float64]]
     values_text: str = ""
+    #: One more line under the values, in its own colour, with a tooltip (the STIR edema
+    #: badge of :mod:`app.stir_view`); empty: none.
+    badge: str = ""
+    badge_colour: tuple[int, int, int] | None = None
+    badge_tooltip: str = ""
 
 
 @dataclass
@@ -190,13 +196,28 @@ class OverlayLayer(QtCore.QObject):
         self._items.append(item)
 
     def _add_text(
-        self, text: str, at: tuple[float, float], colour: tuple[int, int, int], anchor: tuple[float, float]
+        self,
+        text: str,
+        at: tuple[float, float],
+        colour: tuple[int, int, int],
+        anchor: tuple[float, float],
+        badge: tuple[str, tuple[int, int, int], str] | None = None,
     ) -> None:
+        """A label; ``badge`` (text, colour, tooltip) adds a last line in its own colour."""
         item = pg.TextItem(text, color=colour, anchor=anchor, fill=pg.mkBrush(0, 0, 0, 150))
         font = QtGui.QFont()
         font.setPointSize(LABEL_FONT_PT)
         font.setBold(True)
         item.setFont(font)
+        if badge is not None:
+            badge_text, badge_rgb, tooltip = badge
+            badge_html = html.escape(badge_text).replace("\n", "<br>")
+            item.setHtml(
+                html.escape(text).replace("\n", "<br>")
+                + f'<br><span style="color: rgb{tuple(badge_rgb)}">{badge_html}</span>'
+            )
+            item.setToolTip(tooltip)
+            item.textItem.setToolTip(tooltip)
         item.setPos(*at)
         item.setZValue(15)
         self.viewer.view.addItem(item)
@@ -233,7 +254,8 @@ class OverlayLayer(QtCore.QObject):
                     values = self._live_values(vert, pts) or values
                 if values:
                     text += "\n" + values
-                self._add_label(text, pts, colour, anterior)
+                badge = (vert.badge, vert.badge_colour or colour, vert.badge_tooltip) if vert.badge else None
+                self._add_label(text, pts, colour, anterior, badge)
         for reg in self.state.regional:
             self._draw_regional(reg)
 
@@ -243,6 +265,7 @@ class OverlayLayer(QtCore.QObject):
         pts: dict[str, tuple[float, float]],
         colour: tuple[int, int, int],
         anterior: str | None,
+        badge: tuple[str, tuple[int, int, int], str] | None = None,
     ) -> None:
         """Beside the vertebra on its anterior side (in front of the body the image is
         mostly soft tissue, so the text hides no bone); the regional angle goes behind."""
@@ -250,9 +273,9 @@ class OverlayLayer(QtCore.QObject):
         ys = [p[1] for p in pts.values()]
         cy = float(np.mean(ys))
         if anterior == "right":
-            self._add_text(text, (max(xs) + LABEL_GAP_MM, cy), colour, (0.0, 0.5))
+            self._add_text(text, (max(xs) + LABEL_GAP_MM, cy), colour, (0.0, 0.5), badge)
         else:
-            self._add_text(text, (min(xs) - LABEL_GAP_MM, cy), colour, (1.0, 0.5))
+            self._add_text(text, (min(xs) - LABEL_GAP_MM, cy), colour, (1.0, 0.5), badge)
 
     def _draw_regional(self, reg: RegionalOverlay) -> None:
         """Both endplate lines, extended anteriorly so that their convergence shows; the

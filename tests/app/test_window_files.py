@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -76,9 +77,16 @@ def test_compare_view_shows_the_engine_deltas(window, qtbot: QtBot, demo_case: P
     correction = pre.vka_deg.value - post.vka_deg.value  # clinical definition: VKA_pre - VKA_post
     assert row["Correction (°)"].lstrip("≈ ") == fmt(correction)
     assert row["ΔHa (mm)"].lstrip("≈ ") == fmt(post.ha_mm.value - pre.ha_mm.value)
-    # The demo's ground truth: L1 anterior height 15.81 -> 20.25 mm, VKA 16.42 -> 9.05 deg.
-    assert post.ha_mm.value - pre.ha_mm.value == pytest.approx(4.44, abs=0.02)
-    assert correction == pytest.approx(7.37, abs=0.02)
+    # The demo's ground truth (ground_truth.json): the pre-op landmarks sit on the T1 MR, the
+    # post-op ones on the CT, both at the phantom's exact positions.
+    truth = json.loads((demo_case.parent / "images" / "ground_truth.json").read_text(encoding="utf-8"))
+    levels = {tp: truth["timepoints"][tp]["levels"]["L1"] for tp in ("pre", "post")}
+    t1_uid = next(uid for uid, s in truth["series"].items() if s["key"] == "pre_t1")
+    assert {lm.series_uid for lm in window.case.vertebra("pre-op", "L1").landmarks.values()} == {t1_uid}
+    truth_gain = levels["post"]["heights_mm"]["Ha"] - levels["pre"]["heights_mm"]["Ha"]
+    truth_correction = levels["pre"]["vka_deg"] - levels["post"]["vka_deg"]
+    assert post.ha_mm.value - pre.ha_mm.value == pytest.approx(truth_gain, abs=0.02)
+    assert correction == pytest.approx(truth_correction, abs=0.02)
     # Both viewers show L1, each on its own timepoint's landmarks.
     for viewer, tp in zip(compare.viewers[:2], ("pre-op", "post-op"), strict=True):
         pts = np.array([lm.position_mm for lm in window.case.vertebra(tp, "L1").landmarks.values()])
