@@ -13,9 +13,11 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
+from pydicom.uid import UID
 
 from dicomio.geometry import StackGeometry
 from dicomio.model import FrameRef, PixelFormat, SeriesStack, WindowPreset
+from dicomio.pixels import decoder_problem
 from dicomio.sequence import classify_mr
 from dicomio.windowing import window_presets
 
@@ -58,13 +60,32 @@ class FrameCandidate:
     pixel_format: PixelFormat
 
 
+def _encoding(fmt: PixelFormat) -> tuple[Any, ...]:
+    """How pixels are stored; one stack is loaded with one encoding (rescale may vary)."""
+    return (
+        fmt.transfer_syntax_uid,
+        fmt.photometric,
+        fmt.bits_allocated,
+        fmt.bits_stored,
+        fmt.pixel_representation,
+        fmt.samples_per_pixel,
+        fmt.big_endian,
+    )
+
+
+def _encoding_label(fmt: PixelFormat) -> str:
+    name = UID(fmt.transfer_syntax_uid).name or fmt.transfer_syntax_uid
+    return f"{name}, {fmt.photometric}, {fmt.bits_stored} bits"
+
+
 def _stack_key(c: FrameCandidate) -> tuple[Any, ...]:
     g = c.frame.geometry
-    return (tuple(np.round(g.orientation, _ORIENTATION_DECIMALS).tolist()), g.rows, g.columns)
+    orientation = tuple(np.round(g.orientation, _ORIENTATION_DECIMALS).tolist())
+    return (orientation, g.rows, g.columns, _encoding(c.pixel_format))
 
 
 def split_stacks(candidates: Sequence[FrameCandidate]) -> list[list[FrameCandidate]]:
-    """Group images by orientation and size; the largest group comes first."""
+    """Group images by orientation, size and pixel encoding; the largest group comes first."""
     groups: dict[tuple[Any, ...], list[FrameCandidate]] = {}
     for c in candidates:
         groups.setdefault(_stack_key(c), []).append(c)
@@ -209,23 +230,32 @@ def build_stack(
     )
     if info.modality.upper() == "MR":
         stack.sequence, stack.sequence_reason = classify_mr(info.attributes)
+    problem = decoder_problem(stack)
+    if problem:
+        stack.warnings.append(f"Pixels cannot be shown: {problem}")
     return stack
 
 
 def assemble_series(
     info: SeriesInfo, candidates: Sequence[FrameCandidate], warnings: Sequence[str] = ()
 ) -> list[SeriesStack]:
-    """All stacks of one series: split by orientation/size, each ordered and checked."""
+    """All stacks of one series: split by orientation, size and pixel encoding, each ordered and checked."""
     groups = split_stacks(candidates)
     notes = list(warnings)
     if len(groups) > 1:
+        encodings = {_encoding(g[0].pixel_format) for g in groups}
+        shapes = {_stack_key(g[0])[:3] for g in groups}
         sizes = ", ".join(
             f"{len(g)} image(s) {g[0].frame.geometry.plane} {g[0].frame.geometry.rows}x"
             f"{g[0].frame.geometry.columns}"
+            + (f" {_encoding_label(g[0].pixel_format)}" if len(encodings) > 1 else "")
             for g in groups
         )
-        notes.append(
-            f"This series mixes {len(groups)} orientations or image sizes ({sizes}); "
-            "it was split into separate stacks."
-        )
+        if len(encodings) == 1:
+            what = "orientations or image sizes"
+        elif len(shapes) == 1:
+            what = "pixel encodings"
+        else:
+            what = "orientations, image sizes or pixel encodings"
+        notes.append(f"This series mixes {len(groups)} {what} ({sizes}); it was split into separate stacks.")
     return [build_stack(info, g, stack_index=i, warnings=notes) for i, g in enumerate(groups)]

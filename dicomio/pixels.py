@@ -66,6 +66,9 @@ _DECODER_PACKAGES: tuple[tuple[tuple[str, ...], str], ...] = (
     (("1.2.840.10008.1.2.5",), "pylibjpeg and pylibjpeg-rle"),
 )
 
+#: Frames per decoding thread at least (see :func:`_load`): bounds the frames in flight.
+_FRAMES_PER_DECODER = 20
+
 #: Pixels per block when rescaling into float32 (bounds the float64 temporaries).
 _FLOAT_BLOCK_PIXELS = 1 << 15
 
@@ -100,25 +103,48 @@ def _syntax_label(uid: str) -> str:
     return f"'{name}' ({uid})" if name and name != uid else f"'{uid}'"
 
 
-def check_decoder(transfer_syntax_uid: str) -> None:
-    """Raise :class:`DecoderMissingError` unless pixels of this transfer syntax can be decoded."""
+def check_decoder(transfer_syntax_uid: str, where: str | None = None) -> None:
+    """Raise :class:`DecoderMissingError` unless pixels of this transfer syntax can be decoded.
+
+    ``where`` (e.g. "series 'SAG T1' (IM0001.dcm ...)") names the images in the message.
+    """
     uid = UID(transfer_syntax_uid)
     if uid in _NATIVE_SYNTAXES or uid == DeflatedExplicitVRLittleEndian:
         return
+    images = f"The images of {where}" if where else "The images"
     try:
         decoder = get_decoder(uid)
     except NotImplementedError:
         raise DecoderMissingError(
-            f"The images use transfer syntax {_syntax_label(uid)}, which pydicom cannot decode; "
+            f"{images} use transfer syntax {_syntax_label(uid)}, which pydicom cannot decode; "
             f"expected an uncompressed, JPEG, JPEG-LS, JPEG 2000 or RLE transfer syntax."
         ) from None
     if not decoder.is_available:
         missing = "; ".join(decoder.missing_dependencies)
         detail = f" (pydicom reports: {missing})" if missing else ""
         raise DecoderMissingError(
-            f"No decoder is installed for transfer syntax {_syntax_label(uid)}{detail}; "
-            f"install {_package_for(uid)} to read these images."
+            f"No decoder is installed for transfer syntax {_syntax_label(uid)}{detail}, used by "
+            f"{images[0].lower()}{images[1:]}; install {_package_for(uid)} to read these images."
         )
+
+
+def decoder_problem(stack: SeriesStack) -> str | None:
+    """The sentence :func:`check_decoder` would raise for this stack, or None when it decodes.
+
+    Lets the scan tell the user at once (a stack warning, ``endplate info``) that a series
+    can be listed but not shown, instead of failing only when it is opened.
+    """
+    try:
+        check_decoder(stack.pixel_format.transfer_syntax_uid, _where(stack))
+    except DecoderMissingError as exc:
+        return str(exc)
+    return None
+
+
+def _where(stack: SeriesStack) -> str:
+    files = sorted({Path(f.path) for f in stack.frames})
+    example = f"{files[0]}" + (f" and {len(files) - 1} other file(s)" if len(files) > 1 else "")
+    return f"series {stack.description or stack.series_uid!r} ({example})"
 
 
 # -- output format -----------------------------------------------------------------------
@@ -207,7 +233,7 @@ def _plan(stack: SeriesStack, force_float: bool = False) -> _Plan:
             f"{where} has {len(stack.frames)} frames but its geometry has "
             f"{len(stack.geometry.slices)} slices; expected one frame per slice."
         )
-    check_decoder(fmt.transfer_syntax_uid)
+    check_decoder(fmt.transfer_syntax_uid, _where(stack))
     syntax = UID(fmt.transfer_syntax_uid)
     big_endian = fmt.big_endian or syntax == ExplicitVRBigEndian
     kind = "i" if fmt.pixel_representation == 1 else "u"
@@ -479,6 +505,11 @@ def _load(
     out = np.empty(stack.geometry.shape, dtype=plan.out_dtype)
     rescales = frame_rescales(stack)
     n_workers = max(1, workers if workers is not None else _default_workers())
+    if not plan.native:
+        # While pydicom decodes a frame a worker holds about 3.5 frames (compressed bytes,
+        # decoded bytes, arrays; measured): one worker per _FRAMES_PER_DECODER frames keeps
+        # the peak near 1.2x the volume (docs/performance.md).
+        n_workers = min(n_workers, max(1, len(stack.frames) // _FRAMES_PER_DECODER))
     if plan.native:
         reader = _read_native
     elif plan.syntax == DeflatedExplicitVRLittleEndian:

@@ -50,6 +50,8 @@ KEPT_ATTRIBUTES = (
     "MagneticFieldStrength",
     "MRAcquisitionType",
     "AcquisitionContrast",
+    "EchoPulseSequence",
+    "SpectrallySelectedSuppression",
     "ImageType",
     "BodyPartExamined",
     "SliceThickness",
@@ -304,6 +306,10 @@ def _attributes(ds: Dataset, per_frame: Dataset | None) -> dict[str, Any]:
     if modifier is not None and "InversionTime" not in attrs and modifier.get("InversionTimes"):
         times = _plain(modifier.InversionTimes)
         attrs["InversionTime"] = times[0] if isinstance(times, list) else times
+    if modifier is not None:  # Enhanced MR's equivalents of ScanningSequence IR / ScanOptions FS
+        for keyword in ("InversionRecovery", "SpectrallySelectedExcitation", "SpectrallySelectedSuppression"):
+            if keyword not in attrs and modifier.get(keyword):
+                attrs[keyword] = _plain(modifier.get(keyword))
     frame_type = _functional(ds, per_frame, "MRImageFrameType") or _functional(
         ds, per_frame, "CTImageFrameType"
     )
@@ -395,10 +401,10 @@ def _frame_nbytes(ds: Dataset) -> int:
     return (int(ds.Rows) * int(ds.Columns) * bits + 7) // 8
 
 
-#: Series-level values already read, keyed by (study, series, rescale slope, intercept):
-#: the pixel format and SeriesInfo of the first single-frame file of a series.  Reading
-#: ~30 series attributes per file was half the scan time of a 600-file CT.
-SeriesCache = dict[tuple[str, str, str, str], tuple[PixelFormat, SeriesInfo]]
+#: Series-level values already read, keyed by (study, series, rescale slope, intercept,
+#: pixel encoding): the pixel format and SeriesInfo of the first single-frame file of a
+#: series.  Reading ~30 series attributes per file was half the scan time of a 600-file CT.
+SeriesCache = dict[tuple[str, str, str, str, str], tuple[PixelFormat, SeriesInfo]]
 
 
 def _scan_dataset(
@@ -505,6 +511,9 @@ def _scan_dataset(
             str(ds.get("SeriesInstanceUID", "")),
             str(ds.get("RescaleSlope", "")),
             str(ds.get("RescaleIntercept", "")),
+            # how the pixels are encoded: one series may mix them (e.g. some images compressed)
+            f"{syntax}|{photometric}|{ds.get('BitsAllocated', '')}|{ds.get('BitsStored', '')}|"
+            f"{ds.get('PixelRepresentation', '')}",
         )
         cached = series_cache.get(key) if series_cache is not None and key[1] else None
         if cached is None:

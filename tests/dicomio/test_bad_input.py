@@ -10,15 +10,24 @@ import pydicom
 import pytest
 from pydicom.data import get_testdata_file
 
+from dicomio.geometry import StackGeometry
 from dicomio.model import SKIP_REASONS, ScanResult
+from dicomio.pixels import load_volume
 from dicomio.scan import scan_paths
 from dicomio.synth import SeriesSpec, axial_geometry, sagittal_geometry, write_series
 
 
+def _good_geometry(n: int) -> StackGeometry:
+    return sagittal_geometry(n, 8, 8, (0.5, 0.8), 3.0)
+
+
+def _good_values(n: int) -> np.ndarray:
+    return np.random.default_rng(2).integers(0, 1000, size=_good_geometry(n).shape).astype(float)
+
+
 def _good_series(folder: Path, description: str = "GOOD", n: int = 4) -> list[Path]:
-    g = sagittal_geometry(n, 8, 8, (0.5, 0.8), 3.0)
-    vol = np.random.default_rng(2).integers(0, 1000, size=g.shape).astype(float)
-    return write_series(folder, vol, g, SeriesSpec(modality="MR", description=description))
+    spec = SeriesSpec(modality="MR", description=description)
+    return write_series(folder, _good_values(n), _good_geometry(n), spec, shuffle_names=True)
 
 
 def _reasons(result: ScanResult) -> dict[str, str]:
@@ -28,8 +37,14 @@ def _reasons(result: ScanResult) -> dict[str, str]:
 
 
 def _assert_good_still_scans(result: ScanResult, n: int = 4) -> None:
+    """The valid series beside the bad file scans with its exact geometry AND its pixels load."""
     good = [s for s in result.stacks if s.description == "GOOD"]
     assert len(good) == 1 and good[0].n_images == n
+    assert good[0].warnings == []
+    truth = _good_geometry(n)
+    for got, want in zip(good[0].geometry.slices, truth.slices, strict=True):
+        np.testing.assert_allclose(got.position_mm, want.position_mm, atol=1e-9)
+    np.testing.assert_array_equal(load_volume(good[0]), _good_values(n))
 
 
 def test_truncated_native_file(tmp_path: Path) -> None:
@@ -104,15 +119,46 @@ def test_multiframe_frame_without_position(tmp_path: Path) -> None:
 
 
 def test_two_series_mixed_in_one_folder(tmp_path: Path) -> None:
+    """Files of two series interleaved in one folder (shuffled names): both found, each
+    with only its own images, each loading its own pixels."""
     _good_series(tmp_path, "GOOD", 4)
     g = axial_geometry(3, 8, 8)
-    write_series(tmp_path, np.zeros(g.shape), g, SeriesSpec(description="OTHER"), shuffle_names=True)
+    other = np.random.default_rng(9).integers(-1000, 1000, size=g.shape).astype(float)
+    spec = SeriesSpec(description="OTHER", rescale_intercept=-1024)
+    write_series(tmp_path, other, g, spec, shuffle_names=True, seed=7)
+    names = sorted(p.name for p in tmp_path.iterdir())
+    assert len(names) == 7  # really one folder, names interleaved
     result = scan_paths([tmp_path])
     assert result.skipped == []
     assert sorted((s.description, s.n_images, s.plane) for s in result.stacks) == [
         ("GOOD", 4, "sagittal"),
         ("OTHER", 3, "axial"),
     ]
+    _assert_good_still_scans(result)
+    (stack,) = [s for s in result.stacks if s.description == "OTHER"]
+    np.testing.assert_array_equal(load_volume(stack), other)
+
+
+def test_file_without_pixel_data(tmp_path: Path) -> None:
+    paths = _good_series(tmp_path / "good")
+    ds = pydicom.dcmread(paths[0])
+    del ds.PixelData
+    ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = pydicom.uid.generate_uid()
+    ds.save_as(tmp_path / "header_only.dcm", enforce_file_format=True)
+    result = scan_paths([tmp_path])
+    assert _reasons(result)["header_only.dcm"] == (
+        "no pixel data: the file holds no image (no PixelData element)"
+    )
+    _assert_good_still_scans(result)
+
+
+def test_unreadable_file(tmp_path: Path) -> None:
+    """A dangling link (a file listed in the folder that cannot be opened) is 'unreadable'."""
+    _good_series(tmp_path / "good")
+    (tmp_path / "gone.dcm").symlink_to(tmp_path / "deleted_target.dcm")
+    result = scan_paths([tmp_path])
+    assert _reasons(result)["gone.dcm"] == "unreadable: No such file or directory"
+    _assert_good_still_scans(result)
 
 
 def test_dicomdir_and_structured_report(tmp_path: Path) -> None:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +16,7 @@ from pydicom.encaps import encapsulate
 from pydicom.pixels import get_decoder
 from pydicom.uid import MPEG2MPML, JPEGBaseline8Bit, JPEGLSLossless
 
+import main
 from dicomio import synth
 from dicomio.pixels import DecoderMissingError, PixelDecodeError, load_volume
 from dicomio.scan import scan_paths
@@ -109,16 +112,38 @@ def test_real_spine_jpeg_ls_multiframe(spine_ls: Path) -> None:
         np.testing.assert_array_equal(volume[k], reference[frame.frame_index])
 
 
-def test_missing_decoder_names_the_transfer_syntax(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_missing_decoder_names_the_transfer_syntax_and_file(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Without a JPEG-LS decoder: the scan warns (series listed, file and syntax named), the
+    load raises a sentence naming both, and a native series beside it still loads."""
     decoder = get_decoder(JPEGLSLossless)
     monkeypatch.setattr(decoder, "_available", {})
     monkeypatch.setattr(decoder, "_unavailable", {"pyjpegls": ("pyjpegls",)})
-    stack = scan_paths([get_testdata_file("MR_small_jpeg_ls_lossless.dcm")]).stacks[0]
+    shutil.copy(get_testdata_file("MR_small_jpeg_ls_lossless.dcm"), tmp_path / "jls.dcm")
+    shutil.copy(get_testdata_file("CT_small.dcm"), tmp_path / "ct.dcm")
+    result = scan_paths([tmp_path])
+    assert result.skipped == []
+    by_syntax = {s.pixel_format.transfer_syntax_uid: s for s in result.stacks}
+    jls, ct = by_syntax[JPEGLSLossless], by_syntax[pydicom.uid.ExplicitVRLittleEndian]
+    (warning,) = jls.warnings
+    assert warning.startswith("Pixels cannot be shown: No decoder is installed for transfer syntax ")
+    assert "JPEG-LS Lossless" in warning and JPEGLSLossless in warning
+    assert str(tmp_path / "jls.dcm") in warning and "install pyjpegls" in warning
+    assert ct.warnings == []
     with pytest.raises(DecoderMissingError) as caught:
-        load_volume(stack)
+        load_volume(jls)
     message = str(caught.value)
     assert "JPEG-LS Lossless" in message and JPEGLSLossless in message and "install pyjpegls" in message
+    assert str(tmp_path / "jls.dcm") in message
     assert isinstance(caught.value, ValueError)
+    ds = pydicom.dcmread(tmp_path / "ct.dcm")
+    np.testing.assert_array_equal(load_volume(ct)[0], ds.pixel_array.astype(np.int32) - 1024)
+    # endplate info shows the warning next to the series, and still succeeds
+    assert main.main(["info", str(tmp_path), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    (listed,) = [s for s in out["series"] if s["transfer_syntax_uid"] == JPEGLSLossless]
+    assert listed["warnings"] == [warning]
 
 
 def test_unsupported_transfer_syntax_is_a_decoder_error() -> None:

@@ -164,6 +164,11 @@ def test_stir_shows_the_edema_of_the_fractured_level(demo: DemoManifest) -> None
     assert marrow < INTENSITY["STIR"][Tissue.CANCELLOUS] + 80
 
 
+def demo_key(demo: DemoManifest, series_uid: str) -> str:
+    (key,) = [k for k in KEYS if demo.by_key(k).series_uid == series_uid]
+    return key
+
+
 def test_the_demo_folder_scans_into_five_stacks(demo: DemoManifest) -> None:
     result = scan_paths([demo.out])
     assert len(result.stacks) == 5
@@ -176,6 +181,13 @@ def test_the_demo_folder_scans_into_five_stacks(demo: DemoManifest) -> None:
         np.testing.assert_allclose(stack.geometry.slice_offsets_mm, s.geometry.slice_offsets_mm, atol=1e-6)
     assert by_uid[demo.by_key("pre_stir").series_uid].sequence == "STIR"
     assert by_uid[demo.by_key("pre_t1").series_uid].sequence == "T1"
+    # Three studies, in date order: pre-op CT (sagittal + axial), pre-op MR, post-op CT.
+    studies = [sorted(demo_key(demo, st.series_uid) for st in study.stacks) for study in result.studies]
+    assert studies == [["axial_ct", "pre_ct"], ["pre_stir", "pre_t1"], ["post_ct"]]
+    assert [stack.warnings for stack in result.stacks] == [[]] * 5
+    planes = {demo_key(demo, st.series_uid): (st.plane, st.anterior, st.superior) for st in result.stacks}
+    assert planes["axial_ct"] == ("axial", "up", None)
+    assert planes["pre_ct"] == planes["pre_t1"] == planes["pre_stir"] == ("sagittal", "left", "up")
     # Only the ground truth file is not DICOM.
     assert [p.path.name for p in result.skipped] == [GROUND_TRUTH_NAME]
 

@@ -9,11 +9,14 @@ from pathlib import Path
 
 import nibabel
 import numpy as np
+import pydicom
 import pytest
 from pydicom.data import get_testdata_file
 from pydicom.uid import JPEG2000Lossless, JPEGLSLossless
 
+from dicomio.pixels import load_volume
 from dicomio.scan import scan_paths
+from tests.dicomio.test_pixels import stack_of
 
 NIBABEL_MPRAGE = Path(nibabel.__file__).parent / "nicom" / "tests" / "data" / "philips_mprage.dcm.gz"
 
@@ -85,11 +88,24 @@ def test_pydicom_single_frame_mr(name: str, syntax: str, big_endian: bool) -> No
 
 
 def test_enhanced_ct_pydicom_file() -> None:
-    (stack,) = scan_paths([get_testdata_file("eCT_Supplemental.dcm")]).stacks
+    path = get_testdata_file("eCT_Supplemental.dcm")
+    (stack,) = scan_paths([path]).stacks
     assert stack.n_images == 2
-    assert stack.pixel_format.rescale_intercept == -1024.0
+    assert stack.attributes["SOPClassUID"] == pydicom.uid.EnhancedCTImageStorage
+    assert stack.pixel_format.rescale_intercept == -1024.0  # shared functional groups
     assert stack.geometry.slice_spacing_mm == pytest.approx(10.0)
+    # Feet-first axial (row direction -X): the normal is -Z, so z = -149 comes before z = -159,
+    # which is stored as frame 1 before frame 0.
+    assert stack.geometry.first.orientation == (-1.0, 0.0, 0.0, 0.0, 1.0, 0.0)
+    assert [f.geometry.position_mm for f in stack.frames] == [(99.5, -301.5, -149.0), (99.5, -301.5, -159.0)]
+    assert [f.frame_index for f in stack.frames] == [1, 0]
+    assert stack.plane == "axial" and (stack.anterior, stack.superior) == ("up", None)
     assert [w.name for w in stack.windows][:1] == ["file"]
+    assert [w.name for w in stack.windows][-2:] == ["CT bone", "CT soft tissue"]
+    volume = load_volume(stack)
+    stored = pydicom.dcmread(path).pixel_array.astype(np.int32)
+    assert volume.dtype == np.int16
+    np.testing.assert_array_equal(volume, stored[[f.frame_index for f in stack.frames]] - 1024)
 
 
 def test_monochrome1_projection_has_no_geometry() -> None:
@@ -103,3 +119,59 @@ def test_enhanced_mr_without_functional_groups_is_skipped() -> None:
     result = scan_paths([get_testdata_file("emri_small.dcm")])
     assert result.stacks == []
     assert result.skipped[0].reason.startswith("missing geometry")
+
+
+def test_real_monochrome1_radiograph_pixels_are_inverted() -> None:
+    """pydicom's RG1 radiograph (MONOCHROME1, BitsStored 15): bright = high after loading,
+    i.e. every value is 32767 - stored; its JPEG 2000 twin decodes to the same volume.
+    (It has no patient geometry, so its stack is built by hand: see test_pixels.stack_of.)"""
+    raw = pydicom.dcmread(get_testdata_file("RG1_UNCR.dcm")).pixel_array.astype(np.int32)
+    volume = load_volume(stack_of(get_testdata_file("RG1_UNCR.dcm")))
+    assert volume.shape == (1, 1955, 1841) and volume.dtype == np.int16
+    np.testing.assert_array_equal(volume[0], 32767 - raw)
+    assert volume[0].flat[int(np.argmin(raw))] == volume.max()
+    np.testing.assert_array_equal(load_volume(stack_of(get_testdata_file("RG1_J2KR.dcm"))), volume)
+
+
+def test_philips_enhanced_mr_pixels_use_per_frame_rescale(tmp_path: Path) -> None:
+    with gzip.open(NIBABEL_MPRAGE) as src, (tmp_path / "mprage.dcm").open("wb") as dst:
+        shutil.copyfileobj(src, dst)
+    (stack,) = scan_paths([tmp_path]).stacks
+    volume = load_volume(stack)
+    ds = pydicom.dcmread(tmp_path / "mprage.dcm")
+    stored = ds.pixel_array
+    per_frame = ds.PerFrameFunctionalGroupsSequence
+    assert volume.dtype == np.float32 and volume.shape == (176, 256, 256)
+    for k, frame in enumerate(stack.frames):
+        item = per_frame[frame.frame_index]
+        transform = item.PixelValueTransformationSequence[0]
+        expected = stored[frame.frame_index] * float(transform.RescaleSlope) + float(
+            transform.RescaleIntercept
+        )
+        np.testing.assert_allclose(volume[k], expected, rtol=1e-6)
+        position = [float(v) for v in item.PlanePositionSequence[0].ImagePositionPatient]
+        np.testing.assert_allclose(frame.geometry.position_mm, position, atol=1e-9)
+
+
+def test_nibabel_siemens_two_slice_series() -> None:
+    """Two real Siemens files (implicit VR little endian) of one series: one stack ordered by
+    position, 3 mm apart, pixels read at the offsets the scan found; a diffusion series is
+    never taken for a T2 fat-sat although it has ScanOptions FS and T2-like timing."""
+    folder = NIBABEL_MPRAGE.parent
+    result = scan_paths([folder / "1.dcm", folder / "0.dcm"])
+    assert result.skipped == []
+    (stack,) = result.stacks
+    assert [f.path.name for f in stack.frames] == ["0.dcm", "1.dcm"]  # z -75.1 then -72.1
+    assert stack.plane == "axial" and (stack.anterior, stack.superior) == ("up", None)
+    assert stack.geometry.first.pixel_spacing_mm == (1.796875, 1.796875)
+    np.testing.assert_allclose(
+        stack.geometry.first.orientation, [1, 0, 0, 0, 0.99998629, -0.00523600], atol=1e-8
+    )
+    assert stack.geometry.slice_spacing_mm == pytest.approx(3.0, abs=1e-4)
+    assert stack.pixel_format.transfer_syntax_uid == "1.2.840.10008.1.2"
+    assert all(f.pixel_offset == 95318 for f in stack.frames)
+    volume = load_volume(stack)
+    for k, frame in enumerate(stack.frames):
+        np.testing.assert_array_equal(volume[k], pydicom.dcmread(frame.path).pixel_array)
+    assert stack.sequence == "other"
+    assert stack.sequence_reason == "SeriesDescription 'CBU_DTI_64D_1A' contains 'dti' (diffusion imaging)"

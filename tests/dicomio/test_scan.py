@@ -215,3 +215,74 @@ def test_scan_file_reports_one_file(tmp_path: Path) -> None:
     assert one.skipped is None and one.info is not None
     assert one.info.description == "X"
     np.testing.assert_allclose(one.candidates[0].frame.geometry.position_mm, g.slices[1].position_mm)
+
+
+def test_series_with_two_image_sizes_is_split(tmp_path: Path) -> None:
+    """Same series, same orientation, two matrix sizes (e.g. a re-scan with another field of
+    view): two stacks, each ordered by position with its own exact geometry."""
+    series = pydicom.uid.generate_uid()
+    spec = SeriesSpec(modality="CT", series_uid=series, study_uid=pydicom.uid.generate_uid())
+    big = axial_geometry(4, 10, 12, SPACING, 2.0, (0.0, 0.0, 0.0))
+    small = axial_geometry(3, 6, 8, (0.7, 0.7), 3.0, (5.0, 5.0, 100.0))
+    write_series(tmp_path / "a", _volume(big.shape), big, spec, shuffle_names=True)
+    write_series(tmp_path / "b", _volume(small.shape), small, spec, reverse_instance_numbers=True)
+    result = scan_paths([tmp_path])
+    assert result.skipped == []
+    assert [(s.plane, s.n_images, s.stack_index, s.key) for s in result.stacks] == [
+        ("axial", 4, 0, series),
+        ("axial", 3, 1, f"{series}#1"),
+    ]
+    _assert_same_geometry(result.stacks[0], big)
+    _assert_same_geometry(result.stacks[1], small)
+    for stack in result.stacks:
+        (warning,) = stack.warnings
+        assert warning == (
+            "This series mixes 2 orientations or image sizes (4 image(s) axial 10x12, 3 image(s) axial 6x8); "
+            "it was split into separate stacks."
+        )
+
+
+def test_studies_group_their_series(tmp_path: Path) -> None:
+    """Two studies of one patient: each study lists exactly its own series."""
+    study_a, study_b = pydicom.uid.generate_uid(), pydicom.uid.generate_uid()
+    g = sagittal_geometry(2, 4, 4, SPACING, 3.0)
+    for folder, study, number, date in (("a1", study_a, 1, "20250101"), ("a2", study_a, 2, "20250101"),
+                                        ("b1", study_b, 1, "20250301")):  # fmt: skip
+        spec = SeriesSpec(modality="CT", study_uid=study, series_number=number, extra={"StudyDate": date})
+        write_series(tmp_path / folder, _volume(g.shape), g, spec)
+    result = scan_paths([tmp_path])
+    assert [(st.study_uid, st.date, len(st.stacks)) for st in result.studies] == [
+        (study_a, "20250101", 2),
+        (study_b, "20250301", 1),
+    ]
+    assert [s.series_number for s in result.studies[0].stacks] == [1, 2]
+    assert {s.study_uid for s in result.studies[1].stacks} == {study_b}
+
+
+def test_series_mixing_pixel_encodings_is_split_and_each_part_loads(tmp_path: Path) -> None:
+    """Some images of a series stored RLE-compressed, the others native (a PACS re-compressed
+    part of it): never read one encoding as the other; two stacks, each loading exactly."""
+    from dicomio.pixels import load_volume
+
+    series, study = pydicom.uid.generate_uid(), pydicom.uid.generate_uid()
+    spec = SeriesSpec(modality="MR", series_uid=series, study_uid=study, description="MIX")
+    native = sagittal_geometry(4, 8, 8, SPACING, slice_offsets_mm=[0.0, 6.0, 12.0, 18.0])
+    rle = sagittal_geometry(3, 8, 8, SPACING, slice_offsets_mm=[3.0, 9.0, 15.0])
+    native_values, rle_values = _volume(native.shape, 1), _volume(rle.shape, 2)
+    write_series(tmp_path, native_values, native, spec, shuffle_names=True, seed=1)
+    write_series(tmp_path, rle_values, rle, spec, compression="rle", shuffle_names=True, seed=2)
+    result = scan_paths([tmp_path])
+    assert result.skipped == []
+    assert [(s.n_images, s.pixel_format.transfer_syntax_uid) for s in result.stacks] == [
+        (4, ExplicitVRLittleEndian),
+        (3, RLELossless),
+    ]
+    _assert_same_geometry(result.stacks[0], native)
+    _assert_same_geometry(result.stacks[1], rle)
+    np.testing.assert_array_equal(load_volume(result.stacks[0]), native_values)
+    np.testing.assert_array_equal(load_volume(result.stacks[1]), rle_values)
+    assert result.stacks[0].warnings == [
+        "This series mixes 2 pixel encodings (4 image(s) sagittal 8x8 Explicit VR Little Endian, "
+        "MONOCHROME2, 16 bits, 3 image(s) sagittal 8x8 RLE Lossless, MONOCHROME2, 16 bits); "
+        "it was split into separate stacks."
+    ]

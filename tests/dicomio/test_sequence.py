@@ -52,9 +52,169 @@ from dicomio.synth import SeriesSpec, sagittal_geometry, write_series
         (
             {"SeriesDescription": "T12 level FLAIR", "ScanningSequence": "IR", "InversionTime": 2200.0},
             "other",
-            "",
+            "FLAIR: SeriesDescription 'T12 level FLAIR' contains 'flair'",
         ),
         ({}, "other", "no STIR, T1 or T2 marker"),
+        # -- one row per source attribute, everything else neutral ------------------------------
+        # ScanningSequence IR + short InversionTime alone (3 T value), neutral description
+        (
+            {"SeriesDescription": "sag 3", "ScanningSequence": "IR", "InversionTime": 220.0},
+            "STIR",
+            "ScanningSequence 'IR' contains 'IR' with InversionTime 220 ms (short-tau range 100-250 ms)",
+        ),
+        # SequenceVariant MP (magnetization prepared) on a spin echo + short InversionTime
+        (
+            {
+                "SeriesDescription": "sag 3",
+                "ScanningSequence": "SE",
+                "SequenceVariant": ["SK", "SP", "MP"],
+                "InversionTime": 160.0,
+            },
+            "STIR",
+            "SequenceVariant 'SK\\SP\\MP' contains 'MP' (magnetization prepared) on ScanningSequence 'SE' "
+            "with InversionTime 160 ms",
+        ),
+        # ... but MP on a gradient echo with a short TI is a saturation recovery, not a STIR
+        (
+            {
+                "SeriesDescription": "sag 3",
+                "ScanningSequence": "GR",
+                "SequenceVariant": ["SP", "MP"],
+                "InversionTime": 120.0,
+                "EchoTime": 1.2,
+            },
+            "T1",
+            "SequenceVariant 'SP\\MP' (spoiled gradient echo) and short EchoTime 1.2 ms",
+        ),
+        # ScanningSequence IR without InversionTime: not enough for STIR
+        ({"SeriesDescription": "sag 3", "ScanningSequence": "IR"}, "other", "no STIR, T1 or T2 marker"),
+        # IR with a short TI outside the short-tau range (90 ms) is not STIR
+        (
+            {"SeriesDescription": "sag 3", "ScanningSequence": "IR", "InversionTime": 90.0},
+            "other",
+            "no STIR",
+        ),
+        # SequenceName alone
+        ({"SequenceName": "*tir2d1_13"}, "STIR", "SequenceName '*tir2d1_13' contains 'tir'"),
+        # TIRM in the description, Siemens style
+        (
+            {"SeriesDescription": "t2_tirm_sag_p2"},
+            "STIR",
+            "SeriesDescription 't2_tirm_sag_p2' contains 'TIRM'",
+        ),
+        # ScanOptions FS alone makes a T2 a T2 fat-sat
+        (
+            {"SeriesDescription": "sag 3", "EchoTime": 90.0, "RepetitionTime": 3000.0, "ScanOptions": "FS"},
+            "T2FS",
+            "long EchoTime 90 ms and RepetitionTime 3000 ms (T2-weighted timing); fat saturation: "
+            "ScanOptions 'FS' contains 'FS'",
+        ),
+        # ScanOptions without FS: plain T2
+        (
+            {"SeriesDescription": "sag 3", "EchoTime": 90.0, "RepetitionTime": 3000.0, "ScanOptions": "PFP"},
+            "T2",
+            "long EchoTime 90 ms",
+        ),
+        # SequenceVariant SP on a gradient echo with a short TE: spoiled GRE, T1-weighted
+        (
+            {
+                "SeriesDescription": "sag 3",
+                "ScanningSequence": "GR",
+                "SequenceVariant": ["SP", "OSP"],
+                "EchoTime": 4.8,
+                "RepetitionTime": 250.0,
+            },
+            "T1",
+            "ScanningSequence 'GR' with SequenceVariant 'SP\\OSP' (spoiled gradient echo) and short "
+            "EchoTime 4.8 ms",
+        ),
+        # ... and with a long TE it is T2*-weighted: other
+        (
+            {
+                "SeriesDescription": "sag 3",
+                "ScanningSequence": "GR",
+                "SequenceVariant": "SP",
+                "EchoTime": 20.0,
+                "RepetitionTime": 600.0,
+            },
+            "other",
+            "no STIR",
+        ),
+        # -- Enhanced MR equivalents (MR Modifier / Enhanced MR Image module) ---------------
+        (
+            {"SeriesDescription": "sag 3", "InversionRecovery": "YES", "InversionTime": 150.0},
+            "STIR",
+            "InversionRecovery is 'YES' (Enhanced MR) with InversionTime 150 ms",
+        ),
+        (
+            {"SeriesDescription": "sag 3", "InversionRecovery": "NO", "InversionTime": 150.0},
+            "other",
+            "no STIR",
+        ),
+        (
+            {"AcquisitionContrast": "T2", "SpectrallySelectedSuppression": "FAT"},
+            "T2FS",
+            "AcquisitionContrast is 'T2'; fat saturation: SpectrallySelectedSuppression is 'FAT' "
+            "(Enhanced MR)",
+        ),
+        (
+            {"AcquisitionContrast": "T2", "SpectrallySelectedExcitation": "WATER"},
+            "T2FS",
+            "fat saturation: SpectrallySelectedExcitation is 'WATER' (water excitation, Enhanced MR)",
+        ),
+        (
+            {"AcquisitionContrast": "T2", "SpectrallySelectedSuppression": "NONE"},
+            "T2",
+            "AcquisitionContrast is 'T2'",
+        ),
+        (
+            {"EchoPulseSequence": "GRADIENT", "EchoTime": 12.0, "RepetitionTime": 500.0},
+            "other",
+            "no STIR",
+        ),
+        # -- diffusion / echo planar: never STIR or T2FS (a DWIBS uses a STIR pulse) ---------
+        (
+            {"SeriesDescription": "sag DWIBS b800", "ScanningSequence": ["SE", "IR"], "InversionTime": 180.0},
+            "other",
+            "SeriesDescription 'sag DWIBS b800' contains 'dwibs' (diffusion imaging)",
+        ),
+        (
+            {
+                "SeriesDescription": "sag 3",
+                "ScanningSequence": "EP",
+                "ScanOptions": ["PFP", "FS"],
+                "EchoTime": 93.0,
+                "RepetitionTime": 6600.0,
+            },
+            "other",
+            "ScanningSequence 'EP' contains 'EP' (echo planar: diffusion or functional imaging)",
+        ),
+        ({"SeriesDescription": "ep2d_diff_TRACEW"}, "other", "contains 'diff' (diffusion imaging)"),
+        # -- inversion recovery with a long TI is never STIR, whatever the name says ----------
+        (
+            {
+                "SeriesDescription": "t2_tirm_tra_dark-fluid",
+                "ScanningSequence": ["SE", "IR"],
+                "InversionTime": 2500.0,
+            },
+            "other",
+            "FLAIR: SeriesDescription 't2_tirm_tra_dark-fluid' contains 'dark-fluid'",
+        ),
+        (
+            {"SeriesDescription": "sag 3", "ScanningSequence": ["SE", "IR"], "InversionTime": 2000.0},
+            "other",
+            "FLAIR: ScanningSequence 'SE\\IR' contains 'IR' with InversionTime 2000 ms",
+        ),
+        (
+            {"SeriesDescription": "t1_tirm_sag", "ScanningSequence": ["SE", "IR"], "InversionTime": 800.0},
+            "T1",
+            "SeriesDescription 't1_tirm_sag' names T1",
+        ),
+        (
+            {"SeriesDescription": "sag 3", "SequenceName": "*tir2d1_5", "InversionTime": 900.0},
+            "other",
+            "no STIR",
+        ),
     ],
 )
 def test_classify_mr(attributes: dict, expected: str, reason_part: str) -> None:
