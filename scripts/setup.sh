@@ -19,7 +19,8 @@ missing=""
 for p in $APT_PACKAGES; do
   dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"
 done
-if ! python3 -m venv --help >/dev/null 2>&1; then missing="$missing python3-venv"; fi
+# Debian's python3 ships the venv module but not ensurepip, which creating a venv needs.
+if ! python3 -c "import ensurepip" >/dev/null 2>&1; then missing="$missing python3-venv"; fi
 if [ -n "$missing" ] && command -v apt-get >/dev/null 2>&1; then
   SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
   echo "setup: installing system packages:$missing"
