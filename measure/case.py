@@ -259,6 +259,7 @@ class Case:
         self.folder: Path | None = None
         self.file_path: Path | None = None
         self.unknown_fields: dict[str, Any] = {}
+        self._saved_content: tuple[Any, ...] = self._content_snapshot()
 
     # -- events, revision ------------------------------------------------------------
     def subscribe(self, callback: Subscriber) -> Callable[[], None]:
@@ -278,12 +279,19 @@ class Case:
 
     @property
     def dirty(self) -> bool:
-        """True when the case has changes that are not in its file."""
-        return self._revision != self._saved_revision
+        """True when the case holds changes that are not in its file.
+
+        Compared by content, not by counting changes: undoing back to the saved state
+        makes the case clean again, as the reader expects from the unsaved marker.
+        """
+        if self._revision == self._saved_revision:
+            return False
+        return self._content() != self._saved_content
 
     def mark_saved(self, file_path: Path | None = None) -> None:
         """Record that the current state is what the file holds (sends a "saved" event)."""
         self._saved_revision = self._revision
+        self._saved_content = self._content_snapshot()
         if file_path is not None:
             self.file_path = Path(file_path)
             self.folder = self.file_path.parent
@@ -405,6 +413,12 @@ class Case:
             self._extras,
             self.unknown_fields,
         )
+
+    def _content_snapshot(self) -> tuple[Any, ...]:
+        """:meth:`_content` safe to keep: every part is immutable or copied (the two
+        free-form dicts deeply)."""
+        content = self._content()
+        return (*content[:-2], copy.deepcopy(self._extras), copy.deepcopy(self.unknown_fields))
 
     # -- checks ----------------------------------------------------------------------
     def _require_timepoint(self, timepoint_id: str) -> None:

@@ -182,6 +182,12 @@ def test_save_close_reopen_identical(placed, qtbot: QtBot, tmp_path: Path) -> No
     assert window.save_to(out)
     assert not window.isWindowModified()
     assert "case.json" in window.windowTitle()
+    # An edit marks the window modified; undoing it returns to the saved state: clean.
+    window.toggle_status("treated")
+    assert window.isWindowModified()
+    window.undo_stack.undo()
+    assert window.case.vertebra("pre-op", "L1").status == "fractured"
+    assert not window.isWindowModified()
     saved = window.case
     window.close()
 

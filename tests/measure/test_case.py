@@ -183,6 +183,24 @@ def test_dirty_flag_follows_changes_and_saves() -> None:
     assert not case.dirty and case.folder == Path("/tmp/some")
 
 
+def test_undoing_back_to_the_saved_state_is_clean() -> None:
+    case = make_case()
+    case.mark_saved()
+    previous = case.set_status("pre", "T12", "unknown")
+    assert case.dirty
+    case.set_status("pre", "T12", previous)  # what an undo command does
+    assert not case.dirty
+    moved = case.landmark("pre", "L1", "sup_ant")
+    assert moved is not None
+    case.set_landmark("pre", "L1", "sup_ant", moved.moved_to((1.0, 2.0, 3.0)))
+    case.set_landmark("pre", "L1", "sup_ant", moved)
+    assert not case.dirty
+    case.set_extra("note", {"a": 1})
+    assert case.dirty
+    case.set_extra("note", None)
+    assert not case.dirty
+
+
 def test_mutations_return_the_previous_value_for_undo() -> None:
     case = make_case()
     before = case.vertebra("pre", "L1")
