@@ -67,11 +67,12 @@ def _measured(m: Any, digits: int = 1, sigma: bool = True) -> str:
     return fmt(m.value, m.uncertainty if sigma else None, digits)
 
 
-def _loss(detail: dict[str, float] | None) -> str:
+def _loss(detail: dict[str, float] | None, sigma: dict[str, float | None] | None = None) -> str:
+    """Largest height loss at one reference, with its +/- and which height it is."""
     if not detail:
         return "–"
     key, value = max(detail.items(), key=lambda kv: kv[1])
-    return f"{value:.0f} ({key})"
+    return f"{fmt(value, (sigma or {}).get(key), digits=0)} ({key})"
 
 
 def vertebra_row(timepoint: str, r: Any) -> list[str]:
@@ -89,9 +90,10 @@ def vertebra_row(timepoint: str, r: Any) -> list[str]:
         _measured(r.wedge_ratio, 2),
         _measured(r.biconcave_ratio, 2),
         _measured(r.crush_ratio, 2),
-        _loss(r.height_loss_pct.get("posterior")),
-        _loss(r.height_loss_pct.get("adjacent")),
-        _loss(r.height_loss_pct.get("nearest")),
+        *(
+            _loss(r.height_loss_pct.get(ref), r.height_loss_sigma_pct.get(ref))
+            for ref in ("posterior", "adjacent", "nearest")
+        ),
         grade,
         r.type or "–",
     ]
@@ -246,6 +248,7 @@ class MeasurementPanel(QtWidgets.QWidget):
     def show_results(self, case: Case, results: dict[str, Any] | None, error: str = "") -> None:
         self._last = (case, results, error)
         rows, regional, comparisons = [], [], []
+        refused: dict[int, str] = {}  # row -> why a complete vertebra was not measured
         if results is not None:
             for tp in case.ordered_timepoints():
                 tp_result = results["timepoints"].get(tp.id)
@@ -255,17 +258,27 @@ class MeasurementPanel(QtWidgets.QWidget):
                     row = vertebra_row(tp.id, r)
                     v = case.vertebra(tp.id, r.level)
                     if not r.measured and v is not None:
-                        row[3] = f"{len(v.landmarks)}/6 points"
+                        complete = len(v.landmarks) == 6
+                        row[3] = "not measured" if complete else f"{len(v.landmarks)}/6 points"
+                        if complete and r.notes:
+                            refused[len(rows)] = " ".join(r.notes)
                     row += stir_cells(self._stir.get(tp.id, {}).get(r.level))
                     rows.append(row)
                 for reg in tp_result.regional:
                     regional.append([tp.id, reg.label, fmt(reg.angle_deg, reg.uncertainty_deg)])
             comparisons = [comparison_row(c) for c in results["comparisons"]]
         self.vertebrae.set_rows(rows)
+        for i, why in refused.items():
+            for j in range(self.vertebrae.columnCount()):
+                item = self.vertebrae.item(i, j)
+                if item is not None:
+                    item.setToolTip(why)
         self._stir_tooltips()
         self.regional.set_rows(regional)
         self.comparisons.set_rows(comparisons)
-        self.message.setText(f"Measurements could not be computed: {error}" if error else "")
+        messages = [f"Measurements could not be computed: {error}"] if error else []
+        messages += [rows[i][0] + " " + why for i, why in refused.items()]
+        self.message.setText("\n".join(messages))
 
     def _stir_tooltips(self) -> None:
         """Each STIR cell explains itself: the analysis sentence and the no-cut-off note."""
