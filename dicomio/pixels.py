@@ -451,7 +451,9 @@ def _decode_deflated(
 # -- public API ---------------------------------------------------------------------------------
 
 
-def _default_workers() -> int:
+def default_workers() -> int:
+    """Threads for reading DICOM files (the scan and the loader): the work waits on the disk
+    as much as on the CPU, hence twice the cores, at most 8."""
     return max(1, min(8, 2 * (os.cpu_count() or 1)))
 
 
@@ -504,7 +506,7 @@ def _load(
 ) -> NDArray:
     out = np.empty(stack.geometry.shape, dtype=plan.out_dtype)
     rescales = frame_rescales(stack)
-    n_workers = max(1, workers if workers is not None else _default_workers())
+    n_workers = max(1, workers if workers is not None else default_workers())
     if not plan.native:
         # While pydicom decodes a frame a worker holds about 3.5 frames (compressed bytes,
         # decoded bytes, arrays; measured): one worker per _FRAMES_PER_DECODER frames keeps

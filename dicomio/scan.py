@@ -29,6 +29,7 @@ from pydicom.valuerep import PersonName
 from dicomio.assemble import FrameCandidate, SeriesInfo, assemble_series
 from dicomio.geometry import ImageGeometry
 from dicomio.model import FrameRef, PixelFormat, ScanResult, SkippedFile, WindowPreset
+from dicomio.pixels import default_workers
 from dicomio.windowing import file_windows
 
 ProgressCallback = Callable[[int, int], None]
@@ -164,19 +165,14 @@ def _functional(ds: Dataset, per_frame: Dataset | None, keyword: str) -> Dataset
     return item
 
 
-def _has_dicm(fp: BinaryIO) -> bool:
+def _sniff(fp: BinaryIO) -> tuple[bool, bool]:
+    """(has the DICM marker, looks like DICOM) from the first 132 bytes: DICM at byte 128,
+    or (no preamble) a first tag in group 0002 or 0008, little endian."""
     head = fp.read(132)
     fp.seek(0)
-    return len(head) >= 132 and head[128:132] == b"DICM"
-
-
-def _is_dicom_file(fp: BinaryIO) -> bool:
-    """DICM at byte 128, or (no preamble) a first tag in group 0002 or 0008, little endian."""
-    head = fp.read(132)
-    fp.seek(0)
-    if len(head) >= 132 and head[128:132] == b"DICM":
-        return True
-    return len(head) >= 8 and head[:2] in (b"\x02\x00", b"\x08\x00") and head[3:4] == b"\x00"
+    has_dicm = len(head) >= 132 and head[128:132] == b"DICM"
+    bare = len(head) >= 8 and head[:2] in (b"\x02\x00", b"\x08\x00") and head[3:4] == b"\x00"
+    return has_dicm, has_dicm or bare
 
 
 def _read_pixel_element(fp: BinaryIO, implicit: bool, little: bool) -> _PixelElement | None:
@@ -576,8 +572,8 @@ def scan_file(path: Path, series_cache: SeriesCache | None = None) -> FileScan:
     try:
         size = path.stat().st_size
         with path.open("rb") as fp:
-            has_dicm = _has_dicm(fp)
-            if not _is_dicom_file(fp):
+            has_dicm, looks_like_dicom = _sniff(fp)
+            if not looks_like_dicom:
                 raise _Skip("not DICOM: the file does not start with a DICOM header (no 'DICM' marker)")
             try:
                 ds = pydicom.dcmread(fp, stop_before_pixels=True, force=True)
@@ -627,10 +623,6 @@ def collect_files(paths: Iterable[Path | str]) -> tuple[list[Path], list[Skipped
         else:
             skipped.append(SkippedFile(p, "unreadable: no such file or folder"))
     return files, skipped
-
-
-def _default_workers() -> int:
-    return max(1, min(8, 2 * (os.cpu_count() or 1)))
 
 
 def build_result(scans: Iterable[FileScan], skipped: Iterable[SkippedFile] = ()) -> ScanResult:
@@ -693,7 +685,7 @@ def scan_paths(
             return None
         return scan_file(p, series_cache)
 
-    n_workers = workers if workers is not None else _default_workers()
+    n_workers = workers if workers is not None else default_workers()
     with ThreadPoolExecutor(max_workers=max(1, n_workers), thread_name_prefix="dicom-scan") as pool:
         futures: list[Future[FileScan | None]] = [pool.submit(work, p) for p in files]
         for done, _ in enumerate(as_completed(futures), start=1):

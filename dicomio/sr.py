@@ -103,6 +103,9 @@ class SrPatient:
     patient_id: str
     birth_date: str  # DICOM DA "YYYYMMDD", or "" (a year alone is not a valid DA)
     age: str = ""  # DICOM AS, e.g. "071Y", written when given
+    #: True for a pseudonymised export: the SR then keeps none of the other identifying
+    #: attributes the evidence carries (accession number, physicians, other patient ids ...).
+    pseudonymized: bool = False
 
 
 @dataclass
@@ -284,6 +287,8 @@ def build_sr(doc: SrDocument) -> Dataset:
     sr.PatientBirthDate = doc.patient.birth_date  # type: ignore[assignment]  # "" is a valid DA
     if doc.patient.age:
         sr.PatientAge = doc.patient.age
+    if doc.patient.pseudonymized:
+        _drop_copied_identifiers(sr, keep_age=bool(doc.patient.age))
     scheme = Dataset()
     scheme.CodingSchemeDesignator = PRIVATE_SCHEME
     scheme.CodingSchemeName = PRIVATE_SCHEME_NAME
@@ -291,6 +296,46 @@ def build_sr(doc: SrDocument) -> Dataset:
     scheme.CodingSchemeResponsibleOrganization = PRIVATE_SCHEME_ORGANIZATION
     sr.CodingSchemeIdentificationSequence = [scheme]
     return sr
+
+
+#: Groups whose attributes all describe the patient or the visit: Patient / Patient Study
+#: (0010), Clinical Trial Subject (0012), admission and visit (0038).
+_IDENTIFYING_GROUPS = (0x0010, 0x0012, 0x0038)
+#: What a pseudonymised SR keeps of those groups: the caller's values and the sex (which
+#: every other export format carries too).
+_PSEUDONYMISED_KEPT = ("PatientName", "PatientID", "PatientBirthDate", "PatientSex")
+#: General Study attributes that name the visit or people: type 2, so emptied, not removed.
+_STUDY_IDENTIFIERS_EMPTIED = ("AccessionNumber", "ReferringPhysicianName", "StudyID")
+_STUDY_IDENTIFIERS_REMOVED = (
+    "IssuerOfAccessionNumberSequence",
+    "ReferringPhysicianIdentificationSequence",
+    "PhysiciansOfRecord",
+    "PhysiciansOfRecordIdentificationSequence",
+    "NameOfPhysiciansReadingStudy",
+    "PhysiciansReadingStudyIdentificationSequence",
+    "RequestingServiceCodeSequence",
+    "AdmittingDiagnosesDescription",
+    "AdmittingDiagnosesCodeSequence",
+)
+
+
+def _drop_copied_identifiers(sr: Dataset, keep_age: bool) -> None:
+    """Remove what highdicom copied from the evidence's Patient and Study modules and the
+    caller did not decide: a pseudonymised SR must not carry the source's identifiers.
+
+    An allow-list for the patient groups (a field nobody thought of is dropped too).
+    """
+    from pydicom.datadict import tag_for_keyword
+
+    kept = {tag_for_keyword(k) for k in _PSEUDONYMISED_KEPT + (("PatientAge",) if keep_age else ())}
+    for tag in [e.tag for e in sr if e.tag.group in _IDENTIFYING_GROUPS and e.tag not in kept]:
+        del sr[tag]
+    for keyword in _STUDY_IDENTIFIERS_EMPTIED:
+        if keyword in sr:
+            setattr(sr, keyword, "")
+    for keyword in _STUDY_IDENTIFIERS_REMOVED:
+        if keyword in sr:
+            delattr(sr, keyword)
 
 
 def write_sr(doc: SrDocument, path: Path) -> Dataset:

@@ -123,6 +123,20 @@ class RegionalResult:
     label: str
     notes: tuple[str, ...] = field(default=())
 
+    @classmethod
+    def not_measured(cls, spec: RegionalSpec, note: str) -> RegionalResult:
+        """The result of an angle that could not be measured: no value, ``note`` says why."""
+        return cls(
+            spec.upper_level,
+            spec.upper_endplate,
+            spec.lower_level,
+            spec.lower_endplate,
+            None,
+            None,
+            spec.display_label,
+            (note,),
+        )
+
     def as_dict(self) -> dict[str, Any]:
         return {
             "upper_level": self.upper_level,
@@ -156,15 +170,8 @@ def regional_angle(
     used += [(lower, key) for key in _ENDPLATE_KEYS[lower_endplate]]
     missing = [f"{v.level} {key}" for v, key in used if key not in v.landmarks]
     if missing:
-        return RegionalResult(
-            upper.level,
-            upper_endplate,
-            lower.level,
-            lower_endplate,
-            None,
-            None,
-            spec.display_label,
-            (f"regional angle {spec.display_label}: landmarks {', '.join(missing)} are missing.",),
+        return RegionalResult.not_measured(
+            spec, f"regional angle {spec.display_label}: landmarks {', '.join(missing)} are missing."
         )
 
     # One namespace for the landmarks of both vertebrae ("T12.sup_ant", ...).

@@ -27,6 +27,8 @@ from dicomio.geometry import orientation_from_iop
 from measure.angles import RegionalSpec
 from measure.events import CaseEvent, EventEmitter, Subscriber
 from measure.landmarks import LANDMARK_KEYS, LEVELS, ImagePlane, Landmark, level_index
+from measure.morphometry import STATUSES as VERTEBRA_STATUSES
+from measure.morphometry import VertebraStatus as VertebraStatus
 
 if TYPE_CHECKING:  # the engine is imported lazily: the model must load without it
     from measure.comparison import ChangeThresholds
@@ -34,8 +36,6 @@ if TYPE_CHECKING:  # the engine is imported lazily: the model must load without 
 
 TimepointKind = Literal["pre-op", "post-op", "follow-up"]
 TIMEPOINT_KINDS: tuple[str, ...] = ("pre-op", "post-op", "follow-up")
-VertebraStatus = Literal["fractured", "treated", "reference", "unknown"]
-VERTEBRA_STATUSES: tuple[str, ...] = ("fractured", "treated", "reference", "unknown")
 PROCEDURES: tuple[str, ...] = ("vertebroplasty", "kyphoplasty", "spinejack", "other")
 #: Cement leakage types: B basivertebral, S segmental vein, C cortical, D disc.
 LEAKAGE_TYPES: tuple[str, ...] = ("B", "S", "C", "D")

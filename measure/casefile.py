@@ -39,6 +39,7 @@ from measure.case import (
     Timepoint,
 )
 from measure.landmarks import LANDMARK_KEYS, Landmark
+from measure.report import measurements_dict
 
 FORMAT_NAME = "endplate-case"
 CURRENT_VERSION = 2
@@ -614,10 +615,8 @@ def _stale_temps(folder: Path, name: str) -> list[Path]:
 
 def _measurement_snapshot(case: Case) -> dict[str, Any] | None:
     try:
-        from measure.report import measurements_dict
-
         return measurements_dict(case)
-    except (ImportError, ValueError, ArithmeticError) as exc:
+    except (ValueError, ArithmeticError) as exc:
         _log.warning("measurement snapshot not written: %s", exc)
         return {"error": f"measurements could not be computed: {exc}"}
 

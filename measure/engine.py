@@ -409,15 +409,7 @@ def measure_timepoint(
                 spec.display_label,
             )
         except ValueError as exc:  # e.g. the two vertebrae sit on non-parallel images
-            result = RegionalResult(
-                spec.upper_level,
-                spec.upper_endplate,
-                spec.lower_level,
-                spec.lower_endplate,
-                None,
-                None,
-                spec.display_label,
-                (f"regional angle {spec.display_label}: not measured: {exc}",),
-            )
+            # The message names the angle already ("regional angle ...: landmarks ...").
+            result = RegionalResult.not_measured(spec, f"not measured: {exc}")
         regional_results.append(result)
     return TimepointResult(vertebrae=results, regional=regional_results, notes=tuple(notes))

@@ -2,8 +2,8 @@
 
 A case file remembers where each series was; folders get renamed, copied to another
 disk or re-exported from PACS.  The UID does not change, so a search under a folder the
-user points at finds them again.  The full scanner (``dicomio.scan.scan_paths``) is used
-when it is installed; otherwise a cheap header read (one tag per file) does the job.
+user points at finds them again.  The full scanner (``dicomio.scan.scan_paths``) is used;
+a cheap header read (one tag per file) gives the same answer (``use_scanner=False``).
 """
 
 from __future__ import annotations
@@ -30,11 +30,9 @@ def series_location(files: Iterable[Path]) -> Path:
     return Path(os.path.commonpath([str(p.parent) for p in paths]))
 
 
-def _files_by_uid_with_scanner(search_root: Path, wanted: set[str]) -> dict[str, list[Path]] | None:
-    try:
-        from dicomio.scan import scan_paths  # type: ignore[import-not-found,unused-ignore]
-    except ImportError:
-        return None
+def _files_by_uid_with_scanner(search_root: Path, wanted: set[str]) -> dict[str, list[Path]]:
+    from dicomio.scan import scan_paths
+
     result = scan_paths([search_root])
     found: dict[str, list[Path]] = {}
     for stack in result.stacks:
@@ -75,8 +73,9 @@ def find_series(case: Case, search_root: Path | str, use_scanner: bool = True) -
     wanted = {ref.series_uid for ref in case.series}
     if not wanted:
         return {}
-    files = _files_by_uid_with_scanner(root, wanted) if use_scanner else None
-    if files is None:
+    if use_scanner:
+        files = _files_by_uid_with_scanner(root, wanted)
+    else:
         files = _files_by_uid_with_headers(root, wanted)
     return {uid: series_location(paths) for uid, paths in files.items() if paths}
 

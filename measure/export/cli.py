@@ -62,16 +62,9 @@ class _Loaded:
 
 
 def case_measurements(case: Case) -> dict[str, Any]:
-    """The ``endplate measure --json`` dict of a case (measure.report + STIR), or the engine's."""
-    try:
-        from measure.report import measurements_dict
-    except ImportError:  # report module not available: the engine's own dicts
-        result = case.measure()
-        return {
-            "timepoints": {tp: r.as_dict() for tp, r in result["timepoints"].items()},
-            "comparisons": [c.as_dict() for c in result["comparisons"]],
-            "notes": list(result.get("notes", [])),
-        }
+    """The ``endplate measure --json`` dict of a case (measure.report + STIR)."""
+    from measure.report import measurements_dict
+
     data = measurements_dict(case)
     try:
         from measure.edema import add_stir_to_measurements

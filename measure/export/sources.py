@@ -8,6 +8,7 @@ the PDF draws the key slice.  Reading happens once per case.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from dicomio.sr import SourceImage, find_source_images
@@ -32,8 +33,12 @@ class CaseSources:
 
 
 def case_sources(case: Case) -> CaseSources:
-    """Read the headers of every series of the case (missing folders are noted, not fatal)."""
+    """Read the headers of every series of the case (missing folders are noted, not fatal).
+
+    Each path is read once, however many series live under it (a study folder often holds
+    all of them)."""
     sources = CaseSources()
+    read: dict[Path, dict[str, SourceImage]] = {}
     for ref in case.series:
         path = case.series_path(ref.series_uid)
         if not path.exists():
@@ -41,7 +46,9 @@ def case_sources(case: Case) -> CaseSources:
                 f"the images of series {ref.series_uid} are not at {path} (moved or deleted)"
             )
             continue
-        images = find_source_images([path])
+        images = read.get(path)
+        if images is None:
+            images = read[path] = find_source_images([path])
         mine = [im for im in images.values() if str(im.header.get("SeriesInstanceUID", "")) == ref.series_uid]
         if not mine:
             sources.missing_series.append(f"no image of series {ref.series_uid} was found under {path}")

@@ -42,7 +42,7 @@ def _sr_patient(case: CaseRecords, timepoint_date: str) -> SrPatient:
             years = int(timepoint_date[:4]) - int(identity.birth_date)
             if 0 <= years < 1000:
                 age = f"{years:03d}Y"
-        return SrPatient(identity.name, identity.patient_id, "", age)
+        return SrPatient(identity.name, identity.patient_id, "", age, pseudonymized=True)
     return SrPatient(identity.name, identity.patient_id, identity.birth_date.replace("-", ""))
 
 

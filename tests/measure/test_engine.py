@@ -134,6 +134,8 @@ def test_non_parallel_landmarks_refuse_that_vertebra_only() -> None:
     spec = RegionalSpec("T12", "superior", "L2", "inferior")
     regional = measure_timepoint([*good, bad], [spec]).regional[0]
     assert regional.angle_deg is None and "differ by 3.0 deg" in regional.notes[0]
+    assert regional.notes[0].startswith("not measured: regional angle T12 superior - L2 inferior: ")
+    assert regional.notes[0].count("T12 superior - L2 inferior") == 1  # named once, not twice
 
 
 def test_measure_vertebra_alone_grades_against_its_posterior_height() -> None:

@@ -159,3 +159,34 @@ def test_pdf_opens_and_renders(demo_case: DemoCase, tmp_path: Path) -> None:
         assert image.size[0] > 300 and image.getextrema() != ((255, 255), (255, 255), (255, 255))
     text = subprocess.run(["pdftotext", str(out), "-"], capture_output=True, text=True, check=True).stdout
     assert "CASE-001" in text and "kyphoplasty" in text and "L1" in text
+
+
+def test_series_sharing_a_folder_read_it_once(demo_case: DemoCase, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two series whose case paths are one study folder: its headers are read once, and each
+    series still gets exactly its own images."""
+    from dataclasses import replace
+
+    from measure.casefile import load_case
+    from measure.export import sources as sources_module
+
+    case = load_case(demo_case.case_path)
+    separate = sources_module.case_sources(case)
+    folders = {case.series_path(uid) for uid in demo_case.series_keys.values()}
+    (study_folder,) = {f.parent for f in folders}
+    for ref in case.series:
+        case.assign_series(replace(ref, path=str(study_folder)))
+    calls: list[list[Path]] = []
+    real = sources_module.find_source_images
+
+    def counting(paths: list[Path]) -> object:
+        calls.append(list(paths))
+        return real(paths)
+
+    monkeypatch.setattr(sources_module, "find_source_images", counting)
+    shared = sources_module.case_sources(case)
+    assert calls == [[study_folder]]
+    assert len(demo_case.series_keys) == 2 and shared.missing_series == []
+    for uid in demo_case.series_keys.values():
+        expected = sorted(str(im.header.SOPInstanceUID) for im in separate.by_series[uid])
+        assert expected and sorted(str(im.header.SOPInstanceUID) for im in shared.by_series[uid]) == expected
+    assert set(shared.by_sop) == set(separate.by_sop)

@@ -165,3 +165,48 @@ def test_a_failed_write_leaves_the_previous_output_whole(
     assert summary.error is not None and "Input/output error" in summary.error and str(out) in summary.error
     assert out.read_text(encoding="utf-8") == "previous export\n"
     assert [p.name for p in tmp_path.iterdir()] == ["out.csv"]
+
+
+#: Identifying attributes real source images carry and highdicom copies into an SR.
+SOURCE_IDENTIFIERS = {
+    "AccessionNumber": "ACC-4471-SECRET",
+    "ReferringPhysicianName": "Referrer^Secret",
+    "StudyID": "STUDY-SECRET",
+    "OtherPatientIDs": "OTHER-ID-SECRET",
+    "PatientBirthTime": "101500.123456",
+    "PatientComments": "COMMENT-SECRET",
+    "PatientAddress": "1 Secret Street",
+}
+
+
+def test_pseudonymised_sr_drops_the_source_images_identifiers(tmp_path: Path) -> None:
+    """The SR's patient and study modules come from the evidence headers: a pseudonymised SR
+    must not keep the accession number, physicians, other ids ... (the demo images have
+    none, so they are added here), while a plain SR keeps them."""
+    import pydicom
+
+    from measure.casefile import load_case
+    from tests.measure.test_export_case_builder import build_demo_case
+
+    demo = build_demo_case(tmp_path / "case")
+    case = load_case(demo.case_path)
+    for uid in demo.series_keys.values():
+        for path in sorted(case.series_path(uid).iterdir()):
+            ds = pydicom.dcmread(path)
+            for keyword, value in SOURCE_IDENTIFIERS.items():
+                setattr(ds, keyword, value)
+            ds.save_as(path)
+    summary = export_cases([demo.case_path], "sr", tmp_path / "sr", pseudonymize_key=KEY)
+    assert summary.exit_status == 0, summary.failed
+    data = _all_bytes(summary.written)
+    for value in SOURCE_IDENTIFIERS.values():
+        assert value.encode() not in data, value
+    sr = pydicom.dcmread(summary.written[0])
+    assert sr.AccessionNumber == "" and sr.ReferringPhysicianName == "" and sr.StudyID == ""
+    assert sr.PatientID == pseudonym(PATIENT_ID, KEY, field="id")
+    # Positive control: a plain SR keeps what the source images say.
+    plain = export_cases([demo.case_path], "sr", tmp_path / "plain")
+    assert plain.exit_status == 0, plain.failed
+    plain_sr = pydicom.dcmread(plain.written[0])
+    assert plain_sr.AccessionNumber == SOURCE_IDENTIFIERS["AccessionNumber"]
+    assert str(plain_sr.PatientComments) == SOURCE_IDENTIFIERS["PatientComments"]
