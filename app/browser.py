@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import textwrap
 from typing import Any
 
 import numpy as np
@@ -11,6 +12,10 @@ from PySide6 import QtCore, QtGui, QtWidgets
 from dicomio.model import SeriesStack
 
 THUMB_PX = 72
+#: Text colour of a series that has warnings (gaps, no pixel decoder...).
+WARNING_COLOUR = QtGui.QColor(255, 196, 80)
+#: Warnings are wrapped to lines of this many characters (the browser column is narrow).
+WARNING_WRAP_CHARS = 24
 _STACK_ROLE = QtCore.Qt.ItemDataRole.UserRole
 _KEY_ROLE = QtCore.Qt.ItemDataRole.UserRole + 1
 
@@ -43,9 +48,9 @@ def summary_text(summary: dict[str, Any]) -> str:
         if summary.get("slice_spacing"):
             text += f"×{float(summary['slice_spacing']):.1f}"
         lines.append(text + " mm")
-    warnings = summary.get("warnings") or []
-    if warnings:
-        lines.append("⚠ " + "; ".join(str(w) for w in warnings))
+    for warning in summary.get("warnings") or []:
+        # Wrapped, not elided: the reader must be able to read why a series is suspect.
+        lines.extend(textwrap.wrap(f"⚠ {warning}", WARNING_WRAP_CHARS))
     return "\n".join(lines)
 
 
@@ -62,7 +67,7 @@ class SeriesBrowser(QtWidgets.QTreeWidget):
         self.setIconSize(QtCore.QSize(THUMB_PX, THUMB_PX))
         self.setRootIsDecorated(True)
         self.setUniformRowHeights(False)
-        self.setWordWrap(True)
+        self.setWordWrap(False)  # lines are wrapped by summary_text: rows get the right height
         self.setColumnWidth(0, 260)
         self.itemActivated.connect(self._on_activated)
         self._items: dict[str, QtWidgets.QTreeWidgetItem] = {}
@@ -90,6 +95,8 @@ class SeriesBrowser(QtWidgets.QTreeWidget):
             item = QtWidgets.QTreeWidgetItem([f"{name}\n{summary_text(summary)}", ""])
             item.setData(0, _KEY_ROLE, stack.key)
             item.setToolTip(0, f"{name}\nSeries UID {stack.series_uid}\n{summary_text(summary)}")
+            if summary.get("warnings"):
+                item.setForeground(0, QtGui.QBrush(WARNING_COLOUR))  # a series with warnings stands out
             study.addChild(item)
             self._items[stack.key] = item
         self.expandAll()
@@ -120,6 +127,11 @@ class SeriesBrowser(QtWidgets.QTreeWidget):
         item = self._items.get(key)
         if item is not None:
             item.setText(1, text)
+
+    def item_text(self, key: str) -> str:
+        """What the row of a series says (name, summary and warnings)."""
+        item = self._items.get(key)
+        return "" if item is None else item.text(0)
 
     def series_keys(self) -> list[str]:
         return list(self._items)

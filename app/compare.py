@@ -27,7 +27,7 @@ LEVEL_MARGIN_MM = 55.0
 
 class CompareView(QtWidgets.QWidget):
     def __init__(self, window: MainWindow) -> None:
-        super().__init__()
+        super().__init__(window)
         self.setObjectName("CompareView")
         self.window_ = window
         layout = QtWidgets.QVBoxLayout(self)
@@ -46,7 +46,7 @@ class CompareView(QtWidgets.QWidget):
         self.layers: list[OverlayLayer] = []
         self.timepoints: list[str] = []
         for _ in range(MAX_VIEWERS):
-            v = SliceViewer()
+            v = SliceViewer(self)
             self.viewers.append(v)
             self.layers.append(OverlayLayer(v))
             row.addWidget(v, 1)

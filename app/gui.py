@@ -201,7 +201,10 @@ def run_gui(paths: list[Path], demo: bool, screenshot: Path | None) -> int:
     app = _application()
     from PySide6 import QtWidgets
 
+    from app import gc_guard, workers
     from app.main_window import MainWindow
+
+    gc_guard.install(app)  # type: ignore[arg-type]  # cyclic GC only in the GUI thread
 
     window = MainWindow(interactive_errors=screenshot is None)
 
@@ -220,6 +223,10 @@ def run_gui(paths: list[Path], demo: bool, screenshot: Path | None) -> int:
                 print(f"endplate: {e}", file=sys.stderr)
             window.close()
             return 1
-        return finish_screenshot(window, screenshot, expect_content=bool(demo or paths))
+        status = finish_screenshot(window, screenshot, expect_content=bool(demo or paths))
+        workers.wait_all()
+        return status
     assert isinstance(app, QtWidgets.QApplication)
-    return int(app.exec())
+    status = int(app.exec())
+    workers.wait_all()  # no worker may outlive the Qt objects it reports to
+    return status

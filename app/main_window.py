@@ -94,19 +94,20 @@ class MainWindow(SeriesLoadingMixin, CaseFilesMixin, QtWidgets.QMainWindow):
         self.close_decision = close_decision
         self.recovered_unsaved = False
 
-        self.viewer = SliceViewer()
+        # Every Qt object has a Qt parent: none is left for Python's collector to free.
+        self.center = QtWidgets.QStackedWidget(self)
+        self.viewer = SliceViewer(self.center)
         self.overlay = OverlayLayer(self.viewer)
         self.compare = CompareView(self)
-        self.center = QtWidgets.QStackedWidget()
         self.center.addWidget(self.viewer)
         self.center.addWidget(self.compare)
         self.setCentralWidget(self.center)
 
-        self.browser = SeriesBrowser()
-        self.panel = MeasurementPanel()
-        self.skipped_panel = SkippedFilesPanel()
+        self.browser = SeriesBrowser(self)
+        self.panel = MeasurementPanel(self)
+        self.skipped_panel = SkippedFilesPanel(self)
         self.stir = StirController(self)  # STIR edema: analysis, overlay, badges, decisions
-        self.reader_panel = ReaderEntryPanel()
+        self.reader_panel = ReaderEntryPanel(self)
         self._build_docks()
         self._build_actions()
         self._build_status_bar()
@@ -118,7 +119,7 @@ class MainWindow(SeriesLoadingMixin, CaseFilesMixin, QtWidgets.QMainWindow):
         self.browser.seriesActivated.connect(self.show_series)
         self.reader_panel.editRequested.connect(self.edit_reader_entry)
         self.undo_stack.cleanChanged.connect(self._on_clean_changed)
-        self.autosaver = recovery.Autosaver(lambda: self.case, autosave_interval_s)
+        self.autosaver = recovery.Autosaver(lambda: self.case, autosave_interval_s, parent=self)
         self.set_case(Case())
 
     # -- layout --------------------------------------------------------------------------
@@ -132,7 +133,7 @@ class MainWindow(SeriesLoadingMixin, CaseFilesMixin, QtWidgets.QMainWindow):
             self.addDockWidget(area, d)
             return d
 
-        left = QtWidgets.QWidget()
+        left = QtWidgets.QWidget(self)
         lay = QtWidgets.QVBoxLayout(left)
         lay.setContentsMargins(4, 4, 4, 4)
         lay.addWidget(self.browser)
@@ -143,14 +144,21 @@ class MainWindow(SeriesLoadingMixin, CaseFilesMixin, QtWidgets.QMainWindow):
         self.assign_date = QtWidgets.QDateEdit(QtCore.QDate.currentDate())
         self.assign_date.setCalendarPopup(True)
         self.assign_date.setDisplayFormat("yyyy-MM-dd")
-        assign_btn = QtWidgets.QPushButton("Assign")
-        assign_btn.clicked.connect(self._assign_current_from_ui)
+        self.assign_date.setToolTip(
+            "Date of a follow-up timepoint (pre-op and post-op take the study date of the series)"
+        )
+        self.assign_button = QtWidgets.QPushButton("Assign")
+        self.assign_button.setToolTip("Assign the selected series to this timepoint (undoable)")
+        self.assign_button.clicked.connect(self._assign_current_from_ui)
+        self.assign_kind.currentTextChanged.connect(lambda _k: self._update_assign_date())
+        self.browser.currentItemChanged.connect(lambda *_a: self._update_assign_date())
         assign_row.addWidget(self.assign_kind)
         assign_row.addWidget(self.assign_date)
-        assign_row.addWidget(assign_btn)
+        assign_row.addWidget(self.assign_button)
+        self._update_assign_date()
         lay.addLayout(assign_row)
         self.browser_dock = dock("Series", left, QtCore.Qt.DockWidgetArea.LeftDockWidgetArea)
-        right = QtWidgets.QWidget()  # measurements above, the (small) procedure table below
+        right = QtWidgets.QWidget(self)  # measurements above, the (small) procedure table below
         right_lay = QtWidgets.QVBoxLayout(right)
         right_lay.setContentsMargins(0, 0, 0, 0)
         right_lay.setSpacing(0)
@@ -281,6 +289,7 @@ class MainWindow(SeriesLoadingMixin, CaseFilesMixin, QtWidgets.QMainWindow):
         tb.addWidget(QtWidgets.QLabel(" Window "))
         self.window_combo = QtWidgets.QComboBox()
         self.window_combo.setMinimumWidth(150)
+        self.window_combo.setSizeAdjustPolicy(QtWidgets.QComboBox.SizeAdjustPolicy.AdjustToContents)
         self.window_combo.activated.connect(self._apply_window_preset)
         tb.addWidget(self.window_combo)
         self.stir.install_actions(m_edit, m_view, tb)
@@ -345,7 +354,7 @@ class MainWindow(SeriesLoadingMixin, CaseFilesMixin, QtWidgets.QMainWindow):
             label = ""
             if ref is not None:
                 t = self.case.timepoint(ref.timepoint)
-                label = t.kind + (f" {t.date}" if t.date else "")
+                label = t.kind + (f"\n{t.date}" if t.date else "")  # two short lines: no elision
             self.browser.set_timepoint_label(key, label)
         self._update_prompt()
         self._update_status_buttons()
@@ -587,6 +596,16 @@ class MainWindow(SeriesLoadingMixin, CaseFilesMixin, QtWidgets.QMainWindow):
             date = _iso_date(stack.study_date if stack is not None else None)
         self.assign_series(uid, kind, date)
 
+    def _update_assign_date(self) -> None:
+        """The date field is for follow-ups only; it starts at the selected series' study date."""
+        follow_up = self.assign_kind.currentText() == "follow-up"
+        self.assign_date.setEnabled(follow_up)
+        key = self.browser.current_key()
+        stack = self.stacks.get(key) if key else None
+        iso = _iso_date(stack.study_date if stack is not None else None)
+        if iso is not None:
+            self.assign_date.setDate(QtCore.QDate.fromString(iso, "yyyy-MM-dd"))
+
     def _stack_for_uid(self, uid: str) -> SeriesStack | None:
         for stack in self.stacks.values():
             if stack.series_uid == uid:
@@ -637,6 +656,7 @@ class MainWindow(SeriesLoadingMixin, CaseFilesMixin, QtWidgets.QMainWindow):
         for task in self.tasks:  # their results would arrive at a closed window
             task.signals.blockSignals(True)
         self.tasks = []
+        workers.wait_all()  # cancelled workers return within a file read; none outlives the window
         self.autosaver.timer.stop()
         recovery.discard_recovery()
         if self._unsubscribe is not None:

@@ -16,7 +16,7 @@ from PySide6 import QtCore, QtGui, QtWidgets
 from app.overlays import OverlayState, RegionalOverlay, VertebraOverlay
 from app.stir_view import STIR_COLUMNS, badge_tooltip, stir_cells
 from measure.case import Case
-from measure.edema import NO_CUTOFF_NOTE
+from measure.edema import NO_CUTOFF_NOTE, default_choice_note
 
 VERTEBRA_COLUMNS = (
     "Timepoint",
@@ -34,7 +34,7 @@ VERTEBRA_COLUMNS = (
     "Loss vs nearest (%)",
     "Genant",
     "Type",
-    *STIR_COLUMNS,  # STIR edema (app.stir_view): SIR, bright % (extent grade), flag, reader decision
+    *STIR_COLUMNS,  # STIR edema (app.stir_view): SIR, bright % (grade), T1 ratio, flag, reader
 )
 REGIONAL_COLUMNS = ("Timepoint", "Regional angle", "Angle (°)")
 COMPARISON_COLUMNS = (
@@ -120,7 +120,9 @@ def comparison_row(c: Any) -> list[str]:
         *(mark(fmt(c.height_gain_mm.get(h)), _within(c, "height_gain_mm", h)) for h in ("ha", "hm", "hp")),
         fmt(c.restoration_pct.get("ha"), digits=0),
         fmt(c.restoration_pct.get("hm"), digits=0),
-        fmt(loss_angle) if c.loss_of_correction is not None else "–",
+        mark(fmt(loss_angle), _within(c, "loss_of_correction", "vka_deg"))
+        if c.loss_of_correction is not None
+        else "–",
     ]
 
 
@@ -234,7 +236,10 @@ class MeasurementPanel(QtWidgets.QWidget):
         first_stir = len(VERTEBRA_COLUMNS) - len(STIR_COLUMNS)
         for j in range(first_stir, len(VERTEBRA_COLUMNS)):
             self.vertebrae.horizontalHeaderItem(j).setToolTip(
-                "STIR edema (double-click or right-click a row to confirm or override). " + NO_CUTOFF_NOTE
+                "STIR edema (double-click or right-click a row to confirm or override). "
+                + NO_CUTOFF_NOTE
+                + "\n"
+                + default_choice_note()
             )
 
     def set_stir(self, stir: dict[str, dict[str, Any]]) -> None:

@@ -103,10 +103,10 @@ class OverlayLayer(QtCore.QObject):
     handleSelected = QtCore.Signal(str, str)
 
     def __init__(self, viewer: object) -> None:
-        super().__init__()
         from app.viewer import SliceViewer
 
         assert isinstance(viewer, SliceViewer)
+        super().__init__(viewer)  # owned by its viewer (Qt), not by a Python reference
         self.viewer = viewer
         self.state = OverlayState()
         self.handles: dict[tuple[str, str], LandmarkHandle] = {}

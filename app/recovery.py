@@ -62,9 +62,12 @@ class Autosaver(QtCore.QObject):
     saved = QtCore.Signal(str)
 
     def __init__(
-        self, case_getter: Callable[[], Case | None], interval_s: float = AUTOSAVE_INTERVAL_S
+        self,
+        case_getter: Callable[[], Case | None],
+        interval_s: float = AUTOSAVE_INTERVAL_S,
+        parent: QtCore.QObject | None = None,
     ) -> None:
-        super().__init__()
+        super().__init__(parent)
         self._case_getter = case_getter
         self.timer = QtCore.QTimer(self)
         self.timer.setInterval(int(interval_s * 1000))

@@ -264,7 +264,11 @@ class SeriesLoadingMixin:
         stack = self._stack_for_uid(uid)
         presets: list[WindowPreset] = []
         if stack is not None:
-            presets = list(window_presets(stack.modality, stack.windows))
+            # stack.windows may already hold the modality presets (dicomio.assemble adds them):
+            # each preset once.
+            for preset in window_presets(stack.modality, stack.windows):
+                if preset not in presets:
+                    presets.append(preset)
         auto = auto_window(self.volumes[uid])
         is_mr = stack is not None and stack.modality == "MR"
         presets.append(WindowPreset("MR auto" if is_mr else "Auto", auto.center, auto.width))

@@ -14,7 +14,7 @@ from PySide6.QtGui import QUndoCommand
 
 from app.stir_view import badge_colour, badge_text
 from measure.case import Case, StirDecision
-from measure.edema import NO_CUTOFF_NOTE, STATUS_OK, StirResult
+from measure.edema import NO_CUTOFF_NOTE, STATUS_OK, StirResult, default_choice_note
 
 #: Radio-button order and wording; None clears the decision.
 CHOICES: tuple[tuple[str | None, str], ...] = (
@@ -61,6 +61,11 @@ class StirDecisionDialog(QtWidgets.QDialog):
         cutoff.setWordWrap(True)
         cutoff.setStyleSheet("font-style: italic;")
         layout.addWidget(cutoff)
+        choice = QtWidgets.QLabel(default_choice_note())
+        choice.setObjectName("StirDefaultChoice")
+        choice.setWordWrap(True)
+        choice.setStyleSheet("font-style: italic; color: #b8b8b8;")
+        layout.addWidget(choice)
 
         box = QtWidgets.QGroupBox("Reader's decision")
         box_layout = QtWidgets.QVBoxLayout(box)

@@ -43,6 +43,7 @@ from measure.edema import (
     StirResult,
     analyse_case_timepoint,
     bright_mask_for_slice,
+    default_choice_note,
 )
 from measure.edema_config import DEFAULT_CONFIG
 from measure.events import CaseEvent
@@ -149,13 +150,14 @@ def badge_tooltip(result: StirResult) -> str:
 
 
 #: Panel columns (appended to the vertebra table) and what each cell says.
-STIR_COLUMNS = ("SIR (STIR)", "Edema % (grade)", "Edema flag", "Reader (STIR)")
+STIR_COLUMNS = ("SIR (STIR)", "Edema % (grade)", "T1 ratio", "Edema flag", "Reader (STIR)")
 
 
 def stir_cells(result: StirResult | None) -> list[str]:
-    """SIR, bright fraction with extent grade, flag, reader decision (``–`` when absent)."""
+    """SIR, bright fraction with extent grade, T1 ratio (supporting evidence, when a T1 in
+    the STIR's frame of reference exists), flag, reader decision (``–`` when absent)."""
     if result is None:
-        return ["–", "–", "–", "–"]
+        return ["–"] * len(STIR_COLUMNS)
     ok = result.status == STATUS_OK
     sir = f"{result.sir:.2f}" if ok and result.sir is not None else "–"
     extent = (
@@ -169,8 +171,9 @@ def stir_cells(result: StirResult | None) -> list[str]:
         flag = "recency unknown: no STIR series"
     else:
         flag = "not measured"
+    t1 = f"{result.t1_ratio:.2f}" if ok and result.t1_ratio is not None else "–"
     decision, _note = _decision_of(result)
-    return [sir, extent, flag, DECISION_TEXT.get(decision or "", "")]
+    return [sir, extent, t1, flag, DECISION_TEXT.get(decision or "", "")]
 
 
 # -- the analysis off the GUI thread ------------------------------------------------------------
@@ -270,7 +273,7 @@ class EdemaLayer(QtCore.QObject):
     """The bright-voxel map, body outlines and badges on one :class:`~app.viewer.SliceViewer`."""
 
     def __init__(self, viewer: Any) -> None:
-        super().__init__()
+        super().__init__(viewer)  # owned by its viewer (Qt), not by a Python reference
         self.viewer = viewer
         self.image = pg.ImageItem(axisOrder="row-major")
         self.image.setZValue(5)  # above the image, below landmark lines (10) and handles (20)
@@ -463,7 +466,10 @@ class StirController(QtCore.QObject):
         self.act_overlay.setShortcut(QtGui.QKeySequence("E"))
         self.act_overlay.setIconText("Edema")
         self.act_overlay.setToolTip(
-            "Show the STIR-bright voxels inside each analysed vertebral body (E). " + NO_CUTOFF_NOTE
+            "Show the STIR-bright voxels inside each analysed vertebral body (E). "
+            + NO_CUTOFF_NOTE
+            + "\n"
+            + default_choice_note()
         )
         self.act_overlay.toggled.connect(self.set_overlay_visible)
         self.act_decision = QtGui.QAction("STIR edema &decision…", self)
@@ -711,6 +717,7 @@ class StirController(QtCore.QObject):
         if key is None:
             return
         menu = QtWidgets.QMenu(table)
+        menu.setAttribute(QtCore.Qt.WidgetAttribute.WA_DeleteOnClose)  # Qt deletes it, in this thread
         act = menu.addAction(f"Confirm or override STIR edema of {key[1]} ({key[0]})…")
         act.triggered.connect(lambda _c=False: self.edit_decision(*key))
         menu.popup(table.viewport().mapToGlobal(pos))

@@ -372,13 +372,27 @@ class SliceViewer(QtWidgets.QWidget):
             p.drawText(pt, letter)
 
         p.setFont(small)
+        # Screen-fixed text sits on a dark box: a vertebra label scrolled under it stays legible.
+        box_brush = QtGui.QColor(0, 0, 0, 170)
+        if info_lines:
+            p.fillRect(
+                QtCore.QRect(margin - 4, margin - 3, info_width + 8, len(info_lines) * sfm.height() + 6),
+                box_brush,
+            )
         p.setPen(QtGui.QColor(225, 225, 225))
         y = margin + sfm.ascent()
         for line in info_lines:
             p.drawText(QtCore.QPoint(margin, y), line)
             y += sfm.height()
         wl = f"W {self.window.width:.0f}  L {self.window.center:.0f}"
-        p.drawText(QtCore.QPoint(margin, rect.height() - margin - sfm.descent()), wl)
+        wl_base = rect.height() - margin - sfm.descent()
+        p.fillRect(
+            QtCore.QRect(
+                margin - 4, wl_base - sfm.ascent() - 3, sfm.horizontalAdvance(wl) + 8, sfm.height() + 6
+            ),
+            box_brush,
+        )
+        p.drawText(QtCore.QPoint(margin, wl_base), wl)
 
         length_mm, length_px = self.scale_bar_mm()
         if length_px > 4:

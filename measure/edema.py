@@ -72,6 +72,28 @@ NO_CUTOFF_NOTE = (
 NO_STIR_MESSAGE = "recency unknown: no STIR series"
 
 
+def default_choice_note(config: EdemaConfig = DEFAULT_CONFIG) -> str:
+    """How the flag of ``config`` is decided and how its default was chosen (for the UI).
+
+    The issue asks the UI, not only the docs, to say that the threshold is not validated and
+    where the default comes from; the full reasoning is in docs/edema.md.
+    """
+    sir = f"SIR >= {config.sir_threshold:g}"
+    fraction = f"at least {100 * config.fraction_threshold:g}% of the body bright"
+    rule = {
+        "either": f"{sir} or {fraction}",
+        "both": f"{sir} and {fraction}",
+        "sir": sir,
+        "fraction": fraction,
+    }[config.flag_rule]
+    return (
+        f"Flag rule: {rule}. These defaults were chosen on synthetic phantoms, where they separate "
+        "normal marrow (with 10% noise) from band-like and whole-body edema by a wide margin, and "
+        '"either" because band-like edema under the endplate raises the bright fraction but hardly '
+        "the median; they are not validated on patients (docs/edema.md)."
+    )
+
+
 @dataclass(frozen=True)
 class BodyInput:
     """One vertebral body as the analysis needs it.

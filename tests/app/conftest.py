@@ -77,3 +77,14 @@ def window(qtbot: QtBot) -> Iterator[object]:
     win.cancel_tasks()
     win.wait_for_tasks(10)
     QtCore.QThreadPool.globalInstance().waitForDone(10000)
+
+
+@pytest.fixture(autouse=True)
+def _gc_in_gui_thread(qapp: QtWidgets.QApplication) -> Iterator[None]:
+    """As in the app (app.gui.run_gui): the cyclic GC runs only from a GUI-thread timer."""
+    from app.gc_guard import GuiThreadCollector
+
+    collector = GuiThreadCollector(qapp)
+    yield
+    collector.stop(collect=False)  # the next test's collector (GUI thread) frees what is left
+    collector.deleteLater()

@@ -14,7 +14,7 @@ from skimage.measure import points_in_poly
 
 from app.coords import scene_to_lps
 from measure.case import StirDecision
-from measure.edema import NO_CUTOFF_NOTE, OUTLINE_ORDER, case_stir_results
+from measure.edema import NO_CUTOFF_NOTE, OUTLINE_ORDER, case_stir_results, default_choice_note
 
 WAIT_MS = 30000
 
@@ -66,11 +66,14 @@ def test_demo_opens_on_the_t1_landmarks_and_the_panel_shows_the_engine_stir(
         assert row["SIR (STIR)"] == f"{r.sir:.2f}"
         assert row["Edema % (grade)"] == f"{100 * r.edema_fraction:.0f}% ({r.extent_grade})"
         assert row["Reader (STIR)"] == ""
+        assert row["T1 ratio"] == f"{r.t1_ratio:.2f}"  # the T1 shares the STIR's frame of reference
     assert engine["L1"].flag is True and engine["L1"].extent_grade >= 1
+    assert engine["L1"].t1_ratio < 0.9 < engine["T12"].t1_ratio  # edema is dark on T1
     assert engine["T12"].flag is False and engine["T12"].extent_grade == 0
     assert _row(window, "post-op", "L1")["Edema flag"] == "recency unknown: no STIR series"
     header = window.panel.vertebrae.horizontalHeaderItem(window.panel.vertebrae.header().index("Edema flag"))
-    assert NO_CUTOFF_NOTE in header.toolTip()
+    assert NO_CUTOFF_NOTE in header.toolTip() and default_choice_note() in header.toolTip()
+    assert "SIR >= 1.3 or at least 10% of the body bright" in default_choice_note()
     # On the T1 the badge is a line of each vertebra's label, with the sentence as tooltip.
     badges = {v.level: v for v in window.overlay.state.vertebrae}
     assert badges["L1"].badge.startswith("edema: recent likely\n(SIR ")
@@ -143,6 +146,7 @@ def test_reader_override_is_undoable_and_saved(window, qtbot: QtBot, demo_case: 
     assert dialog is not None and dialog.parent() is window and dialog.isVisible()
     labels = [w.text() for w in dialog.findChildren(QtWidgets.QLabel)]
     assert NO_CUTOFF_NOTE in labels
+    assert default_choice_note() in labels  # how the default was chosen, in the UI too
     assert any(t.startswith("edema: recent likely") for t in labels)
     note = "old fracture: fatty marrow on T1"
     dialog.choose("overridden-not-recent", note)
@@ -181,4 +185,5 @@ def test_a_case_without_stir_says_recency_unknown(window, qtbot: QtBot, phantom_
     result = window.stir.results[tp]["L1"]
     assert result.flag is None and "recency unknown: no STIR series" in result.message
     assert _row(window, tp, "L1")["Edema flag"] == "recency unknown: no STIR series"
+    assert _row(window, tp, "L1")["T1 ratio"] == "–"
     assert window.stir.layer.content is None  # nothing to draw on a CT

@@ -109,3 +109,31 @@ def test_wheel_steps_slices_and_ctrl_wheel_zooms(viewer: SliceViewer) -> None:
     wheel(120, QtCore.Qt.KeyboardModifier.ControlModifier)
     assert viewer.slice_index == 1
     assert viewer.view.viewRect().width() < width_before  # zoomed in
+
+
+def test_left_drag_on_the_image_pans_by_the_same_millimetres(viewer: SliceViewer, qtbot: QtBot) -> None:
+    vp = viewer.canvas.viewport()
+    before = viewer.view.viewRect()
+    mm_per_px = viewer.view.viewPixelSize()
+    start, end = QtCore.QPoint(400, 250), QtCore.QPoint(300, 210)  # 100 px left, 40 px up
+    QTest.mousePress(vp, QtCore.Qt.MouseButton.LeftButton, pos=start)
+    for f in np.linspace(0.2, 1.0, 5):
+        QTest.mouseMove(vp, QtCore.QPoint(round(400 - 100 * f), round(250 - 40 * f)))
+        qtbot.wait(10)
+    QTest.mouseRelease(vp, QtCore.Qt.MouseButton.LeftButton, pos=end)
+    after = viewer.view.viewRect()
+    # The image follows the mouse: the view moved right and down by the dragged distance.
+    assert after.x() - before.x() == pytest.approx(100 * mm_per_px[0], rel=0.05)
+    assert after.y() - before.y() == pytest.approx(40 * mm_per_px[1], rel=0.1)
+    assert (after.width(), after.height()) == pytest.approx((before.width(), before.height()))
+    assert viewer.slice_index == 2  # a pan is not a slice step
+    # A click after the pan still lands on the right point.
+    got = []
+    viewer.clickedLps.connect(lambda lps, k, _m: got.append(lps))
+    from app.coords import scene_to_lps
+
+    centre = viewer.view.viewRect().center()
+    target = scene_to_lps(centre.x(), centre.y(), 2, viewer.source.geometry)
+    assert viewer.canvas.viewport().rect().contains(viewer.lps_to_widget(target))
+    QTest.mouseClick(vp, QtCore.Qt.MouseButton.LeftButton, pos=viewer.lps_to_widget(target))
+    np.testing.assert_allclose(got[0], target, atol=max(viewer.view.viewPixelSize()))

@@ -229,3 +229,109 @@ def test_select_a_point_delete_it_and_undo(placed, qtbot: QtBot) -> None:  # typ
     assert _panel_row(window, tp, "L1")["VKA (°)"] == "5/6 points"
     window.act_undo.trigger()
     assert window.case.landmark(tp, "L1", "inf_mid") == point
+
+
+def test_key_image_has_the_overlays_where_the_landmarks_are(placed, qtbot: QtBot, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from PySide6 import QtGui
+
+    from app.overlays import STATUS_COLOURS
+
+    window, _truth = placed
+    window.set_placing(False)
+    QTest.mouseMove(window.viewer.canvas.viewport(), QtCore.QPoint(3, 3))  # no handle is hovered (white)
+    qtbot.wait(20)
+    tp = window.current_timepoint()
+    out = window.export_key_image(tmp_path / "key.png")
+    image = QtGui.QImage(str(out))
+    ratio = image.width() / window.viewer.width()
+    colour = STATUS_COLOURS["unknown"]
+    hits = 0
+    for lm in window.case.vertebra(tp, "L1").landmarks.values():
+        pos = window.viewer.lps_to_widget(lm.position_mm) + window.viewer.canvas.viewport().mapTo(
+            window.viewer, QtCore.QPoint(0, 0)
+        )
+        near = [
+            image.pixelColor(round(pos.x() * ratio) + dx, round(pos.y() * ratio) + dy)
+            for dx in range(-6, 7)
+            for dy in range(-6, 7)
+        ]
+        hits += any(
+            abs(c.red() - colour[0]) + abs(c.green() - colour[1]) + abs(c.blue() - colour[2]) < 40
+            for c in near
+        )
+    assert hits == 6
+
+
+def test_mark_treated_and_reference_then_delete_the_vertebra_and_undo(placed, qtbot: QtBot) -> None:  # type: ignore[no-untyped-def]
+    from app.overlays import STATUS_COLOURS
+
+    window, _truth = placed
+    tp = window.current_timepoint()
+    window.set_level("L1")
+    window.status_buttons["treated"].click()
+    assert window.case.vertebra(tp, "L1").status == "treated"
+    assert window.status_buttons["treated"].isChecked()
+    handle = window.overlay.handles[("L1", "sup_post")]
+    assert handle.pen.color().getRgb()[:3] == STATUS_COLOURS["treated"]
+    window.status_buttons["reference"].click()
+    assert window.case.vertebra(tp, "L1").status == "reference"
+    assert _panel_row(window, tp, "L1")["Status"] == "reference"
+    window.status_buttons["reference"].click()  # a second click clears it
+    assert window.case.vertebra(tp, "L1").status == "unknown"
+    before = window.case.vertebra(tp, "L1")
+    window.act_delete_vertebra.trigger()
+    assert window.case.vertebra(tp, "L1") is None
+    assert window.overlay.handles == {} and window.panel.vertebrae.rowCount() == 0
+    window.act_undo.trigger()
+    assert window.case.vertebra(tp, "L1") == before
+    assert len(window.overlay.handles) == 6
+    for _ in range(3):
+        window.act_undo.trigger()  # reference cleared, reference, treated: back to unknown
+    assert window.case.vertebra(tp, "L1").status == "unknown" and window.undo_stack.canUndo()
+
+
+def test_overlay_draws_endplate_lines_heights_and_the_label_and_the_panel_grades(
+    placed, qtbot: QtBot
+) -> None:  # type: ignore[no-untyped-def]
+    import pyqtgraph as pg
+
+    from app.coords import lps_to_scene
+    from app.overlays import ENDPLATE_PAIRS, HEIGHT_PAIRS
+
+    window, _truth = placed
+    tp = window.current_timepoint()
+    v = window.case.vertebra(tp, "L1")
+    geom = window.viewer.source.geometry
+    scene = {k: np.array(lps_to_scene(lm.position_mm, geom)[:2]) for k, lm in v.landmarks.items()}
+    curves = [i for i in window.overlay._items if isinstance(i, pg.PlotCurveItem)]
+    segments = []
+    for c in curves:
+        x, y = c.getData()
+        segments.append((np.array([x[0], y[0]]), np.array([x[-1], y[-1]]), c.opts["pen"].style()))
+    for pairs, style in (
+        (ENDPLATE_PAIRS, QtCore.Qt.PenStyle.SolidLine),
+        (HEIGHT_PAIRS, QtCore.Qt.PenStyle.DashLine),
+    ):
+        for a, b in pairs:
+            assert any(
+                np.allclose(p, scene[a], atol=1e-6) and np.allclose(q, scene[b], atol=1e-6) and s == style
+                for p, q, s in segments
+            ), (a, b)
+    result = window.case.measure()["timepoints"][tp].vertebrae["L1"]
+    label = _l1_label(window)
+    assert label.splitlines()[0] == "L1"
+    assert f"Ha {result.ha_mm.value:.1f} · Hm {result.hm_mm.value:.1f} · Hp {result.hp_mm.value:.1f}" in label
+    # The label sits on the anterior side (the right on this series), beside the body.
+    text_item = next(i for i in window.overlay._items if isinstance(i, pg.TextItem))
+    assert text_item.pos().x() > max(p[0] for p in scene.values())
+    row = _panel_row(window, tp, "L1")
+    assert row["Ha/Hp"].startswith(f"{result.wedge_ratio.value:.2f} ± ")
+    assert row["Hm/Hp"].startswith(f"{result.biconcave_ratio.value:.2f} ± ")
+    grade = "–" if result.genant_grade is None else str(result.genant_grade)
+    assert row["Genant"].split(" ")[0] == grade
+    assert row["Type"] == (result.type or "–")
+    loss = result.height_loss_pct["posterior"]
+    key, value = max(loss.items(), key=lambda kv: kv[1])
+    assert row["Loss vs own Hp (%)"].startswith(f"{value:.0f} ± ") and row["Loss vs own Hp (%)"].endswith(
+        f"({key})"
+    )

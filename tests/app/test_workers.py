@@ -48,3 +48,49 @@ def test_cancel_stops_the_job_and_failure_is_a_sentence(qtbot: QtBot) -> None:
     with qtbot.waitSignal(failing.signals.failed, timeout=5000) as blocker:
         start(failing)
     assert blocker.args == ["Loading SAG T1 failed: file /x/IM1.dcm: PixelData is truncated"]
+
+
+def test_a_task_whose_window_is_gone_ends_quietly(qtbot: QtBot, capfd) -> None:  # type: ignore[no-untyped-def]
+    """At exit the signals may be deleted before a worker reports: no traceback, no hang."""
+    import shiboken6
+
+    gate = threading.Event()
+    steps = []
+
+    def job(progress, cancel):  # type: ignore[no-untyped-def]
+        gate.wait(5)
+        for i in range(1000):
+            if cancel():
+                break
+            progress(i, 1000)
+            steps.append(i)
+        return "late"
+
+    task = Task(job, "Loading SAG T1")
+    start(task)
+    shiboken6.delete(task.signals)  # what the application's teardown does to its children
+    gate.set()
+    assert task.done.wait(5)
+    assert task.is_cancelled and steps == [0]  # the first report found nobody: the job stopped
+    assert "Traceback" not in capfd.readouterr().err
+
+
+def test_finished_tasks_are_reaped_in_the_gui_thread(qtbot: QtBot) -> None:
+    import shiboken6
+
+    from app import workers
+
+    big = list(range(100_000))
+
+    def job(progress, cancel):  # type: ignore[no-untyped-def]
+        return len(big)
+
+    task = Task(job, "counting")
+    with qtbot.waitSignal(task.signals.finished, timeout=5000):
+        start(task)
+    assert task.done.wait(5)
+    signals = task.signals
+    workers.reap()
+    assert task not in workers._started
+    assert task.fn is not job  # the closure (and what it holds) is released
+    qtbot.waitUntil(lambda: not shiboken6.isValid(signals), timeout=2000)  # deleteLater ran

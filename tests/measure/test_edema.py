@@ -840,3 +840,14 @@ def test_endplate_measure_without_stir_says_recency_unknown(
         stir = vertebrae[lvl]["stir"]
         assert (stir["status"], stir["flag"], stir["sir"]) == ("no-stir", None, None)
         assert stir["message"] == f"{lvl}: recency unknown: no STIR series."
+
+
+def test_default_choice_note_says_the_rule_and_why() -> None:
+    from measure.edema import default_choice_note
+
+    note = default_choice_note()
+    assert note.startswith("Flag rule: SIR >= 1.3 or at least 10% of the body bright.")
+    assert "not validated on patients" in note and "docs/edema.md" in note
+    both = default_choice_note(EdemaConfig(flag_rule="both", sir_threshold=1.5, fraction_threshold=0.2))
+    assert both.startswith("Flag rule: SIR >= 1.5 and at least 20% of the body bright.")
+    assert default_choice_note(EdemaConfig(flag_rule="sir")).startswith("Flag rule: SIR >= 1.3.")
