@@ -163,6 +163,8 @@ def case_resources(case: CaseRecords, study_uids: dict[str, str | None]) -> list
             note = None
             if row.stir_reader_decision:
                 note = f"reader decision: {row.stir_reader_decision}"
+                if row.stir_reader_note:
+                    note += f" ({row.stir_reader_note})"
             add(
                 _observation(
                     patient_url,

@@ -236,6 +236,7 @@ def _stir_lines(records: CaseRecords) -> list[str]:
             f"{_fmt(None if r.stir_edema_fraction is None else r.stir_edema_fraction * 100, 0)}%, "
             f"extent grade {_fmt(r.stir_extent_grade)}, {flag}; "
             f"reader: {r.stir_reader_decision or 'not decided'}"
+            + (f" ({r.stir_reader_note})" if r.stir_reader_note else "")
         )
     return lines or ["No STIR analysis is recorded for this case."]
 

@@ -92,6 +92,7 @@ class ExportRecord:
     stir_extent_grade: int | None = None
     stir_flag: bool | None = None
     stir_reader_decision: str | None = None
+    stir_reader_note: str | None = None
     t1_ratio: float | None = None
     procedure: str | None = None
     cement_volume_ml: float | None = None
@@ -257,6 +258,7 @@ def _vertebra_numbers(record: ExportRecord, entry: Mapping[str, Any]) -> None:
         decision = stir.get("reader_decision")
         if isinstance(decision, Mapping):
             record.stir_reader_decision = _text(decision.get("decision"))
+            record.stir_reader_note = _text(decision.get("note")) or None
         record.t1_ratio = _number(stir.get("t1_ratio"))
 
 
@@ -398,6 +400,7 @@ def build_case_records(case: Case, measurements: Mapping[str, Any], identity: Pa
             decision = case.stir_decision(tp.id, v.level)
             if decision is not None and decision.decision is not None:
                 record.stir_reader_decision = decision.decision
+                record.stir_reader_note = decision.note or None
             reader = case.reader_entry(tp.id, v.level) or case_entry
             if reader is not None:
                 record.procedure = reader.procedure

@@ -60,7 +60,7 @@ def build_demo_case(folder: Path, case_id: str = "CASE-001", name: str = PATIENT
             case.add_vertebra(tp, level, status, landmarks)
     case.set_regional([RegionalSpec("T12", "superior", "L2", "inferior", "T12-L2 regional")])
     case.set_reader_entry("post", "L1", ReaderEntry("kyphoplasty", 4.5, ("D", "B"), "none", "balloon 15 mm"))
-    case.set_stir_decision("pre", "L1", StirDecision("confirmed"))
+    case.set_stir_decision("pre", "L1", StirDecision("confirmed", "band under the superior endplate"))
     path = folder / f"{case_id}.json"
     save_case(case, path)
     return DemoCase(path, truth, series_keys)

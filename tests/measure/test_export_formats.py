@@ -68,6 +68,8 @@ def test_csv_round_trip(demo_case: DemoCase, tmp_path: Path) -> None:
     assert float(l1_post["height_gain_ha_mm"]) == pytest.approx(gain, abs=1e-6)
     l1_pre = next(r for r in rows if r["timepoint_id"] == "pre" and r["level"] == "L1")
     assert l1_pre["stir_reader_decision"] == "confirmed"
+    assert l1_pre["stir_reader_note"] == "band under the superior endplate"
+    assert l1_post["stir_reader_note"] == ""  # no decision at post-op: an empty cell
     assert l1_pre["regional_upper_level"] == "T12" and l1_pre["regional_lower_endplate"] == "inferior"
     assert l1_pre["status"] == "fractured" and l1_pre["genant_grade"] in {"1", "2", "3"}
 

@@ -66,6 +66,7 @@ def test_csv_and_json_carry_the_stir_numbers(stir: dict[str, dict], mr_case: MrC
         assert row["stir_flag"] == ("true" if s["flag"] else "false") and v["stir_flag"] is s["flag"]
         assert float(row["t1_ratio"]) == v["t1_ratio"] == s["t1_ratio"]
     assert rows[("pre", "L1")]["stir_reader_decision"] == "confirmed"
+    assert rows[("pre", "L1")]["stir_reader_note"] == "band-like edema"
     # Post-op and follow-up are CT only: no STIR, so the cells are empty (not "false").
     assert rows[("post", "L1")]["stir_flag"] == "" and rows[("fu", "L1")]["stir_ratio"] == ""
     # The follow-up row carries the loss of correction against post-op.
@@ -104,7 +105,8 @@ def test_fhir_has_stir_observations(stir: dict[str, dict], mr_case: MrCase, tmp_
         assert by_code[("STIR-EXTENT", level, pre_date)]["valueInteger"] == s["extent_grade"]
         assert by_code[("STIR-FLAG", level, pre_date)]["valueBoolean"] is s["flag"]
         assert by_code[("T1-SIR", level, pre_date)]["valueQuantity"]["value"] == s["t1_ratio"]
-    assert by_code[("STIR-FLAG", "L1", pre_date)]["note"] == [{"text": "reader decision: confirmed"}]
+    note = [{"text": "reader decision: confirmed (band-like edema)"}]
+    assert by_code[("STIR-FLAG", "L1", pre_date)]["note"] == note
     assert not any(code == "STIR-SIR" and date != pre_date for code, _, date in by_code)
     loss = by_code[("VKA-LOSS", "L1", "2026-06-10")]
     assert loss["valueQuantity"]["code"] == "deg" and loss["valueQuantity"]["value"] > 0
@@ -153,7 +155,8 @@ def test_pdf_is_one_page_with_the_stir_result(stir: dict[str, dict], mr_case: Mr
     s = stir["L1"]
     expected = (
         f"pre-op L1: SIR {s['sir']:.2f}, edema fraction {100 * s['edema_fraction']:.0f}%, "
-        f"extent grade {s['extent_grade']}, edema: recent fracture likely; reader: confirmed"
+        f"extent grade {s['extent_grade']}, edema: recent fracture likely; "
+        "reader: confirmed (band-like edema)"
     )
     assert expected in " ".join(text.split())
     assert "pre-op L2: SIR 1.01" in " ".join(text.split()) and "no edema flag" in text
