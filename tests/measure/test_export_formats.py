@@ -112,6 +112,12 @@ def test_fhir_bundle_validates_and_carries_the_numbers(demo_case: DemoCase, tmp_
     data = json.loads(out.read_text(encoding="utf-8"))
     bundle = Bundle.model_validate(data)
     assert bundle.type == "collection"
+    # FHIR R4 (4.0.1) proper: fhirclient's R4 models check types, cardinality and unknown
+    # elements on construction (strict), and must give back the same JSON.
+    from fhirclient.models.bundle import Bundle as R4Bundle
+
+    r4 = R4Bundle(data, strict=True)
+    assert r4.as_json() == data
     resources = [e["resource"] for e in data["entry"]]
     patients = [r for r in resources if r["resourceType"] == "Patient"]
     assert len(patients) == 1 and patients[0]["birthDate"] == BIRTH_DATE
