@@ -6,7 +6,7 @@ import logging
 import os
 import sys
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from importlib import resources
 from pathlib import Path
 from types import TracebackType
@@ -190,11 +190,32 @@ def finish_screenshot(window: object, out: Path, expect_content: bool) -> int:
     return 0
 
 
+def display_problem(environ: Mapping[str, str], platform: str) -> str | None:
+    """Why the window cannot open, in a sentence, or None.
+
+    Without a display Qt aborts the process (exit 134) and says so only in its own
+    message; on Linux we check first and tell the user what to do.
+    """
+    if not platform.startswith("linux") or environ.get("QT_QPA_PLATFORM"):
+        return None
+    if environ.get("DISPLAY") or environ.get("WAYLAND_DISPLAY"):
+        return None
+    return (
+        "no display to open the window on (neither DISPLAY nor WAYLAND_DISPLAY is set). "
+        "Run Endplate in a desktop session, or use the command-line verbs (endplate info, "
+        "measure, export), or render the window to a file with --screenshot OUT.png."
+    )
+
+
 def run_gui(paths: list[Path], demo: bool, screenshot: Path | None) -> int:
     """Open the main window (on ``paths`` or the demo case); with ``screenshot``, write a
     PNG of the loaded window and exit (0 on success)."""
     if screenshot is not None and not os.environ.get("QT_QPA_PLATFORM"):
         os.environ["QT_QPA_PLATFORM"] = "offscreen"
+    problem = display_problem(os.environ, sys.platform)
+    if problem is not None:
+        print(f"endplate: {problem}", file=sys.stderr)
+        return 2
     from measure.userlog import log_path
 
     log_path()

@@ -32,10 +32,19 @@ PY=${PYTHON:-python3}
 if [ ! -x .venv/bin/python ]; then
   "$PY" -m venv .venv
 fi
-.venv/bin/python -m pip install -q --upgrade pip
-if [ "$DEV" = 1 ]; then
-  .venv/bin/python -m pip install -q -e ".[dev]"
-else
-  .venv/bin/python -m pip install -q -e .
+# Reinstall only when pyproject.toml (or the --dev choice) changed since the last run, so that
+# a second run only checks and needs no network.
+STAMP=.venv/.endplate-setup
+WANT="$(sha256sum pyproject.toml | cut -d' ' -f1) dev=$DEV"
+HAVE=""
+[ -f "$STAMP" ] && HAVE="$(cat "$STAMP")"
+if [ "$HAVE" != "$WANT" ] && ! { [ "$DEV" = 0 ] && [ "$HAVE" = "${WANT% dev=0} dev=1" ]; }; then
+  .venv/bin/python -m pip install -q --upgrade pip
+  if [ "$DEV" = 1 ]; then
+    .venv/bin/python -m pip install -q -e ".[dev]"
+  else
+    .venv/bin/python -m pip install -q -e .
+  fi
+  echo "$WANT" > "$STAMP"
 fi
 echo "setup: done (.venv ready)"

@@ -42,3 +42,30 @@ def test_excepthook_logs_the_traceback_and_shows_one_sentence(qtbot: QtBot) -> N
     files[0].flush()
     log = Path(files[0].baseFilename).read_text(encoding="utf-8")
     assert "Traceback" in log and "the widget lost its series" in log
+
+
+def test_no_display_is_one_clear_sentence_not_an_abort(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Without DISPLAY/WAYLAND_DISPLAY Qt would abort (exit 134) with nothing on the terminal."""
+    import subprocess
+    import sys
+
+    from app.gui import display_problem
+    from tests.conftest import PROJECT_ROOT
+
+    assert display_problem({}, "linux") is not None
+    assert display_problem({"DISPLAY": ":0"}, "linux") is None
+    assert display_problem({"WAYLAND_DISPLAY": "wayland-0"}, "linux") is None
+    assert display_problem({"QT_QPA_PLATFORM": "offscreen"}, "linux") is None
+    assert display_problem({}, "darwin") is None
+    env = {"PATH": "/usr/bin:/bin", "ENDPLATE_HOME": str(tmp_path)}
+    result = subprocess.run(
+        [sys.executable, "main.py", "--demo"],
+        cwd=PROJECT_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 2
+    assert result.stderr.startswith("endplate: no display to open the window on")
+    assert "Traceback" not in result.stderr
