@@ -26,7 +26,14 @@ from pathlib import Path
 from typing import Any
 
 PINNED_DIR = Path(__file__).resolve().parent / "data" / "pinned"
-OUTPUT_NAMES = ("measure.json", "export.csv", "export.json", "export.fhir.json", "sr_pre-op.txt", "sr_post-op.txt")
+OUTPUT_NAMES = (
+    "measure.json",
+    "export.csv",
+    "export.json",
+    "export.fhir.json",
+    "sr_pre-op.txt",
+    "sr_post-op.txt",
+)
 
 _UID = re.compile(r"\b[12](?:\.\d+){3,}\b")
 _UUID = re.compile(r"urn:uuid:[0-9a-f-]{36}")
@@ -43,7 +50,11 @@ _SR_VOLATILE = {
 #: File meta attributes that name the writing library's version, not the content.
 _META_VOLATILE = {"MediaStorageSOPInstanceUID", "FileMetaInformationGroupLength", "ImplementationVersionName"}
 #: Sequences whose item order says nothing (lists of referenced instances).
-_SR_UNORDERED = {"ReferencedSOPSequence", "ReferencedSeriesSequence", "CurrentRequestedProcedureEvidenceSequence"}
+_SR_UNORDERED = {
+    "ReferencedSOPSequence",
+    "ReferencedSeriesSequence",
+    "CurrentRequestedProcedureEvidenceSequence",
+}
 
 
 def uid_names(images: Path) -> dict[str, str]:
