@@ -10,6 +10,7 @@ from pytestqt.qtbot import QtBot
 
 from app.viewer import SliceViewer, VolumeSource
 from dicomio.synth import sagittal_geometry
+from tests.app.aim import click_pos, lps_to_viewport, move_mouse
 
 
 @pytest.fixture
@@ -37,13 +38,46 @@ def test_true_proportions_in_mm(viewer: SliceViewer) -> None:
     assert b.x() > a.x()  # anterior is on the right for this series
 
 
+def test_lps_to_widget_agrees_with_the_independent_aim_within_a_pixel(viewer: SliceViewer) -> None:
+    """The production mapping is tested here, not trusted elsewhere: the click tests aim with
+    tests/app/aim.py (DICOM geometry + visible range, written in the tests)."""
+    geom = viewer.source.geometry
+    # Pixel centres of the corners and the middle of slice 1, and off-grid points.
+    points = [geom.index_to_lps(c, r, 1).reshape(3) for c in (0, 80, 159) for r in (0, 50, 99)]
+    points += [np.array([13.0, 37.3, 11.1]), np.array([13.0, 150.0, 5.0])]
+
+    def check() -> None:
+        for p in points:
+            expected = lps_to_viewport(viewer, p)
+            got = viewer.lps_to_widget(p)
+            assert abs(got.x() - expected.x()) <= 1.0 and abs(got.y() - expected.y()) <= 1.0, (
+                p,
+                got,
+                expected,
+            )
+
+    viewer.set_slice(1)
+    check()
+    # Hand check of the aim itself: the centre of pixel (0, 0) is half a pixel inside the
+    # image's top-left corner (scene (0, 0)), which sits where the view range puts it.
+    visible, box = viewer.view.viewRect(), viewer.view.mapRectToScene(viewer.view.rect())
+    sx, sy = box.width() / visible.width(), box.height() / visible.height()  # px per mm
+    corner = QtCore.QPointF(box.left() - visible.left() * sx, box.top() - visible.top() * sy)
+    centre00 = lps_to_viewport(viewer, geom.index_to_lps(0, 0, 1).reshape(3))
+    assert centre00.x() - corner.x() == pytest.approx(0.5 * 1.0 * sx, abs=1e-6)  # dx = 1.0 mm
+    assert centre00.y() - corner.y() == pytest.approx(0.5 * 0.5 * sy, abs=1e-6)  # dy = 0.5 mm
+    # Zoomed and panned: still the same pixel.
+    viewer.view.setRange(QtCore.QRectF(40.0, 10.0, 60.0, 25.0), padding=0)
+    check()
+
+
 def test_click_gives_lps_on_the_current_slice(viewer: SliceViewer, qtbot: QtBot) -> None:
     viewer.set_slice(3)
     target = np.array([19.0, 0.5, 21.25])  # on slice 3 (x = 10 + 3 * 3)
     got = []
     viewer.clickedLps.connect(lambda lps, k, _m: got.append((lps, k)))
     QTest.mouseClick(
-        viewer.canvas.viewport(), QtCore.Qt.MouseButton.LeftButton, pos=viewer.lps_to_widget(target)
+        viewer.canvas.viewport(), QtCore.Qt.MouseButton.LeftButton, pos=click_pos(viewer, target)
     )
     assert len(got) == 1
     lps, k = got[0]
@@ -69,8 +103,7 @@ def test_slice_keys_wheel_window_and_labels(viewer: SliceViewer, qtbot: QtBot) -
     start = QtCore.QPoint(300, 250)
     QTest.mousePress(vp, QtCore.Qt.MouseButton.RightButton, pos=start)
     for i in range(1, 6):
-        QTest.mouseMove(vp, QtCore.QPoint(300 + 10 * i, 250))
-        qtbot.wait(15)
+        move_mouse(qtbot, viewer, QtCore.QPoint(300 + 10 * i, 250))
     QTest.mouseRelease(vp, QtCore.Qt.MouseButton.RightButton, pos=QtCore.QPoint(350, 250))
     assert viewer.window.width > 50.0
     assert viewer.window.center == pytest.approx(100.0)
@@ -118,8 +151,7 @@ def test_left_drag_on_the_image_pans_by_the_same_millimetres(viewer: SliceViewer
     start, end = QtCore.QPoint(400, 250), QtCore.QPoint(300, 210)  # 100 px left, 40 px up
     QTest.mousePress(vp, QtCore.Qt.MouseButton.LeftButton, pos=start)
     for f in np.linspace(0.2, 1.0, 5):
-        QTest.mouseMove(vp, QtCore.QPoint(round(400 - 100 * f), round(250 - 40 * f)))
-        qtbot.wait(10)
+        move_mouse(qtbot, viewer, QtCore.QPoint(round(400 - 100 * f), round(250 - 40 * f)))
     QTest.mouseRelease(vp, QtCore.Qt.MouseButton.LeftButton, pos=end)
     after = viewer.view.viewRect()
     # The image follows the mouse: the view moved right and down by the dragged distance.
@@ -134,6 +166,6 @@ def test_left_drag_on_the_image_pans_by_the_same_millimetres(viewer: SliceViewer
 
     centre = viewer.view.viewRect().center()
     target = scene_to_lps(centre.x(), centre.y(), 2, viewer.source.geometry)
-    assert viewer.canvas.viewport().rect().contains(viewer.lps_to_widget(target))
-    QTest.mouseClick(vp, QtCore.Qt.MouseButton.LeftButton, pos=viewer.lps_to_widget(target))
+    assert viewer.canvas.viewport().rect().contains(click_pos(viewer, target))
+    QTest.mouseClick(vp, QtCore.Qt.MouseButton.LeftButton, pos=click_pos(viewer, target))
     np.testing.assert_allclose(got[0], target, atol=max(viewer.view.viewPixelSize()))

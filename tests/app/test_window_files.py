@@ -12,6 +12,7 @@ import pytest
 from PySide6 import QtCore, QtGui
 from pytestqt.qtbot import QtBot
 
+from tests.app.aim import lps_to_viewport
 from tests.conftest import PROJECT_ROOT
 
 
@@ -146,8 +147,8 @@ def test_screenshot_has_overlays_at_the_landmarks(
     colour = STATUS_COLOURS[vertebra.status]  # fractured: orange
     assert colour == (255, 120, 40)
     points = {k: lm.position_mm for k, lm in vertebra.landmarks.items()}
-    origin = viewer.canvas.viewport().mapTo(window, QtCore.QPoint(0, 0))
-    to_window = {k: viewer.lps_to_widget(p) + origin for k, p in points.items()}
+    origin = QtCore.QPointF(viewer.canvas.viewport().mapTo(window, QtCore.QPoint(0, 0)))
+    to_window = {k: lps_to_viewport(viewer, p) + origin for k, p in points.items()}
     assert finish_screenshot(window, out, expect_content=True) == 0
     image = QtGui.QImage(str(out))
     assert not image.isNull() and out.stat().st_size > 10000
@@ -155,7 +156,7 @@ def test_screenshot_has_overlays_at_the_landmarks(
     for key, pos in to_window.items():
         assert _colour_near(image, round(pos.x() * ratio), round(pos.y() * ratio), colour), key
     # ... and not where there is no landmark (the middle of the disc 15 mm anterior).
-    empty = viewer.lps_to_widget(np.asarray(points["inf_ant"]) + np.array([0.0, -15.0, 0.0])) + origin
+    empty = lps_to_viewport(viewer, np.asarray(points["inf_ant"]) + np.array([0.0, -15.0, 0.0])) + origin
     assert not _colour_near(image, round(empty.x() * ratio), round(empty.y() * ratio), colour, radius=2)
     image.save("/tmp/endplate-test-shot.png")
 

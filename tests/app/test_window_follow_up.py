@@ -16,6 +16,7 @@ from dicomio import phantom
 from dicomio.synth import SeriesSpec, write_series
 from measure.landmarks import Landmark
 from tests.app.conftest import phantom_geometry
+from tests.handcalc import signed_vka_deg
 
 LEFT = QtCore.Qt.MouseButton.LeftButton
 #: The follow-up: L1's anterior superior corner 4 mm lower than after surgery (collapse).
@@ -148,6 +149,10 @@ def test_follow_up_with_its_date_and_a_three_way_compare(
     assert loss["Kind"] == "loss of correction"
     assert loss["Loss of correction (°)"] == f"{vka[fu] - vka['post-op']:.1f}"  # beyond the 4.9° error
     assert vka[fu] - vka["post-op"] > 4.9
+    # Signed against the hand computation: the collapse brings kyphosis back (a positive loss).
+    expected_loss_deg = signed_vka_deg(follow_up["L1"]) - level_truth["post"].vka_deg
+    assert vka[fu] == pytest.approx(signed_vka_deg(follow_up["L1"]), abs=1e-6)
+    assert vka[fu] - vka["post-op"] == pytest.approx(expected_loss_deg, abs=1e-6) and expected_loss_deg > 4.9
     assert loss["ΔHa (mm)"] == f"{ha[fu] - ha['post-op']:.1f}"
     inf_ant = np.asarray(post["L1"]["inf_ant"])
     expected_loss_mm = np.linalg.norm(follow_up["L1"]["sup_ant"] - inf_ant) - np.linalg.norm(

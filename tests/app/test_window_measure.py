@@ -17,6 +17,8 @@ from pytestqt.qtbot import QtBot
 
 from dicomio import phantom
 from measure.landmarks import LANDMARK_KEYS, LANDMARK_LABELS
+from tests.app.aim import click_pos, lps_to_pixel, lps_to_viewport, move_mouse, pixel_to_scene_mm
+from tests.handcalc import signed_vka_deg
 
 LEFT = QtCore.Qt.MouseButton.LeftButton
 NO_MOD = QtCore.Qt.KeyboardModifier.NoModifier
@@ -27,10 +29,9 @@ def _open(window, qtbot: QtBot, folder: Path) -> None:  # type: ignore[no-untype
     qtbot.waitUntil(lambda: window.viewer.source is not None and not window.tasks, timeout=30000)
 
 
-def _click(window, qtbot: QtBot, point_mm) -> None:  # type: ignore[no-untyped-def]
-    pos = window.viewer.lps_to_widget(point_mm)
-    QTest.mouseClick(window.viewer.canvas.viewport(), LEFT, NO_MOD, pos)
-    qtbot.wait(5)
+def _click(window, point_mm) -> None:  # type: ignore[no-untyped-def]
+    """One real left click where ``point_mm`` is shown (aimed by tests/app/aim.py)."""
+    QTest.mouseClick(window.viewer.canvas.viewport(), LEFT, NO_MOD, click_pos(window.viewer, point_mm))
 
 
 def _mm_per_screen_px(window) -> float:  # type: ignore[no-untyped-def]
@@ -42,7 +43,13 @@ def _place_level(window, qtbot: QtBot, level: str, truth: dict) -> None:  # type
     window.set_placing(True)
     for key in LANDMARK_KEYS:
         assert window.viewer.prompt == f"{level}: click {LANDMARK_LABELS[key]}"
-        _click(window, qtbot, truth[level][key])
+        _click(window, truth[level][key])
+
+        def placed(key: str = key) -> bool:
+            tp = window.current_timepoint()
+            return tp is not None and window.case.landmark(tp, level, key) is not None
+
+        qtbot.waitUntil(placed, timeout=2000)
 
 
 def _panel_row(window, timepoint: str, level: str) -> dict[str, str]:  # type: ignore[no-untyped-def]
@@ -103,7 +110,15 @@ def test_six_clicks_place_l1_and_panel_shows_engine_numbers(placed, qtbot: QtBot
     level_truth = phantom.level_truth("pre")["L1"]
     for name, h in (("ha_mm", "Ha"), ("hm_mm", "Hm"), ("hp_mm", "Hp")):
         assert getattr(result, name).value == pytest.approx(level_truth.heights_mm[h], abs=2 * tol_mm)
-    assert abs(result.vka_deg.value) == pytest.approx(abs(level_truth.vka_deg), abs=1.0)
+    # Signed: kyphosis positive.  The phantom's L1 is a wedge fracture (VKA 15-20 deg), so
+    # a sign error (anterior on the right of this series) cannot hide behind abs().
+    assert (
+        level_truth.vka_deg == pytest.approx(signed_vka_deg(truth["L1"]), abs=1e-9)
+        and level_truth.vka_deg > 10
+    )
+    assert result.vka_deg.value == pytest.approx(level_truth.vka_deg, abs=1.0)
+    clicked = {k: lm.position_mm for k, lm in v.landmarks.items()}
+    assert result.vka_deg.value == pytest.approx(signed_vka_deg(clicked), abs=1e-9)
     # The label beside the vertebra carries the same live angle.
     overlay = next(o for o in window.overlay.state.vertebrae if o.level == "L1")
     assert f"VKA {result.vka_deg.value:.1f}" in overlay.values_text
@@ -129,39 +144,45 @@ def test_drag_a_point_then_undo_and_redo(placed, qtbot: QtBot) -> None:  # type:
     viewport = window.viewer.canvas.viewport()
     label_before = _l1_label(window)
     assert f"VKA {vka_before:.1f}" in label_before
-    start = window.viewer.lps_to_widget(before.position_mm)
+    start = click_pos(window.viewer, before.position_mm)
     # Drag 4 mm towards inferior (screen down on this series).
     target_mm = np.array(before.position_mm) + np.array([0.0, 0.0, -4.0])
-    end = window.viewer.lps_to_widget(target_mm)
+    end = click_pos(window.viewer, target_mm)
+    assert end.y() > start.y()  # inferior is down on screen
     QTest.mousePress(viewport, LEFT, NO_MOD, start)
     for f in np.linspace(0.1, 1.0, 8):
         p = QtCore.QPoint(
             round(start.x() + f * (end.x() - start.x())), round(start.y() + f * (end.y() - start.y()))
         )
-        QTest.mouseMove(viewport, p)
-        qtbot.wait(15)
+        move_mouse(qtbot, window.viewer, p)
         # While dragging only the view moves: the case is unchanged.
         assert window.case.landmark(tp, "L1", "sup_ant") == before
     # The label beside L1 showed the live angle for the dragged position.
     assert _l1_label(window) != label_before
     assert f"VKA {vka_before:.1f}" not in _l1_label(window)
     QTest.mouseRelease(viewport, LEFT, NO_MOD, end)
-    qtbot.wait(5)
+    qtbot.waitUntil(lambda: window.case.landmark(tp, "L1", "sup_ant") != before, timeout=2000)
     after = window.case.landmark(tp, "L1", "sup_ant")
     assert window.undo_stack.count() == n_commands + 1  # one command, pushed on release
     tol = 2 * _mm_per_screen_px(window)
     np.testing.assert_allclose(after.position_mm, target_mm, atol=tol)
     vka_after = window.case.measure()["timepoints"][tp].vertebrae["L1"].vka_deg.value
-    assert abs(vka_after - vka_before) > 3.0
+    # Lowering the anterior superior corner closes the body in front: more kyphosis (signed).
+    points = {k: lm.position_mm for k, lm in window.case.vertebra(tp, "L1").landmarks.items()}
+    assert vka_after == pytest.approx(signed_vka_deg(points), abs=1e-9)
+    points["sup_ant"] = tuple(target_mm)
+    assert vka_after == pytest.approx(signed_vka_deg(points), abs=1.0)  # 2 screen px over ~30 mm
+    assert vka_after - vka_before > 3.0
     assert _value(_panel_row(window, tp, "L1")["VKA (°)"]) == pytest.approx(vka_after, abs=0.051)
 
     window.act_undo.trigger()
     assert window.case.landmark(tp, "L1", "sup_ant") == before
     assert _value(_panel_row(window, tp, "L1")["VKA (°)"]) == pytest.approx(vka_before, abs=0.051)
+    # The handle is back where the point is: scene mm from the DICOM geometry (test-side).
     x, y = window.overlay.handle_scene_pos("L1", "sup_ant")
-    assert window.viewer.lps_to_widget(before.position_mm) == window.viewer.canvas.mapFromScene(
-        window.viewer.view.mapViewToScene(QtCore.QPointF(x, y))
-    )
+    slice_geometry = window.viewer.source.geometry.slices[window.viewer.slice_index]
+    column, row, _ = lps_to_pixel(before.position_mm, slice_geometry)
+    assert (x, y) == pytest.approx(pixel_to_scene_mm(column, row, slice_geometry), abs=1e-6)
     window.act_redo.trigger()
     assert window.case.landmark(tp, "L1", "sup_ant") == after
     # Undo everything: the six placements and the automatic timepoint assignment.
@@ -221,8 +242,8 @@ def test_select_a_point_delete_it_and_undo(placed, qtbot: QtBot) -> None:  # typ
     window.set_placing(False)
     tp = window.current_timepoint()
     point = window.case.landmark(tp, "L1", "inf_mid")
-    _click(window, qtbot, point.position_mm)  # not placing: a click on a point selects it
-    assert window.overlay.selected == ("L1", "inf_mid")
+    _click(window, point.position_mm)  # not placing: a click on a point selects it
+    qtbot.waitUntil(lambda: window.overlay.selected == ("L1", "inf_mid"), timeout=2000)
     assert window.current_level == "L1"
     window.act_delete.trigger()
     assert window.case.landmark(tp, "L1", "inf_mid") is None
@@ -238,8 +259,8 @@ def test_key_image_has_the_overlays_where_the_landmarks_are(placed, qtbot: QtBot
 
     window, _truth = placed
     window.set_placing(False)
-    QTest.mouseMove(window.viewer.canvas.viewport(), QtCore.QPoint(3, 3))  # no handle is hovered (white)
-    qtbot.wait(20)
+    move_mouse(qtbot, window.viewer, QtCore.QPoint(3, 3))  # no handle is hovered (white)
+    qtbot.waitUntil(lambda: not any(h.mouseHovering for h in window.overlay.handles.values()), timeout=2000)
     tp = window.current_timepoint()
     out = window.export_key_image(tmp_path / "key.png")
     image = QtGui.QImage(str(out))
@@ -247,8 +268,8 @@ def test_key_image_has_the_overlays_where_the_landmarks_are(placed, qtbot: QtBot
     colour = STATUS_COLOURS["unknown"]
     hits = 0
     for lm in window.case.vertebra(tp, "L1").landmarks.values():
-        pos = window.viewer.lps_to_widget(lm.position_mm) + window.viewer.canvas.viewport().mapTo(
-            window.viewer, QtCore.QPoint(0, 0)
+        pos = lps_to_viewport(window.viewer, lm.position_mm) + QtCore.QPointF(
+            window.viewer.canvas.viewport().mapTo(window.viewer, QtCore.QPoint(0, 0))
         )
         near = [
             image.pixelColor(round(pos.x() * ratio) + dx, round(pos.y() * ratio) + dy)

@@ -80,7 +80,7 @@ def test_cancel_button_stops_a_running_task_and_the_window_stays_responsive(wind
         while not cancel():
             progress(i % 50, 50)
             i += 1
-            time.sleep(0.005)
+            time.sleep(0.005)  # the job's own work (a worker thread), not a wait in the test
         raise workers.CancelledError()
 
     task = workers.Task(long_load, "Loading SAG T2")

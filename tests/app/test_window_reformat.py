@@ -20,6 +20,8 @@ from pytestqt.qtbot import QtBot
 from dicomio import phantom
 from dicomio.synth import SeriesSpec, axial_geometry, write_series
 from measure.landmarks import LANDMARK_KEYS, LANDMARK_LABELS
+from tests.app.aim import click_pos, lps_to_pixel, pixel_to_scene_mm
+from tests.handcalc import signed_vka_deg
 
 LEFT = QtCore.Qt.MouseButton.LeftButton
 NO_MOD = QtCore.Qt.KeyboardModifier.NoModifier
@@ -78,8 +80,13 @@ def test_axial_ct_opens_as_a_sagittal_reformat_and_clicks_give_the_true_lps(
     window.set_placing(True)
     for key in LANDMARK_KEYS:
         assert viewer.prompt == f"L1: click {LANDMARK_LABELS[key]}"
-        QTest.mouseClick(viewer.canvas.viewport(), LEFT, NO_MOD, viewer.lps_to_widget(truth["L1"][key]))
-        qtbot.wait(5)
+        QTest.mouseClick(viewer.canvas.viewport(), LEFT, NO_MOD, click_pos(viewer, truth["L1"][key]))
+
+        def placed(key: str = key) -> bool:
+            tp = window.current_timepoint()
+            return tp is not None and window.case.landmark(tp, "L1", key) is not None
+
+        qtbot.waitUntil(placed, timeout=2000)
     tp = window.current_timepoint()
     v = window.case.vertebra(tp, "L1")
     assert v is not None and v.complete
@@ -96,10 +103,18 @@ def test_axial_ct_opens_as_a_sagittal_reformat_and_clicks_give_the_true_lps(
     level_truth = phantom.level_truth("pre")["L1"]
     for name, h in (("ha_mm", "Ha"), ("hm_mm", "Hm"), ("hp_mm", "Hp")):
         assert getattr(result, name).value == pytest.approx(level_truth.heights_mm[h], abs=2 * tol_mm)
-    assert result.vka_deg.value == pytest.approx(level_truth.vka_deg, abs=1.0)
-    # Overlays are drawn on the reformat where the landmarks are.
+    assert result.vka_deg.value == pytest.approx(level_truth.vka_deg, abs=1.0)  # signed, kyphosis > 0
+    assert (
+        level_truth.vka_deg == pytest.approx(signed_vka_deg(truth["L1"]), abs=1e-9)
+        and level_truth.vka_deg > 10
+    )
+    clicked = {k: lm.position_mm for k, lm in v.landmarks.items()}
+    assert result.vka_deg.value == pytest.approx(signed_vka_deg(clicked), abs=1e-9)
+    # Overlays are drawn on the reformat where the landmarks are: scene mm of each point
+    # from the reformat slice's own position, cosines and spacing (test-side, tests/app/aim.py).
+    slice_geometry = geom.slices[viewer.slice_index]
     for key in LANDMARK_KEYS:
         x, y = window.overlay.handle_scene_pos("L1", key)
-        pos = viewer.canvas.mapFromScene(viewer.view.mapViewToScene(QtCore.QPointF(x, y)))
-        expected = viewer.lps_to_widget(v.landmarks[key].position_mm)
-        assert abs(pos.x() - expected.x()) <= 1 and abs(pos.y() - expected.y()) <= 1
+        column, row, off_plane = lps_to_pixel(v.landmarks[key].position_mm, slice_geometry)
+        assert off_plane == pytest.approx(0.0, abs=1e-9)
+        assert (x, y) == pytest.approx(pixel_to_scene_mm(column, row, slice_geometry), abs=1e-6)

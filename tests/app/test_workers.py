@@ -30,16 +30,20 @@ def test_task_reports_progress_then_result_from_another_thread(qtbot: QtBot) -> 
 
 
 def test_cancel_stops_the_job_and_failure_is_a_sentence(qtbot: QtBot) -> None:
+    running = threading.Event()
+
     def endless(progress, cancel):  # type: ignore[no-untyped-def]
+        running.set()
         while not cancel():
-            time.sleep(0.005)
+            time.sleep(0.005)  # the job's own work (a worker thread), not a wait in the test
         raise RuntimeError("stopped reading")  # like dicomio's LoadCancelledError
 
     task = Task(endless, "loading")
     with qtbot.waitSignal(task.signals.cancelled, timeout=5000):
         start(task)
-        qtbot.wait(20)
+        qtbot.waitUntil(running.is_set, timeout=5000)  # cancel a job that is really running
         task.cancel()
+    assert task.is_cancelled
 
     def broken(progress, cancel):  # type: ignore[no-untyped-def]
         raise ValueError("file /x/IM1.dcm: PixelData is truncated")

@@ -23,6 +23,7 @@ from dicomio.sr import read_sr_contents
 from measure.casefile import load_case
 from measure.edema import case_stir_results
 from measure.export import export_cases
+from tests.handcalc import signed_vka_deg
 from tests.measure.test_export_case_builder import FOLLOW_UP_HA_LOSS_MM, MrCase
 from tests.measure.test_export_case_builder import mr_case as mr_case
 
@@ -82,6 +83,15 @@ def test_csv_and_json_carry_the_stir_numbers(stir: dict[str, dict], mr_case: MrC
     assert ha("post") - ha("fu") == pytest.approx(FOLLOW_UP_HA_LOSS_MM, abs=0.05)  # sank 2 mm along z
     assert float(fu["height_gain_ha_mm"]) == pytest.approx(ha("fu") - ha("post"), abs=1e-9)
     assert float(fu["loss_of_correction_deg"]) > 0  # anterior height lost: kyphosis came back
+
+    def vka(tp: str) -> float:  # hand computation on the landmarks (one sagittal slice)
+        v = case.vertebra(tp, "L1")
+        assert v is not None
+        return signed_vka_deg({k: lm.position_mm for k, lm in v.landmarks.items()})
+
+    # Loss of correction = VKA_follow-up - VKA_post (clinical reference), signed.
+    assert float(fu["loss_of_correction_deg"]) == pytest.approx(vka("fu") - vka("post"), abs=1e-9)
+    assert float(rows[("post", "L1")]["correction_deg"]) == pytest.approx(vka("pre") - vka("post"), abs=1e-6)
 
 
 def test_fhir_has_stir_observations(stir: dict[str, dict], mr_case: MrCase, tmp_path: Path) -> None:
