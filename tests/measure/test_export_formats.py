@@ -10,9 +10,11 @@ from pathlib import Path
 
 import pytest
 
+from dicomio import phantom
 from measure.export import export_cases
 from measure.export.codes import LEVEL_SCT_CODES
 from measure.export.records import column_names, data_dictionary, record_fields
+from tests.handcalc import heights_mm, signed_vka_deg
 from tests.measure.test_export_case_builder import BIRTH_DATE, PATIENT_ID, PATIENT_NAME, DemoCase
 from tests.measure.test_export_case_builder import demo_case as demo_case
 
@@ -59,6 +61,11 @@ def test_csv_round_trip(demo_case: DemoCase, tmp_path: Path) -> None:
         truth = _truth_heights(demo_case, row["timepoint_id"], row["level"])
         for key, truth_key in HEIGHT_KEYS.items():
             assert float(row[key]) == pytest.approx(truth[truth_key], abs=1e-6)
+        # Signed VKA and the wedge ratio, by hand from the phantom's landmark positions.
+        landmarks = phantom.truth(row["timepoint_id"])[row["level"]]
+        assert float(row["vka_deg"]) == pytest.approx(signed_vka_deg(landmarks), abs=1e-6)
+        hand = heights_mm(landmarks)
+        assert float(row["wedge_ratio"]) == pytest.approx(hand["Ha"] / hand["Hp"], abs=1e-6)
     l1_post = next(r for r in rows if r["timepoint_id"] == "post" and r["level"] == "L1")
     assert l1_post["procedure"] == "kyphoplasty"
     assert float(l1_post["cement_volume_ml"]) == 4.5
