@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -10,9 +11,11 @@ import highdicom as hd
 import numpy as np
 import pytest
 
+from dicomio import phantom
 from dicomio.sr import read_sr, read_sr_contents
 from measure.casefile import load_case
 from measure.export import export_cases
+from tests.handcalc import heights_mm, signed_vka_deg
 from tests.measure.test_export_case_builder import PATIENT_ID, PATIENT_NAME, DemoCase
 from tests.measure.test_export_case_builder import demo_case as demo_case
 
@@ -43,6 +46,54 @@ def test_sr_passes_dsrdump(sr_files: list[Path]) -> None:
         assert "E:" not in result.stderr and "W:" not in result.stderr, result.stderr
         assert "Imaging Measurement Report" in result.stdout
         assert '"L1 vertebra"' in result.stdout and "Vertebral kyphotic angle" in result.stdout
+
+
+_DSR_POINT = re.compile(
+    r'SCOORD3D:\(,,"(Superior|Inferior) endplate (anterior|middle|posterior) point"\)='
+    r"\(POINT,,([-+\d.eE]+)/([-+\d.eE]+)/([-+\d.eE]+)\)"
+)
+_DSR_KEYS = {"Superior": "sup", "Inferior": "inf", "anterior": "ant", "middle": "mid", "posterior": "post"}
+
+
+def _dsr_groups(text: str) -> dict[str, str]:
+    """dsrdump's text of each measurement group, by its tracking identifier."""
+    parts = re.split(r'<has obs context TEXT:\(,,"Tracking Identifier"\)="([^"]+)">', text)
+    return dict(zip(parts[1::2], parts[2::2], strict=True))
+
+
+def _dsr_num(group: str, meaning: str) -> tuple[float, str]:
+    m = re.search(rf'NUM:\(,,"{re.escape(meaning)}"\)="([^"]+)" \(([^,]+),UCUM', group)
+    assert m, f"no NUM {meaning!r} in dsrdump's output"
+    return float(m.group(1)), m.group(2)
+
+
+def test_dsrdump_shows_the_true_numbers_and_landmarks(sr_files: list[Path]) -> None:
+    """What dcmtk reads out of Endplate's SR (not what Endplate reads back): every level's
+    VKA (signed) and heights, and the six landmark points, equal the phantom's truth."""
+    for path in sr_files:
+        tp = path.stem.split("_")[-1]
+        result = _dsrdump(path)
+        assert result.returncode == 0, result.stderr
+        groups = _dsr_groups(result.stdout)
+        assert {"T11", "T12", "L1", "L2", "L3"} <= set(groups)
+        for level, landmarks in phantom.truth(tp).items():  # type: ignore[arg-type]
+            group = groups[level]
+            vka, unit = _dsr_num(group, "Vertebral kyphotic angle")
+            assert unit == "deg" and vka == pytest.approx(signed_vka_deg(landmarks), abs=1e-9), level
+            h = heights_mm(landmarks)
+            for name, key in (("Anterior", "Ha"), ("Middle", "Hm"), ("Posterior", "Hp")):
+                value, unit = _dsr_num(group, f"{name} vertebral body height")
+                assert unit == "mm" and value == pytest.approx(h[key], abs=1e-9), (level, key)
+            points = {}
+            for m in _DSR_POINT.finditer(group):
+                key = f"{_DSR_KEYS[m.group(1)]}_{_DSR_KEYS[m.group(2)]}"
+                points.setdefault(key, []).append(tuple(float(m.group(i)) for i in (3, 4, 5)))
+            assert set(points) == set(landmarks), level
+            for key, seen in points.items():  # FL: 32-bit floats, ~3e-5 mm at 400 mm
+                for p in seen:
+                    np.testing.assert_allclose(p, landmarks[key], atol=1e-4, err_msg=f"{level} {key}")
+        if tp == "pre":
+            assert _dsr_num(groups["L1"], "Vertebral kyphotic angle")[0] > 15.0  # a wedge: kyphosis
 
 
 def test_sr_reads_back_with_highdicom(sr_files: list[Path], demo_case: DemoCase) -> None:
