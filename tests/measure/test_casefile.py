@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import math
 import os
 import subprocess
 import sys
@@ -138,6 +139,99 @@ def test_the_minimal_form_written_by_other_tools_loads(tmp_path: Path) -> None:
     assert l1.landmarks["sup_ant"] == Landmark((0.0, -25.1, 12.3), "1.2.3", "1.2.3.4")
     assert l1.landmarks["sup_post"].sop_uid is None
     assert case.reader_entries() == {} and case.regional == () and case.extras == {}
+
+
+def _hand_vertebra(tp: str, uid: str, level: str, status: str, z: dict[str, float]) -> str:
+    """One vertebra of the hand-written case: anterior at y = -15, middle at 0, posterior at
+    +15 mm, all on the sagittal plane x = 0; ``z`` gives each landmark's height (mm)."""
+    y = {"ant": -15.0, "mid": 0.0, "post": 15.0}
+    marks = ", ".join(
+        f'"{k}": {{"position": [0.0, {y[k.split("_")[1]]}, {z[k]}], "series_uid": "{uid}"}}' for k in z
+    )
+    return f'{{"timepoint": "{tp}", "level": "{level}", "status": "{status}", "landmarks": {{{marks}}}}}'
+
+
+def test_a_hand_written_minimal_case_is_measured_as_computed_by_hand(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A case file written by hand in the minimal form of docs/case-format.md (no series
+    geometry, no images on disk), measured by ``endplate measure --json``.
+
+    T12 is a 24 mm box, L2 a 26 mm box (references, VKA 0).  L1 before: inferior endplate
+    flat at z = 0; superior endplate at z = 16 (anterior), 20 (middle), 25 (posterior), on
+    a 30 mm deep body.  After: anterior 22, middle 21.  By hand:
+
+    * pre:  Ha 16, Hm 20, Hp 25; VKA = atan(9 / 30) = 16.6992 deg (kyphosis, positive);
+      Ha/Hp 0.64; adjacent reference mean(24, 26) = 25 mm: losses 36 %, 20 %, 0 %;
+    * post: Ha 22, Hm 21; VKA = atan(3 / 30) = 5.7106 deg; losses 12 %, 16 %, 0 %;
+    * correction = 16.6992 - 5.7106 = 10.9887 deg; Ha gain 6 mm; restoration of Ha
+      (22 - 16) / (25 - 16) = 66.67 %.
+    """
+    import main
+
+    pre_uid, post_uid = "1.2.826.0.1.3680043.8.498.10", "1.2.826.0.1.3680043.8.498.11"
+
+    def box(bottom: float, top: float) -> dict[str, float]:
+        return {
+            f"{e}_{p}": (top if e == "sup" else bottom)
+            for e in ("sup", "inf")
+            for p in ("ant", "mid", "post")
+        }
+
+    l1_pre = {
+        "sup_ant": 16.0,
+        "sup_mid": 20.0,
+        "sup_post": 25.0,
+        "inf_ant": 0.0,
+        "inf_mid": 0.0,
+        "inf_post": 0.0,
+    }
+    l1_post = dict(l1_pre, sup_ant=22.0, sup_mid=21.0)
+    vertebrae = []
+    for tp, uid, l1, status in (
+        ("pre", pre_uid, l1_pre, "fractured"),
+        ("post", post_uid, l1_post, "treated"),
+    ):
+        vertebrae += [
+            _hand_vertebra(tp, uid, "T12", "reference", box(36.0, 60.0)),
+            _hand_vertebra(tp, uid, "L1", status, l1),
+            _hand_vertebra(tp, uid, "L2", "reference", box(-34.0, -8.0)),
+        ]
+    text = (
+        '{"format": "endplate-case", "version": 1, "coordinate_system": "LPS", "units": "mm",\n'
+        ' "timepoints": [{"id": "pre", "kind": "pre-op", "date": "2026-03-01"},\n'
+        '                {"id": "post", "kind": "post-op", "date": "2026-03-09"}],\n'
+        f' "series": [{{"series_uid": "{pre_uid}", "timepoint": "pre", "path": "pre_ct"}},\n'
+        f'            {{"series_uid": "{post_uid}", "timepoint": "post", "path": "post_ct"}}],\n'
+        ' "vertebrae": [\n  ' + ",\n  ".join(vertebrae) + "]}\n"
+    )
+    path = tmp_path / "by-hand.json"
+    path.write_text(text, encoding="utf-8")
+    json.loads(text)  # it is plain JSON, written without Endplate
+
+    assert main.main(["measure", str(path), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    pre = out["timepoints"]["pre"]["vertebrae"]
+    post = out["timepoints"]["post"]["vertebrae"]
+    vka_pre, vka_post = math.degrees(math.atan(9 / 30)), math.degrees(math.atan(3 / 30))
+    expected = {
+        "pre": (pre["L1"], 16.0, 20.0, 25.0, vka_pre, {"ha": 36.0, "hm": 20.0, "hp": 0.0}),
+        "post": (post["L1"], 22.0, 21.0, 25.0, vka_post, {"ha": 12.0, "hm": 16.0, "hp": 0.0}),
+    }
+    for tp, (l1, ha, hm, hp, vka, loss) in expected.items():
+        assert (l1["ha_mm"], l1["hm_mm"], l1["hp_mm"]) == pytest.approx((ha, hm, hp), abs=1e-9), tp
+        assert l1["vka_deg"] == pytest.approx(vka, abs=1e-9), tp
+        assert l1["wedge_ratio"] == pytest.approx(ha / hp, abs=1e-12), tp
+        assert l1["height_loss_detail"]["adjacent"] == pytest.approx(loss, abs=1e-9), tp
+        assert l1["references"]["adjacent"] == ["T12", "L2"], tp
+    for lv, h in (("T12", 24.0), ("L2", 26.0)):
+        assert (pre[lv]["ha_mm"], pre[lv]["vka_deg"]) == pytest.approx((h, 0.0), abs=1e-9)
+    (l1_change,) = [c for c in out["comparisons"] if c["level"] == "L1"]
+    assert (l1_change["from"], l1_change["to"], l1_change["kind"]) == ("pre", "post", "correction")
+    assert l1_change["correction_deg"] == pytest.approx(vka_pre - vka_post, abs=1e-9)
+    assert l1_change["correction_deg"] == pytest.approx(10.98865, abs=1e-5)  # positive: less kyphosis
+    assert l1_change["height_gain_mm"]["ha"] == pytest.approx(6.0, abs=1e-9)
+    assert l1_change["restoration_pct"]["ha"] == pytest.approx(200.0 / 3.0, abs=1e-9)
 
 
 def test_version_1_is_migrated_and_saved_as_the_current_version(tmp_path: Path) -> None:
