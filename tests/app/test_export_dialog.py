@@ -18,6 +18,7 @@ from PySide6 import QtCore
 from pytestqt.qtbot import QtBot
 
 from measure.case import Patient
+from tests.handcalc import signed_vka_deg
 
 PATIENT = Patient(name="DOE^JANE", id="PID-4711", birth_date="1948-05-17", sex="F")
 
@@ -98,7 +99,11 @@ def test_export_current_case_to_csv_then_pdf(window, qtbot: QtBot, saved_case: P
     for r in rows:
         vka = results[r["timepoint_id"]].vertebrae[r["level"]].vka_deg.value
         assert float(r["vka_deg"]) == pytest.approx(vka, abs=1e-9)
-        assert r["status"] == case.vertebra(r["timepoint_id"], r["level"]).status
+        # ...and that is the signed VKA computed by hand from the phantom landmarks.
+        v = case.vertebra(r["timepoint_id"], r["level"])
+        hand = signed_vka_deg({k: lm.position_mm for k, lm in v.landmarks.items()})
+        assert float(r["vka_deg"]) == pytest.approx(hand, abs=1e-6)
+        assert r["status"] == v.status
 
     # Another format keeps the chosen name and changes its extension.
     dialog.set_format("pdf")

@@ -15,6 +15,7 @@ import pytest
 from PySide6 import QtCore
 from pytestqt.qtbot import QtBot
 
+from dicomio import phantom
 from measure.angles import RegionalSpec
 
 LEFT = QtCore.Qt.MouseButton.LeftButton
@@ -108,6 +109,8 @@ def test_t11_superior_to_l3_inferior_in_the_panel_and_overlay_then_undo(opened, 
         results["pre-op"].vertebrae["L1"].vka_deg.value - results["post-op"].vertebrae["L1"].vka_deg.value
     )
     assert pre - post == pytest.approx(l1_correction, abs=1e-6)
+    truth = {tp: phantom.level_truth(tp)["L1"].vka_deg for tp in ("pre", "post")}  # type: ignore[arg-type]
+    assert l1_correction == pytest.approx(truth["pre"] - truth["post"], abs=1e-6) and l1_correction > 5.0
     assert _overlay_labels(window) == ["T11–L3"]
     assert (
         window.overlay.state.regional[0].text == f"{fmt(pre, results['pre-op'].regional[0].uncertainty_deg)}°"

@@ -86,8 +86,9 @@ def test_compare_view_shows_the_engine_deltas(window, qtbot: QtBot, demo_case: P
     assert {lm.series_uid for lm in window.case.vertebra("pre-op", "L1").landmarks.values()} == {t1_uid}
     truth_gain = levels["post"]["heights_mm"]["Ha"] - levels["pre"]["heights_mm"]["Ha"]
     truth_correction = levels["pre"]["vka_deg"] - levels["post"]["vka_deg"]
-    assert post.ha_mm.value - pre.ha_mm.value == pytest.approx(truth_gain, abs=0.02)
-    assert correction == pytest.approx(truth_correction, abs=0.02)
+    # Exact landmarks: the engine's numbers are the truth to rounding (was abs=0.02).
+    assert post.ha_mm.value - pre.ha_mm.value == pytest.approx(truth_gain, abs=1e-6)
+    assert correction == pytest.approx(truth_correction, abs=1e-6) and correction > 5.0
     # Both viewers show L1, each on its own timepoint's landmarks.
     for viewer, tp in zip(compare.viewers[:2], ("pre-op", "post-op"), strict=True):
         pts = np.array([lm.position_mm for lm in window.case.vertebra(tp, "L1").landmarks.values()])

@@ -18,7 +18,7 @@ from pytestqt.qtbot import QtBot
 from dicomio import phantom
 from measure.landmarks import LANDMARK_KEYS, LANDMARK_LABELS
 from tests.app.aim import click_pos, lps_to_pixel, lps_to_viewport, move_mouse, pixel_to_scene_mm
-from tests.handcalc import signed_vka_deg
+from tests.handcalc import heights_mm, signed_vka_deg
 
 LEFT = QtCore.Qt.MouseButton.LeftButton
 NO_MOD = QtCore.Qt.KeyboardModifier.NoModifier
@@ -235,6 +235,14 @@ def test_copy_measurements_as_tab_separated(placed, qtbot: QtBot) -> None:  # ty
     lines = text.splitlines()
     assert lines[0].split("\t")[:4] == ["Timepoint", "Level", "Status", "VKA (°)"]
     assert lines[1].split("\t")[:2] == ["pre-op", "L1"]
+    # The copied numbers are those of the clicked points, computed by hand (signed).
+    cells = dict(zip(lines[0].split("\t"), lines[1].split("\t"), strict=True))
+    v = window.case.vertebra("pre-op", "L1")
+    clicked = {k: lm.position_mm for k, lm in v.landmarks.items()}
+    assert _value(cells["VKA (°)"]) == pytest.approx(signed_vka_deg(clicked), abs=0.051)
+    assert _value(cells["VKA (°)"]) > 10.0  # the wedge fracture: kyphosis
+    for name, key in (("Ha (mm)", "Ha"), ("Hm (mm)", "Hm"), ("Hp (mm)", "Hp")):
+        assert _value(cells[name]) == pytest.approx(heights_mm(clicked)[key], abs=0.051)
 
 
 def test_select_a_point_delete_it_and_undo(placed, qtbot: QtBot) -> None:  # type: ignore[no-untyped-def]
