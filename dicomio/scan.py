@@ -156,3 +156,20 @@ def scan_paths(
             if scan is not None:
                 scans.append(scan)
     return build_result(scans, skipped)
+
+
+def find_series_files(root: Path, series_uids: set[str]) -> dict[str, list[Path]]:
+    """The files under ``root`` that hold images of the wanted series, by SeriesInstanceUID.
+
+    For finding series again after their folders moved (their UID does not change): the
+    same scan as opening a folder (:func:`scan_paths`), so a file counts exactly when it
+    would load.  Each file is listed once, sorted; a multi-frame file once for all its
+    frames.  Series not found are absent from the result; a missing ``root`` finds nothing.
+    """
+    if not series_uids:
+        return {}
+    found: dict[str, set[Path]] = {}
+    for stack in scan_paths([root]).stacks:
+        if stack.series_uid in series_uids:
+            found.setdefault(stack.series_uid, set()).update(Path(frame.path) for frame in stack.frames)
+    return {uid: sorted(paths) for uid, paths in found.items()}
