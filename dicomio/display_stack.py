@@ -15,8 +15,9 @@ from numpy.typing import NDArray
 
 from dicomio.geometry import StackGeometry
 from dicomio.model import SeriesStack
-from dicomio.pixels import CancelCallback, ProgressCallback, VolumeCache, load_volume
+from dicomio.pixels import CancelCallback, ProgressCallback, load_volume
 from dicomio.reformat import sagittal_reformat, sagittal_reformat_geometry
+from dicomio.volume_cache import VolumeCache
 
 #: Planes that are shown as a sagittal reformat rather than as acquired.
 REFORMATTED_PLANES = ("axial", "coronal")

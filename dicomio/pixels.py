@@ -1,7 +1,8 @@
 """Pixel loading: a stack's frames decoded into one preallocated (slices, rows, columns) array.
 
 The scan (:mod:`dicomio.scan`) reads headers only; pixels are read here, once, when a
-series is first shown or analysed (:class:`VolumeCache`).  What the caller gets:
+series is first shown or analysed (and kept by :class:`dicomio.volume_cache.VolumeCache`);
+the errors raised are in :mod:`dicomio.pixel_errors`.  What the caller gets:
 
 * ``volume[k]`` is ``stack.frames[k]`` (slice ``k`` of ``stack.geometry``), whatever the
   file or frame order on disk.
@@ -36,35 +37,28 @@ from typing import BinaryIO
 import numpy as np
 import pydicom
 from numpy.typing import NDArray
-from pydicom.pixels import get_decoder, iter_pixels
+from pydicom.pixels import iter_pixels
 from pydicom.uid import (
     UID,
     DeflatedExplicitVRLittleEndian,
     ExplicitVRBigEndian,
-    ExplicitVRLittleEndian,
     ImplicitVRLittleEndian,
 )
 
 from dicomio.model import FrameRef, PixelFormat, SeriesStack
+from dicomio.pixel_errors import (
+    _NATIVE_SYNTAXES,
+    DecoderMissingError,
+    LoadCancelledError,
+    PixelDecodeError,
+    _package_for,
+    _syntax_label,
+    _where,
+    check_decoder,
+)
 
 ProgressCallback = Callable[[int, int], None]
 CancelCallback = Callable[[], bool]
-
-#: Transfer syntaxes whose frames can be read straight from the file at an offset.
-_NATIVE_SYNTAXES = (ImplicitVRLittleEndian, ExplicitVRLittleEndian, ExplicitVRBigEndian)
-
-#: What to install to decode each family of compressed transfer syntaxes (by UID prefix).
-_DECODER_PACKAGES: tuple[tuple[tuple[str, ...], str], ...] = (
-    (("1.2.840.10008.1.2.4.50", "1.2.840.10008.1.2.4.51"), "pylibjpeg and pylibjpeg-libjpeg (or Pillow)"),
-    (("1.2.840.10008.1.2.4.57", "1.2.840.10008.1.2.4.70"), "pylibjpeg and pylibjpeg-libjpeg"),
-    (("1.2.840.10008.1.2.4.80", "1.2.840.10008.1.2.4.81"), "pyjpegls (or pylibjpeg and pylibjpeg-libjpeg)"),
-    (
-        ("1.2.840.10008.1.2.4.90", "1.2.840.10008.1.2.4.91", "1.2.840.10008.1.2.4.201"),
-        "pylibjpeg and pylibjpeg-openjpeg",
-    ),
-    (("1.2.840.10008.1.2.4.202", "1.2.840.10008.1.2.4.203"), "pylibjpeg and pylibjpeg-openjpeg"),
-    (("1.2.840.10008.1.2.5",), "pylibjpeg and pylibjpeg-rle"),
-)
 
 #: Frames per decoding thread at least (see :func:`_load`): bounds the frames in flight.
 _FRAMES_PER_DECODER = 20
@@ -75,76 +69,8 @@ _FLOAT_BLOCK_PIXELS = 1 << 15
 _INT16 = np.iinfo(np.int16)
 
 
-class DecoderMissingError(ValueError):
-    """No installed package can decode this transfer syntax."""
-
-
-class PixelDecodeError(ValueError):
-    """One frame could not be read or decoded; the message names the file and frame."""
-
-
-class LoadCancelledError(RuntimeError):
-    """``cancel()`` returned True while a volume was loading."""
-
-
 class _NotInt16Error(Exception):
     """A frame's values do not fit in int16: the load restarts as float32."""
-
-
-def _package_for(uid: str) -> str:
-    for uids, packages in _DECODER_PACKAGES:
-        if uid in uids:
-            return packages
-    return "a pydicom pixel data plugin that supports it (none is known to Endplate)"
-
-
-def _syntax_label(uid: str) -> str:
-    name = UID(uid).name
-    return f"'{name}' ({uid})" if name and name != uid else f"'{uid}'"
-
-
-def check_decoder(transfer_syntax_uid: str, where: str | None = None) -> None:
-    """Raise :class:`DecoderMissingError` unless pixels of this transfer syntax can be decoded.
-
-    ``where`` (e.g. "series 'SAG T1' (IM0001.dcm ...)") names the images in the message.
-    """
-    uid = UID(transfer_syntax_uid)
-    if uid in _NATIVE_SYNTAXES or uid == DeflatedExplicitVRLittleEndian:
-        return
-    images = f"The images of {where}" if where else "The images"
-    try:
-        decoder = get_decoder(uid)
-    except NotImplementedError:
-        raise DecoderMissingError(
-            f"{images} use transfer syntax {_syntax_label(uid)}, which pydicom cannot decode; "
-            f"expected an uncompressed, JPEG, JPEG-LS, JPEG 2000 or RLE transfer syntax."
-        ) from None
-    if not decoder.is_available:
-        missing = "; ".join(decoder.missing_dependencies)
-        detail = f" (pydicom reports: {missing})" if missing else ""
-        raise DecoderMissingError(
-            f"No decoder is installed for transfer syntax {_syntax_label(uid)}{detail}, used by "
-            f"{images[0].lower()}{images[1:]}; install {_package_for(uid)} to read these images."
-        )
-
-
-def decoder_problem(stack: SeriesStack) -> str | None:
-    """The sentence :func:`check_decoder` would raise for this stack, or None when it decodes.
-
-    Lets the scan tell the user at once (a stack warning, ``endplate info``) that a series
-    can be listed but not shown, instead of failing only when it is opened.
-    """
-    try:
-        check_decoder(stack.pixel_format.transfer_syntax_uid, _where(stack))
-    except DecoderMissingError as exc:
-        return str(exc)
-    return None
-
-
-def _where(stack: SeriesStack) -> str:
-    files = sorted({Path(f.path) for f in stack.frames})
-    example = f"{files[0]}" + (f" and {len(files) - 1} other file(s)" if len(files) > 1 else "")
-    return f"series {stack.description or stack.series_uid!r} ({example})"
 
 
 # -- output format -----------------------------------------------------------------------
@@ -558,64 +484,3 @@ def _load(
             f"Loading series {stack.series_uid} was cancelled after {done} of {total} images."
         )
     return out
-
-
-class VolumeCache:
-    """Each stack's pixels loaded once, on first use, and kept until released.
-
-    Thread-safe: two threads asking for the same stack wait for one load.  Keyed by
-    :attr:`SeriesStack.key` (series UID plus stack index).
-    """
-
-    def __init__(self, loader: Callable[..., NDArray] = load_volume) -> None:
-        self._loader = loader
-        self._volumes: dict[str, NDArray] = {}
-        self._locks: dict[str, threading.Lock] = {}
-        self._guard = threading.Lock()
-
-    def get(
-        self,
-        stack: SeriesStack,
-        *,
-        progress: ProgressCallback | None = None,
-        cancel: CancelCallback | None = None,
-    ) -> NDArray:
-        """The stack's volume, loading it now if this is the first request."""
-        key = stack.key
-        with self._guard:
-            volume = self._volumes.get(key)
-            if volume is not None:
-                return volume
-            lock = self._locks.setdefault(key, threading.Lock())
-        with lock:
-            with self._guard:
-                volume = self._volumes.get(key)
-            if volume is None:
-                volume = self._loader(stack, progress=progress, cancel=cancel)
-                volume.setflags(write=False)  # shared between viewers and analyses
-                with self._guard:
-                    self._volumes[key] = volume
-            return volume
-
-    def is_loaded(self, stack_or_key: SeriesStack | str) -> bool:
-        key = stack_or_key if isinstance(stack_or_key, str) else stack_or_key.key
-        with self._guard:
-            return key in self._volumes
-
-    def release(self, stack_or_key: SeriesStack | str) -> None:
-        """Forget a stack's volume (memory is freed once no viewer holds the array)."""
-        key = stack_or_key if isinstance(stack_or_key, str) else stack_or_key.key
-        with self._guard:
-            self._volumes.pop(key, None)
-            self._locks.pop(key, None)
-
-    def clear(self) -> None:
-        with self._guard:
-            self._volumes.clear()
-            self._locks.clear()
-
-    @property
-    def nbytes(self) -> int:
-        """Bytes held by the cached volumes."""
-        with self._guard:
-            return sum(v.nbytes for v in self._volumes.values())

@@ -18,7 +18,8 @@ from pydicom.uid import MPEG2MPML, JPEGBaseline8Bit, JPEGLSLossless
 
 import main
 from dicomio import synth
-from dicomio.pixels import DecoderMissingError, PixelDecodeError, load_volume
+from dicomio.pixel_errors import DecoderMissingError, PixelDecodeError
+from dicomio.pixels import load_volume
 from dicomio.scan import scan_paths
 from tests.dicomio.test_pixels import stack_of
 

@@ -14,14 +14,10 @@ from dicomio import synth
 from dicomio.display_stack import DisplayStack
 from dicomio.geometry import StackGeometry
 from dicomio.model import FrameRef, PixelFormat, SeriesStack
-from dicomio.pixels import (
-    LoadCancelledError,
-    PixelDecodeError,
-    VolumeCache,
-    load_volume,
-    output_dtype,
-)
+from dicomio.pixel_errors import LoadCancelledError, PixelDecodeError
+from dicomio.pixels import load_volume, output_dtype
 from dicomio.scan import scan_paths
+from dicomio.volume_cache import VolumeCache
 
 
 def stack_of(path: str | Path, frame_order: list[int] | None = None) -> SeriesStack:
