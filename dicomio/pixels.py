@@ -26,7 +26,6 @@ decoders, one frame at a time.
 from __future__ import annotations
 
 import os
-import struct
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
@@ -45,6 +44,7 @@ from pydicom.uid import (
     ImplicitVRLittleEndian,
 )
 
+from dicomio.dicom_bytes import _read_pixel_element, _Skip
 from dicomio.model import FrameRef, PixelFormat, SeriesStack
 from dicomio.pixel_errors import (
     _NATIVE_SYNTAXES,
@@ -241,20 +241,21 @@ def _correct_unused_bits(plan: _Plan, raw: NDArray) -> None:
 
 
 def _locate_native_pixels(fh: BinaryIO, path: Path, syntax: UID) -> int:
-    """File offset of the first Pixel Data byte, when the scan did not record it."""
+    """File offset of the first Pixel Data byte, when the scan did not record it.
+
+    The element header is parsed the way the scan parses it (:mod:`dicomio.dicom_bytes`).
+    """
     fh.seek(0)
     pydicom.dcmread(fh, stop_before_pixels=True, force=True)
-    start = fh.tell()
-    head = fh.read(12)
-    little = syntax != ExplicitVRBigEndian
-    endian = "<" if little else ">"
-    if len(head) < 8 or struct.unpack(endian + "HH", head[:4]) != (0x7FE0, 0x0010):
+    try:
+        element = _read_pixel_element(
+            fh, implicit=syntax == ImplicitVRLittleEndian, little=syntax != ExplicitVRBigEndian
+        )
+    except _Skip:  # the file ends inside the element header
+        element = None
+    if element is None or element.keyword != "PixelData":
         raise PixelDecodeError(f"{path}: no Pixel Data element was found after the header.")
-    if syntax == ImplicitVRLittleEndian:
-        return start + 8
-    if head[4:6] in (b"OB", b"OW", b"OD", b"OF", b"OL", b"OV", b"UN"):
-        return start + 12
-    return start + 8
+    return element.value_offset
 
 
 def _read_native(
