@@ -313,10 +313,11 @@ def test_nothing_is_read_until_asked(ct_series: tuple[SeriesStack, np.ndarray], 
     volume = cache.get(stack)
     assert cache.get(stack) is volume and loads == [stack.key]
     np.testing.assert_array_equal(volume, hu)
-    display.volume()
+    reformat = display.volume()
     assert loads == [stack.key]  # the display used the cached source volume
-    assert cache.nbytes == volume.nbytes
+    assert cache.nbytes == volume.nbytes + reformat.nbytes  # the cache holds the reformat too
     cache.release(stack)
+    display.release()
     assert not cache.is_loaded(stack) and cache.nbytes == 0
     cache.get(stack)
     assert loads == [stack.key, stack.key]
