@@ -11,7 +11,7 @@ the errors raised are in :mod:`dicomio.pixel_errors`.  What the caller gets:
 * **Bright = high for every series.**  MONOCHROME1 images (low value shown white) are
   inverted on load: the stored value ``s`` becomes ``lo + hi - s`` before rescaling, where
   ``lo..hi`` is the range that BitsStored allows (the bitwise inverse within BitsStored,
-  as :func:`dicomio.synth.invert_monochrome1` writes it).  Edema analysis relies on this:
+  as :func:`dicomio.synthetic.synth.invert_monochrome1` writes it).  Edema analysis relies on this:
   a hyperintense STIR body has higher numbers than normal marrow.
 * dtype ``int16`` when every slope and intercept is an integer and the whole stored range
   maps into int16 (CT in HU, most MR), else ``float32``.

@@ -15,7 +15,7 @@ from PySide6 import QtCore
 from PySide6.QtTest import QTest
 from pytestqt.qtbot import QtBot
 
-from dicomio import phantom
+from dicomio.synthetic import phantom
 from measure.landmarks import LANDMARK_KEYS, LANDMARK_LABELS
 
 LEFT = QtCore.Qt.MouseButton.LeftButton

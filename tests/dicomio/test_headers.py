@@ -10,7 +10,7 @@ from pydicom.data import get_testdata_file
 
 from dicomio.headers import read_header
 from dicomio.scan import scan_file
-from dicomio.synth import SeriesSpec, sagittal_geometry, write_series
+from dicomio.synthetic.synth import SeriesSpec, sagittal_geometry, write_series
 
 SERIES_UID = "1.2.826.0.1.3680043.10.999.41"
 

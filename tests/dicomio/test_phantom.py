@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from dicomio.geometry import StackGeometry
-from dicomio.phantom import (
+from dicomio.synthetic.phantom import (
     BODY_TISSUES,
     DEFAULT_LEVELS,
     INTENSITY,
@@ -21,7 +21,7 @@ from dicomio.phantom import (
     render,
     truth,
 )
-from dicomio.synth import axial_geometry, sagittal_geometry, stack_geometry
+from dicomio.synthetic.synth import axial_geometry, sagittal_geometry, stack_geometry
 
 ANTERIOR = np.array([0.0, -1.0, 0.0])
 

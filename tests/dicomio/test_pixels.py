@@ -10,13 +10,13 @@ import pydicom
 import pytest
 from pydicom.data import get_testdata_file
 
-from dicomio import synth
 from dicomio.display_stack import DisplayStack
 from dicomio.geometry import StackGeometry
 from dicomio.model import FrameRef, PixelFormat, SeriesStack
 from dicomio.pixel_errors import LoadCancelledError, PixelDecodeError
 from dicomio.pixels import load_volume, output_dtype
 from dicomio.scan import scan_paths
+from dicomio.synthetic import synth
 from dicomio.volume_cache import VolumeCache
 
 

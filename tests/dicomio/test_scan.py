@@ -12,7 +12,7 @@ from pydicom.uid import ExplicitVRLittleEndian, JPEGLSLossless, RLELossless
 from dicomio.geometry import StackGeometry
 from dicomio.model import SeriesStack
 from dicomio.scan import find_series_files, scan_file, scan_paths
-from dicomio.synth import SeriesSpec, axial_geometry, sagittal_geometry, write_series
+from dicomio.synthetic.synth import SeriesSpec, axial_geometry, sagittal_geometry, write_series
 
 SPACING = (0.5, 0.8)
 

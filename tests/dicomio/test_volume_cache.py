@@ -16,7 +16,7 @@ from dicomio.display_stack import DisplayStack
 from dicomio.model import SeriesStack
 from dicomio.pixels import load_volume
 from dicomio.scan import scan_paths
-from dicomio.synth import SeriesSpec, axial_geometry, sagittal_geometry, write_series
+from dicomio.synthetic.synth import SeriesSpec, axial_geometry, sagittal_geometry, write_series
 from dicomio.volume_cache import MemoryBudgetError, VolumeCache
 
 MB = 2**20

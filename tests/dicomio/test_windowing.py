@@ -9,7 +9,7 @@ import pytest
 
 from dicomio.model import SeriesStack, WindowPreset
 from dicomio.scan import scan_paths
-from dicomio.synth import SeriesSpec, sagittal_geometry, write_series
+from dicomio.synthetic.synth import SeriesSpec, sagittal_geometry, write_series
 from dicomio.windowing import CT_BONE, CT_SOFT_TISSUE, display_presets, window_to_uint8
 
 #: Voxels 0..1000: the background is what lies below 5 % of the way from the minimum (0) to

@@ -20,12 +20,12 @@ import numpy as np
 import pytest
 
 import main
-from dicomio import phantom as spine_phantom
 from dicomio.geometry import StackGeometry
 from dicomio.model import FrameRef, PixelFormat, SeriesStack
 from dicomio.pixels import load_volume
 from dicomio.scan import scan_paths
-from dicomio.synth import SeriesSpec, axial_geometry, sagittal_geometry, write_series
+from dicomio.synthetic import phantom as spine_phantom
+from dicomio.synthetic.synth import SeriesSpec, axial_geometry, sagittal_geometry, write_series
 from measure.case import Case, SeriesRef, StirDecision, Timepoint
 from measure.casefile import save_case
 from measure.edema import (
@@ -625,7 +625,7 @@ def test_six_landmark_keys_are_the_outline() -> None:
     assert sorted(OUTLINE_ORDER) == sorted(LANDMARK_KEYS)
 
 
-# -- the project's spine phantom (dicomio.phantom: T11-L3, L1 fractured with edema) ---------------
+# -- the project's spine phantom (dicomio.synthetic.phantom: T11-L3, L1 fractured with edema) -----
 
 
 def spine_geometry(pixel_spacing_mm: tuple[float, float] = (0.9, 0.7), **kw: object) -> StackGeometry:

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from dicomio.synth import SeriesSpec, sagittal_geometry, write_series
+from dicomio.synthetic.synth import SeriesSpec, sagittal_geometry, write_series
 from measure.case import Case, SeriesRef, Timepoint
 from measure.casefile import load_case, save_case
 from measure.events import CaseEvent
