@@ -23,7 +23,8 @@ import pydicom
 from pydicom.uid import generate_uid
 
 from dicomio.geometry import StackGeometry
-from dicomio.synthetic.phantom import TIMEPOINTS, Contrast, SpinePhantom, Timepoint, default_phantom
+from dicomio.synthetic.phantom import SpinePhantom, default_phantom
+from dicomio.synthetic.phantom_anatomy import TIMEPOINTS, Contrast, Timepoint
 from dicomio.synthetic.synth import SeriesSpec, axial_geometry, sagittal_geometry, write_series
 
 GROUND_TRUTH_NAME = "ground_truth.json"

@@ -18,7 +18,8 @@ from dicomio.display_stack import DisplayStack
 from dicomio.geometry import StackGeometry
 from dicomio.pixels import load_volume
 from dicomio.scan import scan_paths
-from dicomio.synthetic.phantom import INTENSITY, Tissue, default_phantom
+from dicomio.synthetic.phantom import default_phantom
+from dicomio.synthetic.phantom_anatomy import INTENSITY, Tissue
 from dicomio.synthetic.synth import (
     SeriesSpec,
     axial_geometry,
