@@ -105,7 +105,7 @@ def _dispatch(argv: list[str]) -> int:
 
             return run_info(args.paths, as_json=args.json)
         if args.verb == "demo-data":
-            from dicomio.demo import run_demo_data
+            from dicomio.synthetic.demo import run_demo_data
 
             return run_demo_data(args.out)
         if args.verb == "measure":

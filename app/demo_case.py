@@ -1,7 +1,7 @@
 """The demo case: the synthetic demo set plus a case file with its landmarks placed.
 
 ``endplate --demo`` opens it.  It is generated on first use into
-``user_data_dir()/demo/`` with :func:`dicomio.demo.build_demo_set`; the landmarks come
+``user_data_dir()/demo/`` with :func:`dicomio.synthetic.demo.build_demo_set`; the landmarks come
 from the set's ``ground_truth.json`` (exact phantom positions, with the SOP Instance UID
 of the image each lies on), so the numbers shown are the phantom's true values.
 
@@ -102,7 +102,7 @@ def demo_case_from_truth(images: Path, truth: dict[str, Any]) -> Case:
 
 def ensure_demo_case(folder: Path | None = None, *, small: bool = False) -> Path:
     """The demo case file, generating the images and the case on first use."""
-    from dicomio.demo import GROUND_TRUTH_NAME, build_demo_set
+    from dicomio.synthetic.demo import GROUND_TRUTH_NAME, build_demo_set
     from measure.casefile import CaseFileError, load_case, save_case
 
     folder = Path(folder) if folder is not None else user_data_dir() / "demo"

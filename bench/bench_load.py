@@ -1,6 +1,6 @@
 """Benchmark: load a 600-slice 512 x 512 CT series with Endplate, SimpleITK and plain pydicom.
 
-Not a test.  Writes the series once (with ``dicomio.synth``) into ``--folder`` (default: a
+Not a test.  Writes the series once (with ``dicomio.synthetic.synth``) into ``--folder`` (default: a
 folder under the system temp dir, reused between runs), then measures in the same run:
 
 (a) Endplate: ``scan_paths`` (headers, threads) + ``load_volume`` (direct reads, threads);
@@ -31,10 +31,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from dicomio import synth
 from dicomio.pixels import load_volume
 from dicomio.reformat import sagittal_reformat
 from dicomio.scan import scan_paths
+from dicomio.synthetic import synth
 
 N_SLICES, ROWS, COLUMNS = 600, 512, 512
 SPACING_MM = (0.68, 0.68)

@@ -17,7 +17,7 @@ from pydicom.uid import UID
 
 from dicomio.geometry import StackGeometry
 from dicomio.model import FrameRef, PixelFormat, SeriesStack, WindowPreset
-from dicomio.pixels import decoder_problem
+from dicomio.pixel_errors import decoder_problem
 from dicomio.sequence import classify_mr
 from dicomio.windowing import window_presets
 

@@ -9,14 +9,16 @@ on it are in true patient LPS.  Plain Python (no Qt): the app wraps it.
 
 from __future__ import annotations
 
+import math
 import threading
 
 from numpy.typing import NDArray
 
 from dicomio.geometry import StackGeometry
 from dicomio.model import SeriesStack
-from dicomio.pixels import CancelCallback, ProgressCallback, VolumeCache, load_volume
+from dicomio.pixels import CancelCallback, ProgressCallback, load_volume, output_dtype
 from dicomio.reformat import sagittal_reformat, sagittal_reformat_geometry
+from dicomio.volume_cache import VolumeCache
 
 #: Planes that are shown as a sagittal reformat rather than as acquired.
 REFORMATTED_PLANES = ("axial", "coronal")
@@ -26,8 +28,12 @@ class DisplayStack:
     """A stack of images to show and measure on, with pixels loaded on first use.
 
     ``geometry`` is known without reading pixels (the reformat geometry is computed from
-    the source geometry).  ``volume()`` loads (and for a reformat, resamples) once and
-    keeps the result until :meth:`release`.
+    the source geometry).  ``volume()`` loads (and for a reformat, resamples) once.
+    Without a cache the display keeps the result until :meth:`release`.  With a
+    :class:`~dicomio.volume_cache.VolumeCache` the cache holds it, within its memory
+    budget: the acquired images under the source's key, a reformat under
+    :attr:`cache_key` (``key + "#sagittal"``); a reformat reuses the source volume when the
+    cache holds it, else loads it for the resampling only, so that memory holds one copy.
     """
 
     def __init__(
@@ -63,7 +69,14 @@ class DisplayStack:
         return self.source.key
 
     @property
+    def cache_key(self) -> str:
+        """Key of this display's voxels in a :class:`~dicomio.volume_cache.VolumeCache`."""
+        return self.source.key + "#sagittal" if self.is_reformat else self.source.key
+
+    @property
     def is_loaded(self) -> bool:
+        if self._cache is not None:
+            return self._cache.is_loaded(self.cache_key)
         return self._volume is not None
 
     def sop_uid_for_slice(self, k: int) -> str | None:
@@ -78,28 +91,63 @@ class DisplayStack:
             return None
         return self.source.frames[k].frame_index
 
-    def _source_volume(self, progress: ProgressCallback | None, cancel: CancelCallback | None) -> NDArray:
-        if self._cache is not None:
-            return self._cache.get(self.source, progress=progress, cancel=cancel)
-        return load_volume(self.source, progress=progress, cancel=cancel)
-
     def volume(
         self,
         *,
         progress: ProgressCallback | None = None,
         cancel: CancelCallback | None = None,
     ) -> NDArray:
-        """``(slices, rows, columns)`` voxels of :attr:`geometry`, loaded on first call."""
+        """``(slices, rows, columns)`` voxels of :attr:`geometry`, loaded on first call.
+
+        With a cache, raises :class:`~dicomio.volume_cache.MemoryBudgetError` (before
+        reading) when the volume alone exceeds the cache's budget.
+        """
+        if self._cache is not None:
+            return self._cached_volume(self._cache, progress, cancel)
         with self._lock:
             if self._volume is None:
-                data = self._source_volume(progress, cancel)
+                data = load_volume(self.source, progress=progress, cancel=cancel)
                 if self.is_reformat:
-                    _, data = sagittal_reformat(self.source.geometry, data, order=self._order)
+                    data = self._reformat(data)
                 self._volume = data
             return self._volume
 
+    def _reformat(self, source_volume: NDArray) -> NDArray:
+        _, data = sagittal_reformat(self.source.geometry, source_volume, order=self._order)
+        return data
+
+    def _cached_volume(
+        self, cache: VolumeCache, progress: ProgressCallback | None, cancel: CancelCallback | None
+    ) -> NDArray:
+        if not self.is_reformat:
+            return cache.get(self.source, progress=progress, cancel=cancel)
+
+        # Taken now: making room for the reformat may drop it from the cache, not from here.
+        held = cache.peek(self.source)
+
+        def compute() -> NDArray:
+            if held is not None:
+                return self._reformat(held)
+            # Loaded for the resampling only: not kept beside the reformat.
+            return self._reformat(load_volume(self.source, progress=progress, cancel=cancel))
+
+        dtype, _ = output_dtype(self.source)  # a reformat keeps the source's dtype
+        name = f"{self.source.description!r} ({self.key})" if self.source.description else self.key
+        return cache.get_or_compute(
+            self.cache_key,
+            math.prod(self.geometry.shape) * dtype.itemsize,
+            compute,
+            what=f"The sagittal reformat of series {name}",
+        )
+
     def release(self) -> None:
-        """Drop the loaded voxels (they are loaded again on the next :meth:`volume`)."""
+        """Drop the loaded voxels (they are loaded again on the next :meth:`volume`).
+
+        With a cache, its entry for :attr:`cache_key` is dropped (for acquired images that
+        is the source stack's volume, which other users of the cache then load again).
+        """
+        if self._cache is not None:
+            self._cache.release(self.cache_key)
         with self._lock:
             self._volume = None
 

@@ -14,7 +14,7 @@ Conventions (DICOM PS3.3 C.7.6.2.1.1, the same as highdicom's ``spatial.py``):
 * Patient LPS: +X is patient left, +Y is patient **posterior**, +Z is patient superior.
   Anterior is therefore -Y, whatever the screen shows.
 
-Nothing here knows about files; ``dicomio.scan`` turns headers into these objects.
+Nothing here knows about files; ``dicomio.headers`` turns headers into these objects.
 """
 
 from __future__ import annotations

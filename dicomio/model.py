@@ -1,8 +1,8 @@
 """Plain data that a folder scan produces: frames, stacks (series), skipped files.
 
 These are the types the rest of Endplate sees; how they are filled lives in
-``dicomio.scan`` (headers), ``dicomio.assemble`` (ordering, checks) and
-``dicomio.pixels`` (lazy pixel loading).
+``dicomio.scan`` and ``dicomio.headers`` (headers), ``dicomio.assemble`` (ordering,
+checks) and ``dicomio.pixels`` (lazy pixel loading).
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """Pixel loading: a stack's frames decoded into one preallocated (slices, rows, columns) array.
 
 The scan (:mod:`dicomio.scan`) reads headers only; pixels are read here, once, when a
-series is first shown or analysed (:class:`VolumeCache`).  What the caller gets:
+series is first shown or analysed (and kept by :class:`dicomio.volume_cache.VolumeCache`);
+the errors raised are in :mod:`dicomio.pixel_errors`.  What the caller gets:
 
 * ``volume[k]`` is ``stack.frames[k]`` (slice ``k`` of ``stack.geometry``), whatever the
   file or frame order on disk.
@@ -10,7 +11,7 @@ series is first shown or analysed (:class:`VolumeCache`).  What the caller gets:
 * **Bright = high for every series.**  MONOCHROME1 images (low value shown white) are
   inverted on load: the stored value ``s`` becomes ``lo + hi - s`` before rescaling, where
   ``lo..hi`` is the range that BitsStored allows (the bitwise inverse within BitsStored,
-  as :func:`dicomio.synth.invert_monochrome1` writes it).  Edema analysis relies on this:
+  as :func:`dicomio.synthetic.synth.invert_monochrome1` writes it).  Edema analysis relies on this:
   a hyperintense STIR body has higher numbers than normal marrow.
 * dtype ``int16`` when every slope and intercept is an integer and the whole stored range
   maps into int16 (CT in HU, most MR), else ``float32``.
@@ -25,7 +26,6 @@ decoders, one frame at a time.
 from __future__ import annotations
 
 import os
-import struct
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
@@ -36,35 +36,29 @@ from typing import BinaryIO
 import numpy as np
 import pydicom
 from numpy.typing import NDArray
-from pydicom.pixels import get_decoder, iter_pixels
+from pydicom.pixels import iter_pixels
 from pydicom.uid import (
     UID,
     DeflatedExplicitVRLittleEndian,
     ExplicitVRBigEndian,
-    ExplicitVRLittleEndian,
     ImplicitVRLittleEndian,
 )
 
+from dicomio.dicom_bytes import _read_pixel_element, _Skip
 from dicomio.model import FrameRef, PixelFormat, SeriesStack
+from dicomio.pixel_errors import (
+    _NATIVE_SYNTAXES,
+    DecoderMissingError,
+    LoadCancelledError,
+    PixelDecodeError,
+    _package_for,
+    _syntax_label,
+    _where,
+    check_decoder,
+)
 
 ProgressCallback = Callable[[int, int], None]
 CancelCallback = Callable[[], bool]
-
-#: Transfer syntaxes whose frames can be read straight from the file at an offset.
-_NATIVE_SYNTAXES = (ImplicitVRLittleEndian, ExplicitVRLittleEndian, ExplicitVRBigEndian)
-
-#: What to install to decode each family of compressed transfer syntaxes (by UID prefix).
-_DECODER_PACKAGES: tuple[tuple[tuple[str, ...], str], ...] = (
-    (("1.2.840.10008.1.2.4.50", "1.2.840.10008.1.2.4.51"), "pylibjpeg and pylibjpeg-libjpeg (or Pillow)"),
-    (("1.2.840.10008.1.2.4.57", "1.2.840.10008.1.2.4.70"), "pylibjpeg and pylibjpeg-libjpeg"),
-    (("1.2.840.10008.1.2.4.80", "1.2.840.10008.1.2.4.81"), "pyjpegls (or pylibjpeg and pylibjpeg-libjpeg)"),
-    (
-        ("1.2.840.10008.1.2.4.90", "1.2.840.10008.1.2.4.91", "1.2.840.10008.1.2.4.201"),
-        "pylibjpeg and pylibjpeg-openjpeg",
-    ),
-    (("1.2.840.10008.1.2.4.202", "1.2.840.10008.1.2.4.203"), "pylibjpeg and pylibjpeg-openjpeg"),
-    (("1.2.840.10008.1.2.5",), "pylibjpeg and pylibjpeg-rle"),
-)
 
 #: Frames per decoding thread at least (see :func:`_load`): bounds the frames in flight.
 _FRAMES_PER_DECODER = 20
@@ -75,76 +69,8 @@ _FLOAT_BLOCK_PIXELS = 1 << 15
 _INT16 = np.iinfo(np.int16)
 
 
-class DecoderMissingError(ValueError):
-    """No installed package can decode this transfer syntax."""
-
-
-class PixelDecodeError(ValueError):
-    """One frame could not be read or decoded; the message names the file and frame."""
-
-
-class LoadCancelledError(RuntimeError):
-    """``cancel()`` returned True while a volume was loading."""
-
-
 class _NotInt16Error(Exception):
     """A frame's values do not fit in int16: the load restarts as float32."""
-
-
-def _package_for(uid: str) -> str:
-    for uids, packages in _DECODER_PACKAGES:
-        if uid in uids:
-            return packages
-    return "a pydicom pixel data plugin that supports it (none is known to Endplate)"
-
-
-def _syntax_label(uid: str) -> str:
-    name = UID(uid).name
-    return f"'{name}' ({uid})" if name and name != uid else f"'{uid}'"
-
-
-def check_decoder(transfer_syntax_uid: str, where: str | None = None) -> None:
-    """Raise :class:`DecoderMissingError` unless pixels of this transfer syntax can be decoded.
-
-    ``where`` (e.g. "series 'SAG T1' (IM0001.dcm ...)") names the images in the message.
-    """
-    uid = UID(transfer_syntax_uid)
-    if uid in _NATIVE_SYNTAXES or uid == DeflatedExplicitVRLittleEndian:
-        return
-    images = f"The images of {where}" if where else "The images"
-    try:
-        decoder = get_decoder(uid)
-    except NotImplementedError:
-        raise DecoderMissingError(
-            f"{images} use transfer syntax {_syntax_label(uid)}, which pydicom cannot decode; "
-            f"expected an uncompressed, JPEG, JPEG-LS, JPEG 2000 or RLE transfer syntax."
-        ) from None
-    if not decoder.is_available:
-        missing = "; ".join(decoder.missing_dependencies)
-        detail = f" (pydicom reports: {missing})" if missing else ""
-        raise DecoderMissingError(
-            f"No decoder is installed for transfer syntax {_syntax_label(uid)}{detail}, used by "
-            f"{images[0].lower()}{images[1:]}; install {_package_for(uid)} to read these images."
-        )
-
-
-def decoder_problem(stack: SeriesStack) -> str | None:
-    """The sentence :func:`check_decoder` would raise for this stack, or None when it decodes.
-
-    Lets the scan tell the user at once (a stack warning, ``endplate info``) that a series
-    can be listed but not shown, instead of failing only when it is opened.
-    """
-    try:
-        check_decoder(stack.pixel_format.transfer_syntax_uid, _where(stack))
-    except DecoderMissingError as exc:
-        return str(exc)
-    return None
-
-
-def _where(stack: SeriesStack) -> str:
-    files = sorted({Path(f.path) for f in stack.frames})
-    example = f"{files[0]}" + (f" and {len(files) - 1} other file(s)" if len(files) > 1 else "")
-    return f"series {stack.description or stack.series_uid!r} ({example})"
 
 
 # -- output format -----------------------------------------------------------------------
@@ -315,20 +241,21 @@ def _correct_unused_bits(plan: _Plan, raw: NDArray) -> None:
 
 
 def _locate_native_pixels(fh: BinaryIO, path: Path, syntax: UID) -> int:
-    """File offset of the first Pixel Data byte, when the scan did not record it."""
+    """File offset of the first Pixel Data byte, when the scan did not record it.
+
+    The element header is parsed the way the scan parses it (:mod:`dicomio.dicom_bytes`).
+    """
     fh.seek(0)
     pydicom.dcmread(fh, stop_before_pixels=True, force=True)
-    start = fh.tell()
-    head = fh.read(12)
-    little = syntax != ExplicitVRBigEndian
-    endian = "<" if little else ">"
-    if len(head) < 8 or struct.unpack(endian + "HH", head[:4]) != (0x7FE0, 0x0010):
+    try:
+        element = _read_pixel_element(
+            fh, implicit=syntax == ImplicitVRLittleEndian, little=syntax != ExplicitVRBigEndian
+        )
+    except _Skip:  # the file ends inside the element header
+        element = None
+    if element is None or element.keyword != "PixelData":
         raise PixelDecodeError(f"{path}: no Pixel Data element was found after the header.")
-    if syntax == ImplicitVRLittleEndian:
-        return start + 8
-    if head[4:6] in (b"OB", b"OW", b"OD", b"OF", b"OL", b"OV", b"UN"):
-        return start + 12
-    return start + 8
+    return element.value_offset
 
 
 def _read_native(
@@ -558,64 +485,3 @@ def _load(
             f"Loading series {stack.series_uid} was cancelled after {done} of {total} images."
         )
     return out
-
-
-class VolumeCache:
-    """Each stack's pixels loaded once, on first use, and kept until released.
-
-    Thread-safe: two threads asking for the same stack wait for one load.  Keyed by
-    :attr:`SeriesStack.key` (series UID plus stack index).
-    """
-
-    def __init__(self, loader: Callable[..., NDArray] = load_volume) -> None:
-        self._loader = loader
-        self._volumes: dict[str, NDArray] = {}
-        self._locks: dict[str, threading.Lock] = {}
-        self._guard = threading.Lock()
-
-    def get(
-        self,
-        stack: SeriesStack,
-        *,
-        progress: ProgressCallback | None = None,
-        cancel: CancelCallback | None = None,
-    ) -> NDArray:
-        """The stack's volume, loading it now if this is the first request."""
-        key = stack.key
-        with self._guard:
-            volume = self._volumes.get(key)
-            if volume is not None:
-                return volume
-            lock = self._locks.setdefault(key, threading.Lock())
-        with lock:
-            with self._guard:
-                volume = self._volumes.get(key)
-            if volume is None:
-                volume = self._loader(stack, progress=progress, cancel=cancel)
-                volume.setflags(write=False)  # shared between viewers and analyses
-                with self._guard:
-                    self._volumes[key] = volume
-            return volume
-
-    def is_loaded(self, stack_or_key: SeriesStack | str) -> bool:
-        key = stack_or_key if isinstance(stack_or_key, str) else stack_or_key.key
-        with self._guard:
-            return key in self._volumes
-
-    def release(self, stack_or_key: SeriesStack | str) -> None:
-        """Forget a stack's volume (memory is freed once no viewer holds the array)."""
-        key = stack_or_key if isinstance(stack_or_key, str) else stack_or_key.key
-        with self._guard:
-            self._volumes.pop(key, None)
-            self._locks.pop(key, None)
-
-    def clear(self) -> None:
-        with self._guard:
-            self._volumes.clear()
-            self._locks.clear()
-
-    @property
-    def nbytes(self) -> int:
-        """Bytes held by the cached volumes."""
-        with self._guard:
-            return sum(v.nbytes for v in self._volumes.values())

@@ -1,565 +1,33 @@
 """Scan folders/files for DICOM images: headers only, in parallel, every file accounted for.
 
 Pixels are not read here (``dcmread(stop_before_pixels=True)``): the scan must be fast on
-a CD of thousands of files.  The file position where pydicom stops is the Pixel Data
-element, so its header is parsed by hand to (a) detect truncated files and (b) record
-each frame's byte offset when pixels are native little-endian, so that the loader can
-read them straight from disk.  Every file not used ends up as a :class:`SkippedFile`
+a CD of thousands of files.  :func:`collect_files` is the one place that walks folders
+for DICOM files; :func:`scan_file` reads one file's header (what it holds comes from
+:mod:`dicomio.headers`, the hand-parsed pixel element that detects truncated files and
+records native frame offsets from :mod:`dicomio.dicom_bytes`); :func:`build_result`
+groups the files into series.  Every file not used ends up as a :class:`SkippedFile`
 with a reason a user understands; a bad file never stops the scan.
 """
 
 from __future__ import annotations
 
 import os
-import struct
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO
 
-import pydicom
-from pydicom.dataset import Dataset
-from pydicom.errors import InvalidDicomError
-from pydicom.multival import MultiValue
-from pydicom.uid import UID, DeflatedExplicitVRLittleEndian, MediaStorageDirectoryStorage
-from pydicom.valuerep import PersonName
-
-from dicomio.assemble import FrameCandidate, SeriesInfo, assemble_series
-from dicomio.geometry import ImageGeometry
-from dicomio.model import FrameRef, PixelFormat, ScanResult, SkippedFile, WindowPreset
+from dicomio.assemble import FrameCandidate, assemble_series
+from dicomio.dicom_bytes import _ends_inside_an_element
+from dicomio.headers import FileScan, SeriesCache, _read_dataset, _scan_dataset, _skip_reason
+from dicomio.model import ScanResult, SkippedFile
 from dicomio.pixels import default_workers
-from dicomio.windowing import file_windows
 
 ProgressCallback = Callable[[int, int], None]
 CancelCallback = Callable[[], bool]
 
-#: Header values kept in ``SeriesStack.attributes`` (classification, export, display).
-KEPT_ATTRIBUTES = (
-    "SeriesDescription",
-    "ProtocolName",
-    "ScanningSequence",
-    "SequenceVariant",
-    "ScanOptions",
-    "SequenceName",
-    "PulseSequenceName",
-    "InversionTime",
-    "EchoTime",
-    "RepetitionTime",
-    "FlipAngle",
-    "MagneticFieldStrength",
-    "MRAcquisitionType",
-    "AcquisitionContrast",
-    "EchoPulseSequence",
-    "SpectrallySelectedSuppression",
-    "ImageType",
-    "BodyPartExamined",
-    "SliceThickness",
-    "SpacingBetweenSlices",
-    "GantryDetectorTilt",
-    "KVP",
-    "ConvolutionKernel",
-    "PatientPosition",
-    "PatientBirthDate",
-    "PatientSex",
-    "StudyTime",
-    "StudyID",
-    "AccessionNumber",
-    "SeriesDate",
-    "SeriesTime",
-    "Manufacturer",
-    "ManufacturerModelName",
-    "InstitutionName",
-    "SOPClassUID",
-)
-
-#: SOP classes that are never images Endplate can measure, by UID prefix.
-_NON_IMAGE_SOP_PREFIXES = (
-    ("1.2.840.10008.5.1.4.1.1.88.", "a structured report"),
-    ("1.2.840.10008.5.1.4.1.1.11.", "a presentation state"),
-    ("1.2.840.10008.5.1.4.1.1.481.", "a radiotherapy object"),
-    ("1.2.840.10008.5.1.4.1.1.66", "a segmentation, registration or raw data object"),
-    ("1.2.840.10008.5.1.4.1.1.9.", "a waveform"),
-    ("1.2.840.10008.5.1.4.1.1.104.", "an encapsulated document"),
-    ("1.2.840.10008.5.1.4.1.1.67", "a real world value mapping"),
-    ("1.2.840.10008.5.1.4.1.1.68", "a surface object"),
-    ("1.2.840.10008.5.1.4.1.1.91", "a content assessment"),
-    ("1.2.840.10008.5.1.4.1.1.200.", "a protocol or plan"),
-    ("1.2.840.10008.5.1.4.34.", "a treatment record"),
-    ("1.2.840.10008.5.1.4.38.", "a hanging protocol"),
-    ("1.2.840.10008.5.1.4.39.", "a color palette"),
-)
-
-_PIXEL_DATA_TAGS = {0x7FE00010: "PixelData", 0x7FE00008: "FloatPixelData", 0x7FE00009: "DoubleFloatPixelData"}
-_LONG_LENGTH_VRS = {b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"SV", b"UC", b"UN", b"UR", b"UT", b"UV"}
-_UNDEFINED_LENGTH = 0xFFFFFFFF
-_MAX_FRAGMENTS = 10_000_000
-
-
-class _Skip(Exception):  # noqa: N818 - an internal signal, not an error
-    """Raised inside the header reader: the file is skipped with ``reason``."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
-
-
-@dataclass
-class FileScan:
-    """What one file gave: images (with their series), or the reason it was skipped."""
-
-    path: Path
-    info: SeriesInfo | None = None
-    candidates: list[FrameCandidate] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
-    skipped: SkippedFile | None = None
-
-
-@dataclass(frozen=True)
-class _PixelElement:
-    """Where the pixel data value sits in the file and how long it is."""
-
-    keyword: str
-    value_offset: int
-    length: int | None  # None: encapsulated (undefined length)
-
-
-# -- small helpers ----------------------------------------------------------------------
-
-
-def _plain(value: Any) -> Any:
-    """Header value -> plain JSON-friendly Python (lists, floats, ints, str)."""
-    if isinstance(value, MultiValue | list | tuple):
-        return [_plain(v) for v in value]
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, int):
-        return int(value)
-    if isinstance(value, float):
-        return float(value)
-    if isinstance(value, PersonName | UID):
-        return str(value)
-    if isinstance(value, bytes):
-        return value.decode("ascii", "replace").strip("\x00 ")
-    return str(value) if value is not None else None
-
-
-def _first_item(ds: Dataset | None, keyword: str) -> Dataset | None:
-    if ds is None:
-        return None
-    seq = ds.get(keyword)
-    if seq is None:
-        return None
-    try:
-        return seq[0] if len(seq) else None
-    except (TypeError, IndexError):
-        return None
-
-
-def _functional(ds: Dataset, per_frame: Dataset | None, keyword: str) -> Dataset | None:
-    """The item of a functional group macro: the frame's own first, else the shared one."""
-    item = _first_item(per_frame, keyword)
-    if item is None:
-        item = _first_item(_first_item(ds, "SharedFunctionalGroupsSequence"), keyword)
-    return item
-
-
-def _sniff(fp: BinaryIO) -> tuple[bool, bool]:
-    """(has the DICM marker, looks like DICOM) from the first 132 bytes: DICM at byte 128,
-    or (no preamble) a first tag in group 0002 or 0008, little endian."""
-    head = fp.read(132)
-    fp.seek(0)
-    has_dicm = len(head) >= 132 and head[128:132] == b"DICM"
-    bare = len(head) >= 8 and head[:2] in (b"\x02\x00", b"\x08\x00") and head[3:4] == b"\x00"
-    return has_dicm, has_dicm or bare
-
-
-def _read_pixel_element(fp: BinaryIO, implicit: bool, little: bool) -> _PixelElement | None:
-    """Parse the element header at the current position (where pydicom stopped)."""
-    start = fp.tell()
-    head = fp.read(12)
-    if len(head) < 8:
-        return None
-    endian = "<" if little else ">"
-    group, element = struct.unpack(endian + "HH", head[:4])
-    keyword = _PIXEL_DATA_TAGS.get((group << 16) | element)
-    if keyword is None:
-        return None
-    if implicit:
-        (length,) = struct.unpack(endian + "L", head[4:8])
-        header = 8
-    elif head[4:6] in _LONG_LENGTH_VRS:
-        if len(head) < 12:
-            raise _Skip("truncated: the file ends inside the pixel data element header")
-        (length,) = struct.unpack(endian + "L", head[8:12])
-        header = 12
-    else:
-        (length,) = struct.unpack(endian + "H", head[6:8])
-        header = 8
-    return _PixelElement(keyword, start + header, None if length == _UNDEFINED_LENGTH else length)
-
-
-def _check_fragments(fp: BinaryIO, offset: int, size: int, little: bool) -> int:
-    """Walk the items of encapsulated pixel data; return the fragment count.
-
-    Raises ``_Skip('truncated: ...')`` when the file ends before the sequence delimiter.
-    """
-    endian = "<" if little else ">"
-    fp.seek(offset)
-    fragments = -1  # the first item is the Basic Offset Table
-    for _ in range(_MAX_FRAGMENTS):
-        head = fp.read(8)
-        if len(head) < 8:
-            raise _Skip(
-                "truncated: the compressed pixel data stops before its end marker "
-                f"(file size {size} bytes); the file was cut short"
-            )
-        group, element, length = struct.unpack(endian + "HHL", head)
-        if (group, element) == (0xFFFE, 0xE0DD):
-            return fragments
-        if (group, element) != (0xFFFE, 0xE000):
-            raise _Skip(
-                f"unreadable: unexpected tag ({group:04X},{element:04X}) inside the compressed pixel "
-                "data; expected item (FFFE,E000) or sequence delimiter (FFFE,E0DD)"
-            )
-        end = fp.tell() + length
-        if end > size:
-            raise _Skip(
-                f"truncated: a compressed pixel data fragment needs {end - size} more bytes than the "
-                f"file holds ({size} bytes); the file was cut short"
-            )
-        fp.seek(end)
-        fragments += 1
-    raise _Skip("unreadable: the compressed pixel data has too many fragments")
-
-
-def _ends_inside_an_element(ds: Dataset, size: int) -> bool:
-    """True when the file ends before the last element it starts is complete.
-
-    pydicom stops silently at the end of a cut file, leaving the last element short (or
-    dropping a partial tag).  Only meaningful right after reading (before any value is
-    converted) and when no pixel data element follows.
-    """
-    tags = list(ds.keys())
-    if not tags:
-        return False
-    raw = ds.get_item(tags[-1])
-    length = getattr(raw, "length", None)
-    value = getattr(raw, "value", None)
-    tell = getattr(raw, "value_tell", None)
-    if length is None or length == _UNDEFINED_LENGTH or tell is None or not isinstance(value, bytes):
-        return False
-    return len(value) < length or tell + length < size
-
-
-def _int(ds: Dataset, keyword: str, default: int | None = None) -> int | None:
-    value = ds.get(keyword)
-    if value is None or value == "":
-        return default
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return default
-
-
-def _float_or(value: Any, default: float) -> float:
-    try:
-        return float(value) if value is not None and str(value).strip() != "" else default
-    except (TypeError, ValueError):
-        return default
-
 
 # -- one file --------------------------------------------------------------------------
-
-
-def _sop_class_problem(sop_class: str) -> str | None:
-    for prefix, what in _NON_IMAGE_SOP_PREFIXES:
-        if sop_class.startswith(prefix):
-            name = UID(sop_class).name
-            return f"unsupported SOP class: {name} ({sop_class}) is {what}, not an image"
-    return None
-
-
-def _attributes(ds: Dataset, per_frame: Dataset | None) -> dict[str, Any]:
-    attrs: dict[str, Any] = {}
-    for keyword in KEPT_ATTRIBUTES:
-        if keyword in ds:
-            value = _plain(ds.get(keyword))
-            if value is not None:
-                attrs[keyword] = value
-    # Enhanced MR keeps timing and contrast in functional groups.
-    echo = _functional(ds, per_frame, "MREchoSequence")
-    if echo is not None and "EchoTime" not in attrs and "EffectiveEchoTime" in echo:
-        attrs["EchoTime"] = _plain(echo.EffectiveEchoTime)
-    timing = _functional(ds, per_frame, "MRTimingAndRelatedParametersSequence")
-    if timing is not None:
-        if "RepetitionTime" not in attrs and "RepetitionTime" in timing:
-            attrs["RepetitionTime"] = _plain(timing.RepetitionTime)
-        if "FlipAngle" not in attrs and "FlipAngle" in timing:
-            attrs["FlipAngle"] = _plain(timing.FlipAngle)
-    modifier = _functional(ds, per_frame, "MRModifierSequence")
-    if modifier is not None and "InversionTime" not in attrs and modifier.get("InversionTimes"):
-        times = _plain(modifier.InversionTimes)
-        attrs["InversionTime"] = times[0] if isinstance(times, list) else times
-    if modifier is not None:  # Enhanced MR's equivalents of ScanningSequence IR / ScanOptions FS
-        for keyword in ("InversionRecovery", "SpectrallySelectedExcitation", "SpectrallySelectedSuppression"):
-            if keyword not in attrs and modifier.get(keyword):
-                attrs[keyword] = _plain(modifier.get(keyword))
-    frame_type = _functional(ds, per_frame, "MRImageFrameType") or _functional(
-        ds, per_frame, "CTImageFrameType"
-    )
-    if frame_type is not None:
-        if "FrameType" in frame_type:
-            attrs["FrameType"] = _plain(frame_type.FrameType)
-        if "AcquisitionContrast" not in attrs and "AcquisitionContrast" in frame_type:
-            attrs["AcquisitionContrast"] = _plain(frame_type.AcquisitionContrast)
-    return attrs
-
-
-def _pixel_format(ds: Dataset, transform: Dataset | None) -> PixelFormat:
-    source = transform if transform is not None else ds
-    return PixelFormat(
-        bits_allocated=_int(ds, "BitsAllocated", 16) or 16,
-        bits_stored=_int(ds, "BitsStored", _int(ds, "BitsAllocated", 16)) or 16,
-        pixel_representation=_int(ds, "PixelRepresentation", 0) or 0,
-        photometric=str(ds.get("PhotometricInterpretation", "MONOCHROME2")).strip(),
-        samples_per_pixel=_int(ds, "SamplesPerPixel", 1) or 1,
-        transfer_syntax_uid=str(ds.file_meta.get("TransferSyntaxUID", ""))
-        if hasattr(ds, "file_meta")
-        else "",
-        rescale_slope=_float_or(source.get("RescaleSlope"), 1.0),
-        rescale_intercept=_float_or(source.get("RescaleIntercept"), 0.0),
-        big_endian=not ds.original_encoding[1] if ds.original_encoding[1] is not None else False,
-    )
-
-
-def _windows(ds: Dataset, per_frame: Dataset | None) -> list[WindowPreset]:
-    voi = _functional(ds, per_frame, "FrameVOILUTSequence")
-    if voi is not None and "WindowCenter" in voi:
-        return file_windows(
-            voi.get("WindowCenter"), voi.get("WindowWidth"), voi.get("WindowCenterWidthExplanation")
-        )
-    return file_windows(ds.get("WindowCenter"), ds.get("WindowWidth"), ds.get("WindowCenterWidthExplanation"))
-
-
-def _geometry(
-    path: Path,
-    ds: Dataset,
-    position: Any,
-    orientation: Any,
-    spacing: Any,
-    where: str,
-) -> ImageGeometry:
-    missing = [
-        name
-        for name, value in (
-            ("ImagePositionPatient", position),
-            ("ImageOrientationPatient", orientation),
-            ("PixelSpacing", spacing),
-        )
-        if value is None or len(value) == 0
-    ]
-    if missing:
-        raise _Skip(
-            f"missing geometry: {where} has no {' or '.join(missing)}; Endplate needs image position, "
-            "orientation and pixel spacing to measure in millimetres"
-        )
-    try:
-        return ImageGeometry.from_dicom(position, orientation, spacing, int(ds.Rows), int(ds.Columns))
-    except (ValueError, TypeError) as exc:
-        raise _Skip(f"missing geometry: {where} has unusable geometry: {exc}") from exc
-
-
-def _series_info(ds: Dataset, attrs: dict[str, Any], windows: list[WindowPreset]) -> SeriesInfo:
-    series_uid = str(ds.get("SeriesInstanceUID", "")).strip()
-    if not series_uid:
-        raise _Skip("unreadable: the file has no SeriesInstanceUID; expected every image to name its series")
-    for_uid = str(ds.get("FrameOfReferenceUID", "")).strip() or None
-    return SeriesInfo(
-        study_uid=str(ds.get("StudyInstanceUID", "")).strip(),
-        series_uid=series_uid,
-        frame_of_reference_uid=for_uid,
-        modality=str(ds.get("Modality", "")).strip(),
-        description=str(ds.get("SeriesDescription", "")).strip(),
-        series_number=_int(ds, "SeriesNumber"),
-        study_date=str(ds.get("StudyDate", "")).strip() or None,
-        study_description=str(ds.get("StudyDescription", "")).strip(),
-        patient_id=str(ds.get("PatientID", "")).strip(),
-        patient_name=str(ds.get("PatientName", "")).strip(),
-        windows=windows,
-        attributes=attrs,
-    )
-
-
-def _frame_nbytes(ds: Dataset) -> int:
-    bits = (_int(ds, "BitsAllocated", 16) or 16) * (_int(ds, "SamplesPerPixel", 1) or 1)
-    return (int(ds.Rows) * int(ds.Columns) * bits + 7) // 8
-
-
-#: Series-level values already read, keyed by (study, series, rescale slope, intercept,
-#: pixel encoding): the pixel format and SeriesInfo of the first single-frame file of a
-#: series.  Reading ~30 series attributes per file was half the scan time of a 600-file CT.
-SeriesCache = dict[tuple[str, str, str, str, str], tuple[PixelFormat, SeriesInfo]]
-
-
-def _scan_dataset(
-    path: Path,
-    fp: BinaryIO,
-    ds: Dataset,
-    size: int,
-    *,
-    has_dicm: bool,
-    cut_short: bool,
-    series_cache: SeriesCache | None = None,
-) -> FileScan:
-    meta = getattr(ds, "file_meta", Dataset())
-    if meta.get("MediaStorageSOPClassUID") == MediaStorageDirectoryStorage or "DirectoryRecordSequence" in ds:
-        raise _Skip(
-            "DICOMDIR: this is a media directory (an index of the files on a CD), not an image; "
-            "the images it lists are scanned when their folder is scanned"
-        )
-    sop_class = str(ds.get("SOPClassUID", meta.get("MediaStorageSOPClassUID", ""))).strip()
-    problem = _sop_class_problem(sop_class)
-    if problem:
-        raise _Skip(problem)
-
-    implicit, little = ds.original_encoding
-    implicit = bool(implicit)
-    little = True if little is None else bool(little)
-    syntax = meta.get("TransferSyntaxUID")
-    if syntax == DeflatedExplicitVRLittleEndian:
-        element = None  # the stream is inflated in memory: no file offsets
-        full = pydicom.dcmread(path)
-        if "PixelData" not in full:
-            raise _Skip("no pixel data: the file holds no image (no PixelData element)")
-    else:
-        element = _read_pixel_element(fp, implicit, little)
-        if element is None:
-            if len(ds) == 0:
-                if not has_dicm:
-                    raise _Skip("not DICOM: the file has no DICOM header")
-                raise _Skip(f"truncated: the file ends inside its header, after {size} bytes")
-            if cut_short:
-                raise _Skip(f"truncated: the file ends after {size} bytes, inside a header element")
-            raise _Skip("no pixel data: the file holds no image (no PixelData element)")
-    if element is not None and element.keyword != "PixelData":
-        raise _Skip(
-            f"unsupported pixel format: the image is stored as {element.keyword} (floating point); "
-            "expected integer PixelData"
-        )
-    if "Rows" not in ds or "Columns" not in ds:
-        raise _Skip("unreadable: the image has no Rows or Columns")
-    samples = _int(ds, "SamplesPerPixel", 1)
-    photometric = str(ds.get("PhotometricInterpretation", "")).strip()
-    if samples != 1 or photometric not in ("MONOCHROME1", "MONOCHROME2"):
-        raise _Skip(
-            f"unsupported pixel format: PhotometricInterpretation {photometric or 'missing'!r} with "
-            f"{samples} sample(s) per pixel; Endplate reads grayscale MONOCHROME1/MONOCHROME2 images"
-        )
-
-    n_frames = _int(ds, "NumberOfFrames", 1) or 1
-    per_frame_seq = ds.get("PerFrameFunctionalGroupsSequence")
-    frame_bytes = _frame_nbytes(ds)
-    encapsulated = element is not None and element.length is None
-    bits_per_frame = int(ds.Rows) * int(ds.Columns) * (_int(ds, "BitsAllocated", 16) or 16) * (samples or 1)
-    native_le = element is not None and not encapsulated and little and bits_per_frame % 8 == 0
-    if element is not None and encapsulated:
-        fragments = _check_fragments(fp, element.value_offset, size, little)
-        if fragments < 1:
-            raise _Skip("truncated: the compressed pixel data holds no image fragment")
-    elif element is not None and element.length is not None:
-        expected = frame_bytes * n_frames
-        if element.value_offset + element.length > size:
-            missing = element.value_offset + element.length - size
-            raise _Skip(
-                f"truncated: the file ends {missing} bytes before the end of its pixel data "
-                f"({element.length} bytes declared); the file was cut short"
-            )
-        if element.length < expected:
-            raise _Skip(
-                f"truncated: the pixel data holds {element.length} bytes, expected {expected} for "
-                f"{n_frames} frame(s) of {ds.Rows} x {ds.Columns} at {ds.get('BitsAllocated', 16)} bits"
-            )
-
-    scan = FileScan(path)
-    sop_uid = str(ds.get("SOPInstanceUID", meta.get("MediaStorageSOPInstanceUID", ""))).strip()
-    instance_number = _int(ds, "InstanceNumber")
-
-    def offset_of(frame: int) -> tuple[int | None, int | None]:
-        if not native_le or element is None:
-            return None, None
-        return element.value_offset + frame * frame_bytes, frame_bytes
-
-    if per_frame_seq is None and n_frames == 1:
-        geometry = _geometry(
-            path,
-            ds,
-            ds.get("ImagePositionPatient"),
-            ds.get("ImageOrientationPatient"),
-            ds.get("PixelSpacing"),
-            "the image",
-        )
-        offset, nbytes = offset_of(0)
-        frame = FrameRef(path, sop_uid, geometry, None, instance_number, offset, nbytes)
-        key = (
-            str(ds.get("StudyInstanceUID", "")),
-            str(ds.get("SeriesInstanceUID", "")),
-            str(ds.get("RescaleSlope", "")),
-            str(ds.get("RescaleIntercept", "")),
-            # how the pixels are encoded: one series may mix them (e.g. some images compressed)
-            f"{syntax}|{photometric}|{ds.get('BitsAllocated', '')}|{ds.get('BitsStored', '')}|"
-            f"{ds.get('PixelRepresentation', '')}",
-        )
-        cached = series_cache.get(key) if series_cache is not None and key[1] else None
-        if cached is None:
-            cached = (_pixel_format(ds, None), _series_info(ds, _attributes(ds, None), _windows(ds, None)))
-            if series_cache is not None and key[1]:
-                series_cache[key] = cached
-        scan.candidates.append(FrameCandidate(frame, cached[0]))
-        scan.info = cached[1]
-        return scan
-
-    # multi-frame: geometry from the shared and per-frame functional groups
-    if per_frame_seq is None:
-        raise _Skip(
-            f"missing geometry: this multi-frame object ({n_frames} frames) has no "
-            "PerFrameFunctionalGroupsSequence, so the frames have no positions"
-        )
-    items = list(per_frame_seq)
-    if len(items) < n_frames:
-        raise _Skip(
-            f"missing geometry: PerFrameFunctionalGroupsSequence has {len(items)} item(s) for "
-            f"{n_frames} frames (NumberOfFrames); every frame needs its position"
-        )
-    if len(items) > n_frames:
-        scan.warnings.append(
-            f"{path.name}: PerFrameFunctionalGroupsSequence has {len(items)} items for {n_frames} "
-            f"frames (NumberOfFrames); the first {n_frames} were used and the extra "
-            f"{len(items) - n_frames} ignored."
-        )
-        items = items[:n_frames]
-    for j, item in enumerate(items):
-        position_item = _functional(ds, item, "PlanePositionSequence")
-        orientation_item = _functional(ds, item, "PlaneOrientationSequence")
-        measures = _functional(ds, item, "PixelMeasuresSequence")
-        geometry = _geometry(
-            path,
-            ds,
-            position_item.get("ImagePositionPatient") if position_item is not None else None,
-            orientation_item.get("ImageOrientationPatient")
-            if orientation_item is not None
-            else ds.get("ImageOrientationPatient"),
-            measures.get("PixelSpacing") if measures is not None else ds.get("PixelSpacing"),
-            f"frame {j + 1} of {n_frames}",
-        )
-        offset, nbytes = offset_of(j)
-        frame = FrameRef(path, sop_uid, geometry, j, instance_number, offset, nbytes)
-        transform = _functional(ds, item, "PixelValueTransformationSequence")
-        scan.candidates.append(FrameCandidate(frame, _pixel_format(ds, transform)))
-    first = items[0] if items else None
-    scan.info = _series_info(ds, _attributes(ds, first), _windows(ds, first))
-    return scan
 
 
 def scan_file(path: Path, series_cache: SeriesCache | None = None) -> FileScan:
@@ -572,28 +40,13 @@ def scan_file(path: Path, series_cache: SeriesCache | None = None) -> FileScan:
     try:
         size = path.stat().st_size
         with path.open("rb") as fp:
-            has_dicm, looks_like_dicom = _sniff(fp)
-            if not looks_like_dicom:
-                raise _Skip("not DICOM: the file does not start with a DICOM header (no 'DICM' marker)")
-            try:
-                ds = pydicom.dcmread(fp, stop_before_pixels=True, force=True)
-            except InvalidDicomError as exc:
-                raise _Skip(f"not DICOM: {exc}") from exc
-            except (EOFError, struct.error) as exc:
-                raise _Skip(f"truncated: the header ends early ({exc}); the file was cut short") from exc
+            ds, has_dicm = _read_dataset(fp)
             cut_short = _ends_inside_an_element(ds, size)
             return _scan_dataset(
                 path, fp, ds, size, has_dicm=has_dicm, cut_short=cut_short, series_cache=series_cache
             )
-    except _Skip as skip:
-        return FileScan(path, skipped=SkippedFile(path, skip.reason))
-    except OSError as exc:
-        return FileScan(path, skipped=SkippedFile(path, f"unreadable: {exc.strerror or exc}"))
-    except Exception as exc:  # pydicom raises many types on corrupt headers
-        text = str(exc) or type(exc).__name__
-        lowered = text.lower()
-        reason = "truncated" if ("end of file" in lowered or "truncat" in lowered) else "unreadable"
-        return FileScan(path, skipped=SkippedFile(path, f"{reason}: the header could not be parsed ({text})"))
+    except Exception as exc:  # a bad file never stops the scan: it is reported as skipped
+        return FileScan(path, skipped=SkippedFile(path, _skip_reason(exc)))
 
 
 # -- folders ---------------------------------------------------------------------------
@@ -703,3 +156,20 @@ def scan_paths(
             if scan is not None:
                 scans.append(scan)
     return build_result(scans, skipped)
+
+
+def find_series_files(root: Path, series_uids: set[str]) -> dict[str, list[Path]]:
+    """The files under ``root`` that hold images of the wanted series, by SeriesInstanceUID.
+
+    For finding series again after their folders moved (their UID does not change): the
+    same scan as opening a folder (:func:`scan_paths`), so a file counts exactly when it
+    would load.  Each file is listed once, sorted; a multi-frame file once for all its
+    frames.  Series not found are absent from the result; a missing ``root`` finds nothing.
+    """
+    if not series_uids:
+        return {}
+    found: dict[str, set[Path]] = {}
+    for stack in scan_paths([root]).stacks:
+        if stack.series_uid in series_uids:
+            found.setdefault(stack.series_uid, set()).update(Path(frame.path) for frame in stack.frames)
+    return {uid: sorted(paths) for uid, paths in found.items()}

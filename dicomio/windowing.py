@@ -3,7 +3,9 @@
 The file's WindowCenter/WindowWidth are what the technologist chose, so they come
 first; CT then gets bone and soft-tissue presets (bone first: this is a spine tool);
 MR has no absolute units, so its preset is computed from the pixels by
-:func:`auto_window` once they are loaded.
+:func:`auto_window` once they are loaded.  :func:`display_presets` is the list a viewer
+offers; :func:`window_to_uint8` turns a window into grey values, the same ones the
+screen shows, for images written outside the viewer (a report's key image).
 """
 
 from __future__ import annotations
@@ -12,9 +14,9 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
-from numpy.typing import ArrayLike
+from numpy.typing import ArrayLike, NDArray
 
-from dicomio.model import WindowPreset
+from dicomio.model import SeriesStack, WindowPreset
 
 CT_BONE = WindowPreset("CT bone", 400.0, 1800.0)
 CT_SOFT_TISSUE = WindowPreset("CT soft tissue", 40.0, 400.0)
@@ -26,6 +28,8 @@ AUTO_HIGH_PERCENTILE = 99.5
 #: count as background (air / noise outside the body) for :func:`auto_window`.
 AUTO_BACKGROUND_FRACTION = 0.05
 _AUTO_MAX_SAMPLES = 2_000_000
+#: Narrowest window shown (a width at or below 0 is shown as this, as the viewer does).
+MIN_WINDOW_WIDTH = 1e-6
 
 
 def _as_list(value: Any) -> list[Any]:
@@ -91,3 +95,45 @@ def auto_window(volume: ArrayLike) -> WindowPreset:
     p_lo, p_hi = np.percentile(foreground, [AUTO_LOW_PERCENTILE, AUTO_HIGH_PERCENTILE])
     width = max(float(p_hi - p_lo), 1.0)
     return WindowPreset("auto", float(p_lo + p_hi) / 2.0, width)
+
+
+def display_presets(stack: SeriesStack, volume: ArrayLike) -> tuple[list[WindowPreset], int]:
+    """The presets a viewer offers for ``stack`` and the index of the default one.
+
+    The file's own windows first (the technologist's choice), then the modality presets
+    (CT bone, soft tissue), each once (``stack.windows`` may already hold the modality
+    presets: :mod:`dicomio.assemble` adds them), then one computed from ``volume`` by
+    :func:`auto_window`, named "MR auto" for MR and "Auto" otherwise.  The default is the
+    automatic window for an MR without a window of its own (MR has no absolute units),
+    else the first preset.
+    """
+    presets: list[WindowPreset] = []
+    for preset in window_presets(stack.modality, stack.windows):
+        if preset not in presets:
+            presets.append(preset)
+    auto = auto_window(volume)
+    is_mr = stack.modality == "MR"
+    presets.append(WindowPreset("MR auto" if is_mr else "Auto", auto.center, auto.width))
+    default = len(presets) - 1 if is_mr and not stack.windows else 0
+    return presets, default
+
+
+def window_to_uint8(pixels: ArrayLike, preset: WindowPreset) -> NDArray[np.uint8]:
+    """Grey values 0..255 of ``pixels`` shown in the window ``preset``, as on the screen.
+
+    ``[center - width/2, center + width/2]`` maps linearly onto 0..255, values outside are
+    clipped, and the result is truncated to an integer: the mapping pyqtgraph's
+    ``ImageItem`` applies for ``levels`` (``functions.rescaleData``, computed in float32
+    for int16 and float32 pixels, float64 otherwise), so that a report's key image has the
+    grey values the reader saw.  NaN becomes 0 (black).
+    """
+    values = np.asarray(pixels)
+    half = max(float(preset.width), MIN_WINDOW_WIDTH) / 2.0
+    low, high = float(preset.center) - half, float(preset.center) + half
+    work = np.float32 if np.can_cast(values.dtype, np.float32) else np.float64
+    scaled: NDArray[np.floating[Any]] = np.array(values, dtype=work)  # a copy: the input stays
+    scaled -= low
+    scaled *= 255.0 / (high - low)
+    np.clip(scaled, 0.0, 255.0, out=scaled)
+    scaled[np.isnan(scaled)] = 0.0
+    return scaled.astype(np.uint8)

@@ -2,8 +2,8 @@
 
 A case file remembers where each series was; folders get renamed, copied to another
 disk or re-exported from PACS.  The UID does not change, so a search under a folder the
-user points at finds them again.  The full scanner (``dicomio.scan.scan_paths``) is used;
-a cheap header read (one tag per file) gives the same answer (``use_scanner=False``).
+user points at finds them again.  The search is dicomio's folder scan
+(:func:`dicomio.scan.find_series_files`): a file counts exactly when it would load.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from pathlib import Path
 
+from dicomio.scan import find_series_files
 from measure.case import Case, SeriesRef
 
 _log = logging.getLogger("endplate.relocate")
@@ -30,42 +31,10 @@ def series_location(files: Iterable[Path]) -> Path:
     return Path(os.path.commonpath([str(p.parent) for p in paths]))
 
 
-def _files_by_uid_with_scanner(search_root: Path, wanted: set[str]) -> dict[str, list[Path]]:
-    from dicomio.scan import scan_paths
-
-    result = scan_paths([search_root])
-    found: dict[str, list[Path]] = {}
-    for stack in result.stacks:
-        if stack.series_uid in wanted:
-            found.setdefault(stack.series_uid, []).extend(frame.path for frame in stack.frames)
-    return found
-
-
-def _files_by_uid_with_headers(search_root: Path, wanted: set[str]) -> dict[str, list[Path]]:
-    import pydicom
-    from pydicom.errors import InvalidDicomError
-
-    found: dict[str, list[Path]] = {}
-    for folder, _dirs, names in os.walk(search_root):
-        for name in names:
-            if name.upper() == "DICOMDIR":
-                continue
-            path = Path(folder) / name
-            try:
-                ds = pydicom.dcmread(path, stop_before_pixels=True, specific_tags=["SeriesInstanceUID"])
-            except (InvalidDicomError, OSError, ValueError, EOFError, AttributeError, KeyError):
-                continue  # not DICOM, or damaged: not one of ours
-            uid = str(ds.get("SeriesInstanceUID", ""))
-            if uid in wanted:
-                found.setdefault(uid, []).append(path)
-    return found
-
-
-def find_series(case: Case, search_root: Path | str, use_scanner: bool = True) -> dict[str, Path]:
+def find_series(case: Case, search_root: Path | str) -> dict[str, Path]:
     """Where the case's series are under ``search_root``: ``{series_uid: path}``.
 
-    Only series that were found are in the result.  ``use_scanner=False`` forces the
-    header read (tests use it to check both ways give the same answer).
+    Only series that were found are in the result.
     """
     root = Path(search_root).expanduser()
     if not root.exists():
@@ -73,10 +42,7 @@ def find_series(case: Case, search_root: Path | str, use_scanner: bool = True) -
     wanted = {ref.series_uid for ref in case.series}
     if not wanted:
         return {}
-    if use_scanner:
-        files = _files_by_uid_with_scanner(root, wanted)
-    else:
-        files = _files_by_uid_with_headers(root, wanted)
+    files = find_series_files(root, wanted)
     return {uid: series_location(paths) for uid, paths in files.items() if paths}
 
 

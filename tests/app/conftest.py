@@ -10,8 +10,8 @@ import pytest
 from PySide6 import QtCore, QtWidgets
 from pytestqt.qtbot import QtBot
 
-from dicomio import phantom
-from dicomio.synth import SeriesSpec, sagittal_geometry, write_series
+from dicomio.synthetic import phantom
+from dicomio.synthetic.synth import SeriesSpec, sagittal_geometry, write_series
 
 #: Sagittal stack around the phantom's mid-sagittal plane (x = -3 mm): anterior on the
 #: RIGHT, unequal pixel spacing (rows 0.6 mm, columns 0.9 mm), slices 3 mm apart.

@@ -9,7 +9,7 @@ from PySide6.QtTest import QTest
 from pytestqt.qtbot import QtBot
 
 from app.viewer import SliceViewer, VolumeSource
-from dicomio.synth import sagittal_geometry
+from dicomio.synthetic.synth import sagittal_geometry
 from tests.app.aim import click_pos, lps_to_viewport, move_mouse
 
 

@@ -12,8 +12,8 @@ from pytestqt.qtbot import QtBot
 
 from app import commands
 from app.coords import lps_to_scene
-from dicomio import phantom
-from dicomio.synth import SeriesSpec, write_series
+from dicomio.synthetic import phantom
+from dicomio.synthetic.synth import SeriesSpec, write_series
 from measure.landmarks import Landmark
 from tests.app.conftest import phantom_geometry
 from tests.handcalc import signed_vka_deg

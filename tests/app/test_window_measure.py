@@ -15,7 +15,7 @@ from PySide6 import QtCore
 from PySide6.QtTest import QTest
 from pytestqt.qtbot import QtBot
 
-from dicomio import phantom
+from dicomio.synthetic import phantom
 from measure.landmarks import LANDMARK_KEYS, LANDMARK_LABELS
 from tests.app.aim import click_pos, lps_to_pixel, lps_to_viewport, move_mouse, pixel_to_scene_mm
 from tests.handcalc import heights_mm, signed_vka_deg

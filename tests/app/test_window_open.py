@@ -17,8 +17,8 @@ import pytest
 from PySide6 import QtCore, QtGui, QtWidgets
 from pytestqt.qtbot import QtBot
 
-from dicomio import phantom
-from dicomio.synth import SeriesSpec, sagittal_geometry, write_series
+from dicomio.synthetic import phantom
+from dicomio.synthetic.synth import SeriesSpec, sagittal_geometry, write_series
 from tests.conftest import PROJECT_ROOT
 
 T1_HEADER: dict[str, object] = {"ScanningSequence": "SE", "EchoTime": 11.0, "RepetitionTime": 550.0}

@@ -17,8 +17,8 @@ from PySide6 import QtCore
 from PySide6.QtTest import QTest
 from pytestqt.qtbot import QtBot
 
-from dicomio import phantom
-from dicomio.synth import SeriesSpec, axial_geometry, write_series
+from dicomio.synthetic import phantom
+from dicomio.synthetic.synth import SeriesSpec, axial_geometry, write_series
 from measure.landmarks import LANDMARK_KEYS, LANDMARK_LABELS
 from tests.app.aim import click_pos, lps_to_pixel, pixel_to_scene_mm
 from tests.handcalc import signed_vka_deg

@@ -11,7 +11,13 @@ import pytest
 from dicomio.assemble import spacing_warnings
 from dicomio.model import SeriesStack
 from dicomio.scan import scan_paths
-from dicomio.synth import SeriesSpec, axial_geometry, sagittal_geometry, tilted_geometry, write_series
+from dicomio.synthetic.synth import (
+    SeriesSpec,
+    axial_geometry,
+    sagittal_geometry,
+    tilted_geometry,
+    write_series,
+)
 from dicomio.windowing import CT_BONE, CT_SOFT_TISSUE, auto_window, file_windows, window_presets
 
 SPACING = (0.5, 0.8)

@@ -14,7 +14,7 @@ from dicomio.geometry import StackGeometry
 from dicomio.model import SKIP_REASONS, ScanResult
 from dicomio.pixels import load_volume
 from dicomio.scan import scan_paths
-from dicomio.synth import SeriesSpec, axial_geometry, sagittal_geometry, write_series
+from dicomio.synthetic.synth import SeriesSpec, axial_geometry, sagittal_geometry, write_series
 
 
 def _good_geometry(n: int) -> StackGeometry:

@@ -17,9 +17,10 @@ from pydicom.pixels import get_decoder
 from pydicom.uid import MPEG2MPML, JPEGBaseline8Bit, JPEGLSLossless
 
 import main
-from dicomio import synth
-from dicomio.pixels import DecoderMissingError, PixelDecodeError, load_volume
+from dicomio.pixel_errors import DecoderMissingError, PixelDecodeError
+from dicomio.pixels import load_volume
 from dicomio.scan import scan_paths
+from dicomio.synthetic import synth
 from tests.dicomio.test_pixels import stack_of
 
 MR_SMALL = pydicom.dcmread(get_testdata_file("MR_small.dcm")).pixel_array

@@ -10,10 +10,11 @@ import pydicom
 import pytest
 
 import main
-from dicomio.demo import GROUND_TRUTH_NAME, DemoManifest, build_demo_set, run_demo_data
 from dicomio.geometry import ImageGeometry
-from dicomio.phantom import INTENSITY, LANDMARK_KEYS, Tissue, default_phantom
 from dicomio.scan import scan_paths
+from dicomio.synthetic.demo import GROUND_TRUTH_NAME, DemoManifest, build_demo_set, run_demo_data
+from dicomio.synthetic.phantom import default_phantom
+from dicomio.synthetic.phantom_anatomy import INTENSITY, LANDMARK_KEYS, Tissue
 
 KEYS = ("pre_ct", "axial_ct", "pre_t1", "pre_stir", "post_ct")
 

@@ -14,7 +14,13 @@ import pytest
 from pydicom.data import get_testdata_file
 
 import main
-from dicomio.synth import SeriesSpec, axial_geometry, sagittal_geometry, stack_geometry, write_series
+from dicomio.synthetic.synth import (
+    SeriesSpec,
+    axial_geometry,
+    sagittal_geometry,
+    stack_geometry,
+    write_series,
+)
 from tests.conftest import PROJECT_ROOT
 
 SERIES_KEYS = {

@@ -9,19 +9,9 @@ import numpy as np
 import pytest
 
 from dicomio.geometry import StackGeometry
-from dicomio.phantom import (
-    BODY_TISSUES,
-    DEFAULT_LEVELS,
-    INTENSITY,
-    LANDMARK_KEYS,
-    SpinePhantom,
-    Tissue,
-    default_phantom,
-    level_truth,
-    render,
-    truth,
-)
-from dicomio.synth import axial_geometry, sagittal_geometry, stack_geometry
+from dicomio.synthetic.phantom import SpinePhantom, default_phantom, level_truth, render, truth
+from dicomio.synthetic.phantom_anatomy import BODY_TISSUES, DEFAULT_LEVELS, INTENSITY, LANDMARK_KEYS, Tissue
+from dicomio.synthetic.synth import axial_geometry, sagittal_geometry, stack_geometry
 
 ANTERIOR = np.array([0.0, -1.0, 0.0])
 

@@ -16,10 +16,17 @@ import pytest
 
 from dicomio.display_stack import DisplayStack
 from dicomio.geometry import StackGeometry
-from dicomio.phantom import INTENSITY, Tissue, default_phantom
 from dicomio.pixels import load_volume
 from dicomio.scan import scan_paths
-from dicomio.synth import SeriesSpec, axial_geometry, sagittal_geometry, tilted_geometry, write_series
+from dicomio.synthetic.phantom import default_phantom
+from dicomio.synthetic.phantom_anatomy import INTENSITY, Tissue
+from dicomio.synthetic.synth import (
+    SeriesSpec,
+    axial_geometry,
+    sagittal_geometry,
+    tilted_geometry,
+    write_series,
+)
 
 PHANTOM = default_phantom()
 SUP_ANT = np.array(PHANTOM.truth("pre")["L1"]["sup_ant"])

@@ -10,18 +10,14 @@ import pydicom
 import pytest
 from pydicom.data import get_testdata_file
 
-from dicomio import synth
 from dicomio.display_stack import DisplayStack
 from dicomio.geometry import StackGeometry
 from dicomio.model import FrameRef, PixelFormat, SeriesStack
-from dicomio.pixels import (
-    LoadCancelledError,
-    PixelDecodeError,
-    VolumeCache,
-    load_volume,
-    output_dtype,
-)
+from dicomio.pixel_errors import LoadCancelledError, PixelDecodeError
+from dicomio.pixels import load_volume, output_dtype
 from dicomio.scan import scan_paths
+from dicomio.synthetic import synth
+from dicomio.volume_cache import VolumeCache
 
 
 def stack_of(path: str | Path, frame_order: list[int] | None = None) -> SeriesStack:
@@ -317,10 +313,11 @@ def test_nothing_is_read_until_asked(ct_series: tuple[SeriesStack, np.ndarray], 
     volume = cache.get(stack)
     assert cache.get(stack) is volume and loads == [stack.key]
     np.testing.assert_array_equal(volume, hu)
-    display.volume()
+    reformat = display.volume()
     assert loads == [stack.key]  # the display used the cached source volume
-    assert cache.nbytes == volume.nbytes
+    assert cache.nbytes == volume.nbytes + reformat.nbytes  # the cache holds the reformat too
     cache.release(stack)
+    display.release()
     assert not cache.is_loaded(stack) and cache.nbytes == 0
     cache.get(stack)
     assert loads == [stack.key, stack.key]

@@ -7,12 +7,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from dicomio import reformat, synth
+from dicomio import reformat
 from dicomio.display_stack import DisplayStack
 from dicomio.geometry import StackGeometry
 from dicomio.pixels import load_volume
 from dicomio.reformat import sagittal_reformat, sagittal_reformat_geometry
 from dicomio.scan import scan_paths
+from dicomio.synthetic import synth
 
 UNEVEN_MM = [0.0, 1.0, 2.5, 3.0, 5.5, 6.0, 8.0, 9.5, 10.0, 12.5, 14.0, 15.0, 17.5, 18.0]
 

@@ -11,8 +11,8 @@ from pydicom.uid import ExplicitVRLittleEndian, JPEGLSLossless, RLELossless
 
 from dicomio.geometry import StackGeometry
 from dicomio.model import SeriesStack
-from dicomio.scan import scan_file, scan_paths
-from dicomio.synth import SeriesSpec, axial_geometry, sagittal_geometry, write_series
+from dicomio.scan import find_series_files, scan_file, scan_paths
+from dicomio.synthetic.synth import SeriesSpec, axial_geometry, sagittal_geometry, write_series
 
 SPACING = (0.5, 0.8)
 
@@ -215,6 +215,26 @@ def test_scan_file_reports_one_file(tmp_path: Path) -> None:
     assert one.skipped is None and one.info is not None
     assert one.info.description == "X"
     np.testing.assert_allclose(one.candidates[0].frame.geometry.position_mm, g.slices[1].position_mm)
+
+
+def test_find_series_files_lists_the_loadable_files_of_the_wanted_series_once(tmp_path: Path) -> None:
+    wanted, multi_uid, other = "1.2.826.0.1.3680043.10.999.51", "1.2.826.0.1.3680043.10.999.52", "1.2.3"
+    g = sagittal_geometry(3, 6, 5, SPACING, 3.0)
+    singles = write_series(
+        tmp_path / "a" / "deep", _volume(g.shape), g, SeriesSpec(series_uid=wanted), shuffle_names=True
+    )
+    (multi,) = write_series(
+        tmp_path / "b", _volume(g.shape), g, SeriesSpec(series_uid=multi_uid), multiframe=True
+    )
+    write_series(tmp_path / "c", _volume(g.shape), g, SeriesSpec(series_uid=other))
+    (tmp_path / "a" / "deep" / "notes.txt").write_text("not DICOM", encoding="utf-8")
+    cut = tmp_path / "a" / "cut.dcm"  # a cut-off copy of one image: it would not load
+    cut.write_bytes(singles[0].read_bytes()[:-40])
+
+    found = find_series_files(tmp_path, {wanted, multi_uid, "1.2.826.0.1.3680043.10.999.404"})
+    assert found == {wanted: sorted(singles), multi_uid: [multi]}  # the 3-frame file once
+    assert find_series_files(tmp_path / "absent", {wanted}) == {}
+    assert find_series_files(tmp_path, set()) == {}
 
 
 def test_series_with_two_image_sizes_is_split(tmp_path: Path) -> None:

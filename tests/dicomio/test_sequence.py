@@ -9,7 +9,7 @@ import pytest
 
 from dicomio.scan import scan_paths
 from dicomio.sequence import classify_mr
-from dicomio.synth import SeriesSpec, sagittal_geometry, write_series
+from dicomio.synthetic.synth import SeriesSpec, sagittal_geometry, write_series
 
 
 @pytest.mark.parametrize(

@@ -17,7 +17,7 @@ from pydicom.uid import (
     RLELossless,
 )
 
-from dicomio.synth import (
+from dicomio.synthetic.synth import (
     SeriesSpec,
     axial_geometry,
     invert_monochrome1,

@@ -20,12 +20,13 @@ import numpy as np
 import pytest
 
 import main
-from dicomio import phantom as spine_phantom
 from dicomio.geometry import StackGeometry
 from dicomio.model import FrameRef, PixelFormat, SeriesStack
 from dicomio.pixels import load_volume
 from dicomio.scan import scan_paths
-from dicomio.synth import SeriesSpec, axial_geometry, sagittal_geometry, write_series
+from dicomio.synthetic import phantom as spine_phantom
+from dicomio.synthetic.phantom_anatomy import INTENSITY, Tissue
+from dicomio.synthetic.synth import SeriesSpec, axial_geometry, sagittal_geometry, write_series
 from measure.case import Case, SeriesRef, StirDecision, Timepoint
 from measure.casefile import save_case
 from measure.edema import (
@@ -625,7 +626,7 @@ def test_six_landmark_keys_are_the_outline() -> None:
     assert sorted(OUTLINE_ORDER) == sorted(LANDMARK_KEYS)
 
 
-# -- the project's spine phantom (dicomio.phantom: T11-L3, L1 fractured with edema) ---------------
+# -- the project's spine phantom (dicomio.synthetic.phantom: T11-L3, L1 fractured with edema) -----
 
 
 def spine_geometry(pixel_spacing_mm: tuple[float, float] = (0.9, 0.7), **kw: object) -> StackGeometry:
@@ -644,11 +645,11 @@ def spine_bodies() -> dict[str, BodyInput]:
 def spine_roi_truth(result: StirResult, geometry: StackGeometry) -> float:
     """Ground truth from the phantom's own definition: the fraction of ROI voxels in edema."""
     tissue, _ = spine_phantom.default_phantom().classify(roi_lps(result, geometry), "pre")
-    return float(np.mean(tissue == spine_phantom.Tissue.EDEMA))
+    return float(np.mean(tissue == Tissue.EDEMA))
 
 
-SPINE_STIR = spine_phantom.INTENSITY["STIR"]
-SPINE_T1 = spine_phantom.INTENSITY["T1"]
+SPINE_STIR = INTENSITY["STIR"]
+SPINE_T1 = INTENSITY["T1"]
 
 
 def test_spine_phantom_fractured_l1_is_flagged() -> None:
@@ -663,9 +664,9 @@ def test_spine_phantom_fractured_l1_is_flagged() -> None:
     assert 0.25 <= whole_body < 0.75 and 0.25 <= truth < 0.75
     assert l1.edema_fraction == pytest.approx(truth, abs=1e-12)
     assert (l1.extent_grade, l1.flag) == (2, True)
-    cancellous, edema = SPINE_STIR[spine_phantom.Tissue.CANCELLOUS], SPINE_STIR[spine_phantom.Tissue.EDEMA]
+    cancellous, edema = SPINE_STIR[Tissue.CANCELLOUS], SPINE_STIR[Tissue.EDEMA]
     assert l1.sir == pytest.approx(edema / cancellous)  # more than half the ROI is edema
-    t1_edema, t1_marrow = SPINE_T1[spine_phantom.Tissue.EDEMA], SPINE_T1[spine_phantom.Tissue.CANCELLOUS]
+    t1_edema, t1_marrow = SPINE_T1[Tissue.EDEMA], SPINE_T1[Tissue.CANCELLOUS]
     assert l1.t1_ratio == pytest.approx(t1_edema / t1_marrow)
     for lvl in ("T11", "T12", "L2", "L3"):
         r = report.bodies[lvl]
@@ -676,7 +677,7 @@ def test_spine_phantom_fractured_l1_is_flagged() -> None:
 @pytest.mark.parametrize("seed", [3, 4])
 def test_spine_phantom_with_10_percent_noise(seed: int) -> None:
     geometry = spine_geometry()
-    noise_sd = 0.1 * SPINE_STIR[spine_phantom.Tissue.CANCELLOUS]
+    noise_sd = 0.1 * SPINE_STIR[Tissue.CANCELLOUS]
     clean = analyse_edema(spine_phantom.render(geometry, "STIR", "pre"), geometry, spine_bodies())
     noisy_vol = spine_phantom.render(geometry, "STIR", "pre", noise_sd=noise_sd, seed=seed)
     noisy = analyse_edema(noisy_vol, geometry, spine_bodies())

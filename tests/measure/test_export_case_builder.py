@@ -1,4 +1,4 @@
-"""A real case built from the demo DICOM set (dicomio.demo), saved as a case file, for the
+"""A real case built from the demo DICOM set (dicomio.synthetic.demo), saved as a case file, for the
 export tests; plus a check that the builder placed every landmark where the ground truth is.
 """
 
@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from dicomio.demo import build_demo_set
+from dicomio.synthetic.demo import build_demo_set
 from measure.angles import RegionalSpec
 from measure.case import Case, Patient, ReaderEntry, SeriesRef, StirDecision, Timepoint
 from measure.casefile import load_case, save_case

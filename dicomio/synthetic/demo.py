@@ -4,7 +4,7 @@ The demo set lets a new user (and the tests) try the whole workflow without pati
 data: a pre-op sagittal CT with an L1 wedge fracture, a pre-op MR study (sagittal T1 and
 STIR sharing one frame of reference, STIR with another pixel spacing), a post-op
 sagittal CT with L1 partly restored and cemented, and an axial CT of the same anatomy.
-Every image is rendered from :mod:`dicomio.phantom`, so ``OUT/ground_truth.json`` can
+Every image is rendered from :mod:`dicomio.synthetic.phantom`, so ``OUT/ground_truth.json`` can
 say exactly where each landmark is, on which image (SOPInstanceUID) it lies, and what
 the heights, angles and edema fractions must be.  Its keys are documented in
 docs/cli.md ("endplate demo-data").
@@ -23,8 +23,9 @@ import pydicom
 from pydicom.uid import generate_uid
 
 from dicomio.geometry import StackGeometry
-from dicomio.phantom import TIMEPOINTS, Contrast, SpinePhantom, Timepoint, default_phantom
-from dicomio.synth import SeriesSpec, axial_geometry, sagittal_geometry, write_series
+from dicomio.synthetic.phantom import SpinePhantom, default_phantom
+from dicomio.synthetic.phantom_anatomy import TIMEPOINTS, Contrast, Timepoint
+from dicomio.synthetic.synth import SeriesSpec, axial_geometry, sagittal_geometry, write_series
 
 GROUND_TRUTH_NAME = "ground_truth.json"
 GROUND_TRUTH_FORMAT = "endplate-demo-ground-truth"

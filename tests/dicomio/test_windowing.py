@@ -1,0 +1,90 @@
+"""The presets a viewer offers, and a window as grey values (the screen's mapping)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from dicomio.model import SeriesStack, WindowPreset
+from dicomio.scan import scan_paths
+from dicomio.synthetic.synth import SeriesSpec, sagittal_geometry, write_series
+from dicomio.windowing import CT_BONE, CT_SOFT_TISSUE, display_presets, window_to_uint8
+
+#: Voxels 0..1000: the background is what lies below 5 % of the way from the minimum (0) to
+#: the 99.5th percentile (995), i.e. 0..49, so the automatic window runs from the 1st to the
+#: 99.5th percentile of 50..1000 (numpy's linear percentiles): 59.5 to 995.25.
+RAMP = np.arange(1001, dtype=np.int16)
+AUTO_CENTER, AUTO_WIDTH = 527.375, 935.75
+
+
+def _stack(folder: Path, spec: SeriesSpec) -> SeriesStack:
+    geometry = sagittal_geometry(2, 4, 4, pixel_spacing_mm=(0.5, 0.5))
+    write_series(folder, np.zeros(geometry.shape), geometry, spec)
+    (stack,) = scan_paths([folder]).stacks
+    return stack
+
+
+def test_ct_presets_are_the_files_then_bone_and_soft_tissue_once_then_auto(tmp_path: Path) -> None:
+    stack = _stack(tmp_path, SeriesSpec(modality="CT", window_center=50, window_width=350))
+    assert stack.windows == [WindowPreset("file", 50.0, 350.0), CT_BONE, CT_SOFT_TISSUE]  # as scanned
+    presets, default = display_presets(stack, RAMP)
+    assert presets == [
+        WindowPreset("file", 50.0, 350.0),
+        WindowPreset("CT bone", 400.0, 1800.0),
+        WindowPreset("CT soft tissue", 40.0, 400.0),
+        WindowPreset("Auto", AUTO_CENTER, AUTO_WIDTH),
+    ]
+    assert default == 0
+
+
+def test_ct_without_a_window_of_its_own_defaults_to_bone(tmp_path: Path) -> None:
+    stack = _stack(tmp_path, SeriesSpec(modality="CT"))
+    presets, default = display_presets(stack, RAMP)
+    assert [p.name for p in presets] == ["CT bone", "CT soft tissue", "Auto"]
+    assert presets[default] == CT_BONE
+
+
+def test_mr_gets_its_file_window_first_and_an_mr_auto_window(tmp_path: Path) -> None:
+    with_window = _stack(tmp_path / "a", SeriesSpec(modality="MR", window_center=300, window_width=600))
+    presets, default = display_presets(with_window, RAMP)
+    assert presets == [WindowPreset("file", 300.0, 600.0), WindowPreset("MR auto", AUTO_CENTER, AUTO_WIDTH)]
+    assert default == 0  # the technologist's window
+
+    without = _stack(tmp_path / "b", SeriesSpec(modality="MR"))
+    presets, default = display_presets(without, RAMP)
+    assert presets == [WindowPreset("MR auto", AUTO_CENTER, AUTO_WIDTH)] and default == 0
+
+
+def test_a_window_maps_linearly_onto_0_to_255_clipped_and_truncated() -> None:
+    # Center 0, width 510: [-255, 255] -> (x + 255) / 2, so the middle (127.5) shows as 127.
+    x = np.array([-1000, -256, -255, -254, -253, 0, 1, 254, 255, 256, 1000], dtype=np.int16)
+    expected = [0, 0, 0, 0, 1, 127, 128, 254, 255, 255, 255]
+    assert window_to_uint8(x, WindowPreset("w", 0.0, 510.0)).tolist() == expected
+    # CT soft tissue [-160, 240]: x -> (x + 160) * 255 / 400 = (x + 160) * 0.6375.
+    hu = np.array([[-1000, -160, 1, 40], [100, 240, 2000, -159]], dtype=np.int16)
+    grey = window_to_uint8(hu, CT_SOFT_TISSUE)
+    assert grey.dtype == np.uint8 and grey.shape == (2, 4)
+    assert grey.tolist() == [[0, 0, 102, 127], [165, 255, 255, 0]]  # 102.6375, 127.5, 165.75, 0.6375
+    # CT bone [-500, 1300] on float32 pixels: 0 -> 500 * 255 / 1800 = 70.83.
+    bone = window_to_uint8(np.array([-500.0, 0.0, 400.0, 1300.0, np.nan], dtype=np.float32), CT_BONE)
+    assert bone.tolist() == [0, 70, 127, 255, 0]  # NaN is black
+
+
+def test_a_window_of_no_width_is_a_step_at_its_center() -> None:
+    """Width 0 is shown as the viewer's narrowest window (1e-6): a threshold at the center."""
+    grey = window_to_uint8(np.array([99.0, 100.0 - 1e-3, 100.0 + 1e-3, 101.0]), WindowPreset("w", 100.0, 0.0))
+    assert grey.tolist() == [0, 0, 255, 255]
+
+
+def test_the_grey_values_are_the_ones_pyqtgraph_shows() -> None:
+    """Cross-check against pyqtgraph's own level mapping (what ImageItem draws with ``levels``)."""
+    pg_functions = pytest.importorskip("pyqtgraph.functions")
+    rng = np.random.default_rng(9)
+    for dtype in (np.int16, np.float32):
+        image = rng.uniform(-1200, 2500, size=(64, 48)).astype(dtype)
+        for preset in (CT_BONE, CT_SOFT_TISSUE, WindowPreset("MR auto", 527.375, 935.75)):
+            levels = (preset.center - preset.width / 2, preset.center + preset.width / 2)
+            argb, _ = pg_functions.makeARGB(image, levels=levels)
+            np.testing.assert_array_equal(window_to_uint8(image, preset), argb[..., 0])
