@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 VERBS = ("info", "demo-data", "measure", "export")
-EXPORT_FORMATS = ("csv", "json", "sr", "fhir", "pdf")
+EXPORT_FORMATS = ("csv", "json", "sr", "fhir", "pdf")  # session.export_run.EXPORT_FORMATS
 
 
 def _verb_parser() -> argparse.ArgumentParser:
@@ -109,8 +109,8 @@ def _dispatch(argv: list[str]) -> int:
 
             return run_demo_data(args.out)
         if args.verb == "measure":
-            from measure.comparison import ChangeThresholds
-            from measure.report import run_measure
+            from measure.results import ChangeThresholds
+            from session.measure_run import run_measure
 
             thresholds = ChangeThresholds(
                 angle_deg=args.angle_error_deg,
@@ -119,7 +119,7 @@ def _dispatch(argv: list[str]) -> int:
             )
             return run_measure(args.case, as_json=args.json, thresholds=thresholds)
         if args.verb == "export":
-            from measure.export.cli import run_export
+            from session.export_run import run_export
 
             return run_export(
                 args.cases,

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from PySide6.QtGui import QUndoCommand
+from PySide6.QtGui import QUndoCommand, QUndoStack
 
 from measure.angles import RegionalSpec
 from measure.case import Case, ReaderEntry, SeriesRef, Timepoint, Vertebra
 from measure.landmarks import LANDMARK_LABELS, Landmark
+from session.assignment import AssignmentPlan
 
 
 class PlaceLandmarkCommand(QUndoCommand):
@@ -166,3 +167,13 @@ class SetReaderEntryCommand(QUndoCommand):
 
     def undo(self) -> None:
         self.case.set_reader_entry(self.timepoint, self.level, self.previous)
+
+
+def push_assignment(stack: QUndoStack, case: Case, plan: AssignmentPlan) -> str:
+    """Push the commands of an assignment plan (inside the caller's macro); its timepoint id."""
+    if plan.add_timepoint is not None:
+        stack.push(AddTimepointCommand(case, plan.add_timepoint))
+    if plan.update_timepoint is not None:
+        stack.push(UpdateTimepointCommand(case, plan.update_timepoint))
+    stack.push(AssignSeriesCommand(case, plan.series))
+    return plan.timepoint_id

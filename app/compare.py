@@ -8,17 +8,17 @@ correction) from ``Case.measure()``, in large type.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
 import numpy as np
 from PySide6 import QtCore, QtWidgets
 
-from app.measure_panel import COMPARISON_COLUMNS, comparison_row, overlay_state_for
+from app.measure_panel import COMPARISON_COLUMNS
+from app.overlay_state import overlay_state_for
 from app.overlays import OverlayLayer
+from app.series_controller import SeriesController
+from app.text import comparison_row
 from app.viewer import SliceViewer
-
-if TYPE_CHECKING:
-    from app.main_window import MainWindow
+from measure.landmarks import level_index
+from session.model import Session
 
 MAX_VIEWERS = 3
 #: Space around the compared level's landmarks (mm): enough to see the levels next to it.
@@ -26,10 +26,15 @@ LEVEL_MARGIN_MM = 55.0
 
 
 class CompareView(QtWidgets.QWidget):
-    def __init__(self, window: MainWindow) -> None:
-        super().__init__(window)
+    """Up to three timepoints side by side; loads their series through the series controller."""
+
+    def __init__(
+        self, session: Session, series: SeriesController, parent: QtWidgets.QWidget | None = None
+    ) -> None:
+        super().__init__(parent)
         self.setObjectName("CompareView")
-        self.window_ = window
+        self.session = session
+        self.series = series
         layout = QtWidgets.QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         top = QtWidgets.QHBoxLayout()
@@ -59,7 +64,7 @@ class CompareView(QtWidgets.QWidget):
         self.deltas.setEditTriggers(QtWidgets.QAbstractItemView.EditTrigger.NoEditTriggers)
         self.deltas.setMaximumHeight(120)
         layout.addWidget(self.deltas)
-        window.displayLoaded.connect(self._on_display_loaded)
+        series.displayLoaded.connect(self._on_display_loaded)
 
     def _on_display_loaded(self, _uid: str) -> None:
         if self.isVisible():
@@ -71,8 +76,8 @@ class CompareView(QtWidgets.QWidget):
 
     def refresh(self) -> None:
         """Rebuild from the case: which timepoints, which series, which levels, deltas."""
-        win = self.window_
-        case = win.case
+        case = self.session.case
+        library = self.session.library
         tps = [tp for tp in case.ordered_timepoints() if case.series_of(tp.id)][:MAX_VIEWERS]
         self.timepoints = [tp.id for tp in tps]
         levels: list[str] = []
@@ -80,8 +85,6 @@ class CompareView(QtWidgets.QWidget):
             for v in case.vertebrae(tp.id):
                 if v.landmarks and v.level not in levels:
                     levels.append(v.level)
-        from measure.landmarks import level_index
-
         levels.sort(key=level_index)
         current = self.level_combo.currentText()
         self.level_combo.blockSignals(True)
@@ -104,24 +107,25 @@ class CompareView(QtWidgets.QWidget):
             tp = tps[i]
             uid = case.series_of(tp.id)[0].series_uid
             viewer.show()
-            if uid not in win.displays:
+            display = library.loaded_display(uid)
+            if display is None:
                 viewer.set_title(f"{tp.kind}: loading…")
-                win.load_display(uid)
+                self.series.load_display(uid)
                 continue
-            if viewer.source is not win.displays[uid]:
-                viewer.set_source(win.displays[uid], volume=win.volumes[uid])
-                presets, default = win.window_presets_for(uid)
+            if viewer.source is not display:
+                viewer.set_source(display, volume=display.volume())
+                presets, default = self.series.window_presets_for(uid)
                 viewer.set_window(presets[default].center, presets[default].width)
             title = (
                 tp.kind + (f"  {tp.date}" if tp.date else "") + (f"  ({tp.id})" if tp.id != tp.kind else "")
             )
             viewer.set_title(title)
-            self.layers[i].set_state(overlay_state_for(case, win.results, tp.id, uid))
+            self.layers[i].set_state(overlay_state_for(case, self.session.results, tp.id, uid))
         self.go_to_level(self.level)
         self._fill_deltas()
 
     def go_to_level(self, level: str) -> None:
-        case = self.window_.case
+        case = self.session.case
         for i, tp in enumerate(self.timepoints):
             v = case.vertebra(tp, level) if level else None
             if v is None or not v.landmarks or self.viewers[i].source is None:
@@ -132,10 +136,10 @@ class CompareView(QtWidgets.QWidget):
         self._fill_deltas()
 
     def delta_rows(self) -> list[list[str]]:
-        results: dict[str, Any] | None = self.window_.results
+        results = self.session.results
         if results is None:
             return []
-        return [comparison_row(c) for c in results["comparisons"] if c.level == self.level]
+        return [comparison_row(c) for c in results.comparisons if c.level == self.level]
 
     def _fill_deltas(self) -> None:
         rows = self.delta_rows()

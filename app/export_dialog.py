@@ -1,7 +1,7 @@
 """File > Export…: the registry export (CSV, JSON, DICOM SR, FHIR, PDF) from the app.
 
 The dialog collects the same choices as ``endplate export`` and calls
-:func:`measure.export.export_cases` in a background :class:`~app.workers.Task` (the SR and
+:func:`session.export_run.export_cases` in a background :class:`~app.workers.Task` (the SR and
 the PDF read DICOM files), with its step sentences as progress.  The result is told in
 plain sentences: what was written, which case failed and why.  The exporters read case
 files, so the current case is saved first when it has unsaved changes (after asking).
@@ -21,7 +21,7 @@ from PySide6 import QtCore, QtWidgets
 
 from app import workers
 from app.reader_entry import DIALOG_STYLE
-from measure.export import ExportSummary, export_cases
+from session.export_run import ExportSummary, export_cases
 
 
 @dataclass(frozen=True)

@@ -111,10 +111,10 @@ def offer_recovery(window: object, decide: Callable[[Path], bool]) -> bool:
     origin = recovery.recovery_origin()
     case.file_path = origin
     case.folder = origin.parent if origin is not None else None
-    window._adopt_case(case)
-    window.recovered_unsaved = True
+    window.adopt_case(case)
+    window.session.recovered_unsaved = True
     window.autosaver.force_dirty = True
-    window._update_title()
+    window.refresh()
     return True
 
 

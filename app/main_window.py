@@ -1,66 +1,48 @@
-"""The main window: browser, viewer, measurement panel, compare view, files and undo.
+"""The main window: layout, menus and toolbar, and the wiring of views to the session.
 
-The window owns one :class:`~measure.case.Case` and observes it; it never keeps its own
-copy of a landmark.  Every edit becomes a command on ``self.undo_stack``; every slow step
-(scan, pixel loading, thumbnails) runs in a :class:`~app.workers.Task`.  Opening and
-loading live in :mod:`app.series_loading`, saving and dialogs in :mod:`app.case_files`
-(mixins of this class); this module holds layout, case observation, placement and
-timepoints.
+The window holds no state of its own beyond its widgets: the case, the open series, the
+series shown, the level and the results live in the Qt-free :class:`~session.model.Session`
+(``self.session``), which the views observe.  The work is done by controllers that
+receive the session and the widgets they drive: :class:`~app.series_controller.SeriesController`
+(open, scan, load, show, window presets), :class:`~app.placement_controller.PlacementController`
+(clicks and drags into undoable commands), :class:`~app.stir_controller.StirController`
+(STIR edema) and :class:`~app.case_actions.CaseActions` (save, export, dialogs).  Slow work
+runs in :class:`~app.workers.Task` objects on the one :class:`~app.tasks.TaskRunner`.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-from numpy.typing import NDArray
 from PySide6 import QtCore, QtGui, QtWidgets
 
-from app import commands, placement, recovery, workers
+from app import placement, recovery, workers
 from app.browser import SeriesBrowser, SkippedFilesPanel
-from app.case_files import CaseFilesMixin
+from app.case_actions import CaseActions, CloseDecision
 from app.compare import CompareView
-from app.measure_panel import MeasurementPanel, overlay_state_for, vertebra_value_text
+from app.export_dialog import ExportDialog
+from app.measure_panel import MeasurementPanel
+from app.overlay_state import overlay_state_for
 from app.overlays import OverlayLayer
-from app.reader_entry import ReaderEntryPanel
-from app.series_loading import SeriesLoadingMixin
-from app.stir_view import StirController
+from app.placement_controller import PlacementController
+from app.reader_entry import ReaderEntryDialog, ReaderEntryPanel
+from app.regional_dialog import RegionalDialog
+from app.series_controller import SeriesController
+from app.stir_controller import StirController
+from app.tasks import TaskRunner
 from app.viewer import SliceViewer
-from dicomio.model import SeriesStack
-from measure.case import TIMEPOINT_KINDS, VERTEBRA_STATUSES, Case, SeriesRef, Timepoint
-from measure.events import CaseEvent
-from measure.landmarks import LANDMARK_LABELS, Landmark
+from dicomio.dates import dicom_date_iso
+from measure.case import TIMEPOINT_KINDS, VERTEBRA_STATUSES, Case
+from session.model import Session, SessionEvent
 
 log = logging.getLogger("endplate.app")
 
-#: close decision: "save", "discard" or "cancel".
-CloseDecision = Callable[[], str]
 
-
-def new_timepoint_id(case: Case, kind: str) -> str:
-    """``pre-op``, ``post-op``, ``follow-up``, then ``follow-up-2``... (ids must be unique)."""
-    existing = {tp.id for tp in case.timepoints}
-    if kind not in existing:
-        return kind
-    n = 2
-    while f"{kind}-{n}" in existing:
-        n += 1
-    return f"{kind}-{n}"
-
-
-class MainWindow(SeriesLoadingMixin, CaseFilesMixin, QtWidgets.QMainWindow):
+class MainWindow(QtWidgets.QMainWindow):
     """The Endplate workstation window."""
-
-    #: Emitted when a series is shown (its volume loaded) or a case finished opening.
-    loaded = QtCore.Signal()
-    #: Emitted after a folder scan finished (browser filled, skipped list updated).
-    scanFinished = QtCore.Signal()
-    #: A series' volume finished loading (series UID).
-    displayLoaded = QtCore.Signal(str)
 
     def __init__(
         self,
@@ -68,71 +50,99 @@ class MainWindow(SeriesLoadingMixin, CaseFilesMixin, QtWidgets.QMainWindow):
         autosave_interval_s: float = recovery.AUTOSAVE_INTERVAL_S,
         close_decision: CloseDecision | None = None,
         interactive_errors: bool = True,
+        session: Session | None = None,
     ) -> None:
         super().__init__()
         self.setObjectName("MainWindow")
         self.resize(1500, 920)
-        self.case = Case()
-        self._unsubscribe: Callable[[], None] | None = None
+        self.session = session if session is not None else Session()
         self.undo_stack = QtGui.QUndoStack(self)
-        self.stacks: dict[str, SeriesStack] = {}
-        self.summaries: dict[str, dict[str, Any]] = {}
-        self.skipped: list[Any] = []
-        self.displays: dict[str, Any] = {}  # series uid -> DisplayStack with its volume loaded
-        self.volumes: dict[str, NDArray] = {}
-        self.current_uid: str | None = None
-        self._pending_show: str | None = None
-        self._series_title = ""
-        self._loading: set[str] = set()
-        self.current_level = "L1"
-        self.placing = False
-        self.results: dict[str, Any] | None = None
-        self.measure_error = ""
-        self.tasks: list[workers.Task] = []
         self.errors: list[str] = []  # every error shown, for the log and for tests
         self.interactive_errors = interactive_errors
-        self.close_decision = close_decision
-        self.recovered_unsaved = False
 
         # Every Qt object has a Qt parent: none is left for Python's collector to free.
         self.center = QtWidgets.QStackedWidget(self)
         self.viewer = SliceViewer(self.center)
         self.overlay = OverlayLayer(self.viewer)
-        self.compare = CompareView(self)
+        self.browser = SeriesBrowser(self)
+        self.panel = MeasurementPanel(self.session, self)
+        self.skipped_panel = SkippedFilesPanel(self)
+        self.reader_panel = ReaderEntryPanel(self)
+        self.window_combo = QtWidgets.QComboBox()
+        self._build_status_bar()
+        self.runner = TaskRunner(self.progress, self.cancel_button, self.show_error, self)
+        self.runner.cancelled.connect(self._on_task_cancelled)
+        self._build_docks()
+        self.series = SeriesController(
+            self.session,
+            self.runner,
+            self.viewer,
+            self.browser,
+            self.skipped_panel,
+            self.skipped_dock,
+            self.window_combo,
+            self.set_case,
+            self.show_error,
+            self,
+        )
+        self.loaded = self.series.loaded
+        self.scanFinished = self.series.scanFinished
+        self.displayLoaded = self.series.displayLoaded
+        self.compare = CompareView(self.session, self.series, self)
+        self.series.extra_viewers = lambda: (
+            [v for v in self.compare.viewers if v.isVisible()]
+            if self.center.currentWidget() is self.compare
+            else []
+        )
         self.center.addWidget(self.viewer)
         self.center.addWidget(self.compare)
         self.setCentralWidget(self.center)
-
-        self.browser = SeriesBrowser(self)
-        self.panel = MeasurementPanel(self)
-        self.skipped_panel = SkippedFilesPanel(self)
-        self.stir = StirController(self)  # STIR edema: analysis, overlay, badges, decisions
-        self.reader_panel = ReaderEntryPanel(self)
-        self._build_docks()
+        self.autosaver = recovery.Autosaver(lambda: self.session.case, autosave_interval_s, parent=self)
+        self.case_actions = CaseActions(
+            self.session,
+            self.undo_stack,
+            self,
+            self.series,
+            self.autosaver,
+            lambda: self.compare if self.center.currentWidget() is self.compare else self.viewer,
+            self.show_error,
+            self._update_title,
+            close_decision,
+        )
+        self.act_place = QtGui.QAction("&Place landmarks", self)
+        self.placement = PlacementController(
+            self.session, self.undo_stack, self.viewer, self.overlay, self.act_place, self.statusBar(), self
+        )
+        self.stir = StirController(
+            self.session,
+            self.runner,
+            self,
+            self.viewer,
+            self.overlay,
+            self.panel,
+            self.undo_stack,
+            self.statusBar(),
+            self._show_series_then,
+        )
         self._build_actions()
-        self._build_status_bar()
         self.setAcceptDrops(True)
-
-        self.viewer.clickedLps.connect(self._on_viewer_click)
-        self.overlay.handleMoved.connect(self._on_handle_moved)
-        self.overlay.live_text = self._live_text
         self.browser.seriesActivated.connect(self.show_series)
         self.reader_panel.editRequested.connect(self.edit_reader_entry)
         self.undo_stack.cleanChanged.connect(self._on_clean_changed)
-        self.autosaver = recovery.Autosaver(lambda: self.case, autosave_interval_s, parent=self)
-        self.set_case(Case())
+        self._unsubscribe = self.session.subscribe(self._on_session_event)
+        self.set_case(self.session.case)
 
     # -- layout --------------------------------------------------------------------------
-    def _build_docks(self) -> None:
-        def dock(
-            title: str, widget: QtWidgets.QWidget, area: QtCore.Qt.DockWidgetArea
-        ) -> QtWidgets.QDockWidget:
-            d = QtWidgets.QDockWidget(title, self)
-            d.setObjectName(title.replace(" ", "") + "Dock")
-            d.setWidget(widget)
-            self.addDockWidget(area, d)
-            return d
+    def _dock(
+        self, title: str, widget: QtWidgets.QWidget, area: QtCore.Qt.DockWidgetArea
+    ) -> QtWidgets.QDockWidget:
+        d = QtWidgets.QDockWidget(title, self)
+        d.setObjectName(title.replace(" ", "") + "Dock")
+        d.setWidget(widget)
+        self.addDockWidget(area, d)
+        return d
 
+    def _build_docks(self) -> None:
         left = QtWidgets.QWidget(self)
         lay = QtWidgets.QVBoxLayout(left)
         lay.setContentsMargins(4, 4, 4, 4)
@@ -157,15 +167,15 @@ class MainWindow(SeriesLoadingMixin, CaseFilesMixin, QtWidgets.QMainWindow):
         assign_row.addWidget(self.assign_button)
         self._update_assign_date()
         lay.addLayout(assign_row)
-        self.browser_dock = dock("Series", left, QtCore.Qt.DockWidgetArea.LeftDockWidgetArea)
+        self.browser_dock = self._dock("Series", left, QtCore.Qt.DockWidgetArea.LeftDockWidgetArea)
         right = QtWidgets.QWidget(self)  # measurements above, the (small) procedure table below
         right_lay = QtWidgets.QVBoxLayout(right)
         right_lay.setContentsMargins(0, 0, 0, 0)
         right_lay.setSpacing(0)
         right_lay.addWidget(self.panel, 1)
         right_lay.addWidget(self.reader_panel)
-        self.panel_dock = dock("Measurements", right, QtCore.Qt.DockWidgetArea.RightDockWidgetArea)
-        self.skipped_dock = dock(
+        self.panel_dock = self._dock("Measurements", right, QtCore.Qt.DockWidgetArea.RightDockWidgetArea)
+        self.skipped_dock = self._dock(
             "Skipped files", self.skipped_panel, QtCore.Qt.DockWidgetArea.BottomDockWidgetArea
         )
         self.skipped_dock.hide()
@@ -182,13 +192,14 @@ class MainWindow(SeriesLoadingMixin, CaseFilesMixin, QtWidgets.QMainWindow):
         return a
 
     def _build_actions(self) -> None:
-        SK = QtGui.QKeySequence.StandardKey
-        self.act_open_folder = self._action("Open &folder…", self._open_folder_dialog, "Ctrl+Shift+O")
-        self.act_open_files = self._action("Open &files…", self._open_files_dialog)
-        self.act_open_case = self._action("&Open case…", self._open_case_dialog, SK.Open)
-        self.act_save = self._action("&Save case", self.save, SK.Save)
-        self.act_save_as = self._action("Save case &as…", self.save_as, SK.SaveAs)
-        self.act_export = self._action("Export key &image…", self._export_dialog, "Ctrl+E")
+        sk = QtGui.QKeySequence.StandardKey
+        acts = self.case_actions
+        self.act_open_folder = self._action("Open &folder…", acts.open_folder_dialog, "Ctrl+Shift+O")
+        self.act_open_files = self._action("Open &files…", acts.open_files_dialog)
+        self.act_open_case = self._action("&Open case…", acts.open_case_dialog, sk.Open)
+        self.act_save = self._action("&Save case", self.save, sk.Save)
+        self.act_save_as = self._action("Save case &as…", self.save_as, sk.SaveAs)
+        self.act_export = self._action("Export key &image…", acts.export_key_image_dialog, "Ctrl+E")
         self.act_export_data = self._action(
             "E&xport measurements…",
             self.open_export_dialog,
@@ -204,16 +215,17 @@ class MainWindow(SeriesLoadingMixin, CaseFilesMixin, QtWidgets.QMainWindow):
             "Ctrl+G",
             "Choose the endplates of the regional angles",
         )
-        self.act_quit = self._action("&Quit", self.close, SK.Quit)
+        self.act_quit = self._action("&Quit", self.close, sk.Quit)
         self.act_undo = self.undo_stack.createUndoAction(self, "&Undo")
         self.act_undo.setShortcut(QtGui.QKeySequence("Ctrl+Z"))
         self.act_redo = self.undo_stack.createRedoAction(self, "&Redo")
         self.act_redo.setShortcuts([QtGui.QKeySequence("Ctrl+Shift+Z"), QtGui.QKeySequence("Ctrl+Y")])
         self.act_undo.setIconText("Undo")  # the menu says what ("Undo Move L1 ..."), the toolbar stays short
         self.act_redo.setIconText("Redo")
-        self.act_place = self._action("&Place landmarks", self.toggle_placing, "P")
+        self.act_place.setShortcut(QtGui.QKeySequence("P"))
         self.act_place.setCheckable(True)
-        self.act_delete = self._action("&Delete point", self.delete_selected, SK.Delete)
+        self.act_place.triggered.connect(lambda _checked=False: self.toggle_placing())
+        self.act_delete = self._action("&Delete point", self.delete_selected, sk.Delete)
         self.act_delete_vertebra = self._action("Delete &vertebra", self.delete_current_vertebra, "Shift+Del")
         self.act_compare = self._action("&Compare timepoints", self.toggle_compare, "Ctrl+K")
         self.act_compare.setCheckable(True)
@@ -225,7 +237,7 @@ class MainWindow(SeriesLoadingMixin, CaseFilesMixin, QtWidgets.QMainWindow):
         for a in (self.act_open_folder, self.act_open_files, self.act_open_case):
             m_file.addAction(a)
         self.recent_menu = m_file.addMenu("Open &recent")
-        self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
+        self.recent_menu.aboutToShow.connect(lambda: acts.fill_recent_menu(self.recent_menu))
         m_file.addSeparator()
         for a in (self.act_save, self.act_save_as, self.act_export, self.act_export_data):
             m_file.addAction(a)
@@ -259,9 +271,8 @@ class MainWindow(SeriesLoadingMixin, CaseFilesMixin, QtWidgets.QMainWindow):
         tb = self.addToolBar("Tools")
         tb.setObjectName("ToolsBar")
         tb.setMovable(False)
-        tb.addAction(self.act_open_folder)
-        tb.addAction(self.act_open_case)
-        tb.addAction(self.act_save)
+        for a in (self.act_open_folder, self.act_open_case, self.act_save):
+            tb.addAction(a)
         tb.addSeparator()
         tb.addAction(self.act_undo)
         tb.addAction(self.act_redo)
@@ -269,12 +280,12 @@ class MainWindow(SeriesLoadingMixin, CaseFilesMixin, QtWidgets.QMainWindow):
         tb.addWidget(QtWidgets.QLabel(" Level "))
         self.level_combo = QtWidgets.QComboBox()
         self.level_combo.addItems(list(placement.PLACEMENT_LEVELS))
-        self.level_combo.setCurrentText(self.current_level)
+        self.level_combo.setCurrentText(self.session.current_level)
         self.level_combo.currentTextChanged.connect(self.set_level)
         tb.addWidget(self.level_combo)
         tb.addAction(self.act_place)
         tb.addWidget(QtWidgets.QLabel(" Mark "))
-        self.status_buttons: dict[str, QtWidgets.QToolButton] = {}
+        self.status_buttons = self.placement.status_buttons
         for status in VERTEBRA_STATUSES:
             if status == "unknown":
                 continue
@@ -287,10 +298,8 @@ class MainWindow(SeriesLoadingMixin, CaseFilesMixin, QtWidgets.QMainWindow):
             self.status_buttons[status] = b
         tb.addSeparator()
         tb.addWidget(QtWidgets.QLabel(" Window "))
-        self.window_combo = QtWidgets.QComboBox()
         self.window_combo.setMinimumWidth(150)
         self.window_combo.setSizeAdjustPolicy(QtWidgets.QComboBox.SizeAdjustPolicy.AdjustToContents)
-        self.window_combo.activated.connect(self._apply_window_preset)
         tb.addWidget(self.window_combo)
         self.stir.install_actions(m_edit, m_view, tb)
         tb.addSeparator()
@@ -305,64 +314,64 @@ class MainWindow(SeriesLoadingMixin, CaseFilesMixin, QtWidgets.QMainWindow):
         self.progress.hide()
         self.cancel_button = QtWidgets.QPushButton("Cancel")
         self.cancel_button.hide()
-        self.cancel_button.clicked.connect(self.cancel_tasks)
         sb.addPermanentWidget(self.progress)
         sb.addPermanentWidget(self.cancel_button)
 
-    # -- case ------------------------------------------------------------------------------
-    def set_case(self, case: Case) -> None:
-        """Make ``case`` the window's case (undo history starts afresh)."""
-        if self._unsubscribe is not None:
-            self._unsubscribe()
-        self.case = case
-        self._unsubscribe = case.subscribe(self._on_case_event)
-        self.undo_stack.clear()
-        self.recovered_unsaved = False
-        self.autosaver.force_dirty = False
-        self.stir.reset()
-        self.refresh()
+    # -- the session -------------------------------------------------------------------------
+    @property
+    def case(self) -> Case:
+        return self.session.case
 
-    def _on_case_event(self, event: CaseEvent) -> None:
-        self.stir.on_case_event(event)
-        self.refresh()
+    @property
+    def current_level(self) -> str:
+        return self.session.current_level
 
     def current_timepoint(self) -> str | None:
-        if self.current_uid is None:
-            return None
-        ref = self.case.series_ref(self.current_uid)
-        return None if ref is None else ref.timepoint
+        return self.session.current_timepoint
+
+    @property
+    def tasks(self) -> list[workers.Task]:
+        return self.runner.tasks
+
+    def set_case(self, case: Case) -> None:
+        """Make ``case`` the window's case (undo history starts afresh)."""
+        self.undo_stack.clear()
+        self.autosaver.force_dirty = False
+        self.session.set_case(case)
+
+    def _on_session_event(self, event: SessionEvent) -> None:
+        if event.kind == "level":
+            if self.level_combo.currentText() != event.key:
+                self.level_combo.blockSignals(True)
+                self.level_combo.setCurrentText(event.key or "")
+                self.level_combo.blockSignals(False)
+            self.placement.update_prompt()
+            self.placement.update_status_buttons()
+        elif event.kind in ("case", "case-changed", "current", "series", "stir", "display"):
+            self.refresh()
 
     def refresh(self) -> None:
-        """Recompute measurements and redraw every view of the case (one call per event)."""
-        try:
-            self.results = self.case.measure()
-            self.measure_error = ""
-        except Exception as exc:  # a half-placed case must still display
-            log.exception("measurement failed")
-            self.results = None
-            self.measure_error = str(exc)
-        tp = self.current_timepoint()
+        """Redraw what shows the case: overlay, procedure table, browser labels, titles."""
+        s = self.session
+        tp = s.current_timepoint
         if self.viewer.source is not None:
-            self.overlay.set_state(
-                overlay_state_for(self.case, self.results, tp, self.viewer.source.series_uid)
-            )
-        self.panel.show_results(self.case, self.results, self.measure_error)
-        self.stir.refresh_views()
-        self.reader_panel.show_entries(self.case)
-        for key, stack in self.stacks.items():
-            ref = self.case.series_ref(stack.series_uid)
+            self.overlay.set_state(overlay_state_for(s.case, s.results, tp, self.viewer.source.series_uid))
+            self.stir.refresh_views()  # the badges join the labels just drawn
+        self.reader_panel.show_entries(s.case)
+        for key, stack in s.library.stacks.items():
+            ref = s.case.series_ref(stack.series_uid)
             label = ""
             if ref is not None:
-                t = self.case.timepoint(ref.timepoint)
+                t = s.case.timepoint(ref.timepoint)
                 label = t.kind + (f"\n{t.date}" if t.date else "")  # two short lines: no elision
             self.browser.set_timepoint_label(key, label)
-        self._update_prompt()
-        self._update_status_buttons()
+        self.placement.update_prompt()
+        self.placement.update_status_buttons()
         self._update_title()
         if self.viewer.source is not None:
-            label = self._series_title
+            label = self.series.series_title
             if tp is not None:
-                t = self.case.timepoint(tp)
+                t = s.case.timepoint(tp)
                 label += f"  ·  {t.kind}" + (f" {t.date}" if t.date else "")
             self.viewer.set_title(label)
         if self.center.currentWidget() is self.compare:
@@ -371,246 +380,133 @@ class MainWindow(SeriesLoadingMixin, CaseFilesMixin, QtWidgets.QMainWindow):
     def _on_clean_changed(self, _clean: bool) -> None:
         self._update_title()
 
+    def _on_task_cancelled(self, description: str) -> None:
+        self.statusBar().showMessage(f"{description}: cancelled", 5000)
+
     def _update_title(self) -> None:
-        name = self.case.file_path.name if self.case.file_path else "Untitled case"
+        name = self.session.case.file_path.name if self.session.case.file_path else "Untitled case"
         self.setWindowTitle(f"{name}[*] — Endplate")
-        self.setWindowModified(self.case.dirty or self.recovered_unsaved)
+        self.setWindowModified(self.session.is_dirty())
 
     def is_dirty(self) -> bool:
-        return self.case.dirty or self.recovered_unsaved
+        return self.session.is_dirty()
 
-    # -- placement ---------------------------------------------------------------------------
-    def set_level(self, level: str) -> None:
-        if level not in placement.PLACEMENT_LEVELS:
+    def show_error(self, title: str, message: str) -> None:
+        """Tell the user, in a dialog that does not block the event loop, and log it."""
+        log.error("%s: %s", title, message)
+        self.errors.append(message)
+        self.statusBar().showMessage(message, 10000)
+        if self.interactive_errors:
+            box = QtWidgets.QMessageBox(QtWidgets.QMessageBox.Icon.Warning, title, message, parent=self)
+            box.setAttribute(QtCore.Qt.WidgetAttribute.WA_DeleteOnClose)
+            box.open()
+
+    # -- what the window offers (each delegates to its controller) ---------------------------
+    def open_paths(self, paths: list[Path]) -> None:
+        self.series.open_paths(paths)
+
+    def open_case(self, path: Path) -> bool:
+        return self.series.open_case(path)
+
+    def adopt_case(self, case: Case, show_uid: str | None = None) -> None:
+        self.series.adopt_case(case, show_uid)
+
+    def show_series(self, key_or_uid: str) -> None:
+        self.series.show_series(key_or_uid)
+
+    def _show_series_then(self, uid: str, then: Callable[[], None]) -> None:
+        """Show a series, then call ``then`` once it is shown (now, when already loaded)."""
+        if self.session.library.loaded_display(uid) is not None:
+            self.series.show_series(uid)
+            then()
             return
-        self.current_level = level
-        if self.level_combo.currentText() != level:
-            self.level_combo.blockSignals(True)
-            self.level_combo.setCurrentText(level)
-            self.level_combo.blockSignals(False)
-        self._update_prompt()
-        self._update_status_buttons()
+        conn: list[Any] = []
+
+        def once() -> None:
+            self.loaded.disconnect(conn[0])
+            then()
+
+        conn.append(self.loaded.connect(once))
+        self.series.show_series(uid)
+
+    def save(self) -> bool:
+        return self.case_actions.save()
+
+    def save_as(self) -> bool:
+        return self.case_actions.save_as()
+
+    def save_to(self, path: Path) -> bool:
+        return self.case_actions.save_to(path)
+
+    def export_key_image(self, path: Path) -> Path:
+        return self.case_actions.export_key_image(path)
+
+    def open_export_dialog(self, ask_save: Callable[[str], bool] | None = None) -> ExportDialog:
+        return self.case_actions.open_export_dialog(ask_save)
+
+    def edit_reader_entry(self, scope: tuple[str | None, str | None] | None = None) -> ReaderEntryDialog:
+        return self.case_actions.edit_reader_entry(scope)
+
+    def edit_regional_angles(self) -> RegionalDialog:
+        return self.case_actions.edit_regional_angles()
+
+    def set_level(self, level: str) -> None:
+        self.placement.set_level(level)
 
     def toggle_placing(self) -> None:
-        self.set_placing(not self.placing)
+        self.placement.set_placing(not self.placement.placing)
 
     def set_placing(self, on: bool) -> None:
-        self.placing = bool(on)
-        self.act_place.setChecked(self.placing)
-        if (
-            self.placing
-            and placement.next_key(self.case, self.current_timepoint(), self.current_level) is None
-        ):
-            self.set_level(placement.suggest_level(self.case, self.current_timepoint(), self.current_level))
-        self._update_prompt()
+        self.placement.set_placing(on)
 
-    def _update_prompt(self) -> None:
-        if not self.placing or self.viewer.source is None:
-            self.viewer.set_prompt("")
-            return
-        key = placement.next_key(self.case, self.current_timepoint(), self.current_level)
-        self.viewer.set_prompt(placement.prompt_for(self.current_level, key))
-
-    def _landmark_at(self, lps: NDArray[np.float64], slice_index: int) -> Landmark:
-        source = self.viewer.source
-        assert source is not None
-        frame = getattr(source, "frame_index_for_slice", lambda _k: None)(slice_index)
-        return Landmark(
-            tuple(float(x) for x in lps),  # type: ignore[arg-type]
-            source.series_uid,
-            source.sop_uid_for_slice(slice_index),
-            frame,
-        )
-
-    def _ensure_timepoint(self) -> str:
-        """The current series' timepoint, assigning it first when needed.
-
-        The series joins the timepoint of the same study date if there is one; else it
-        becomes the pre-op timepoint (the first one) or a dated follow-up.  Post-op is
-        never guessed: the reader assigns it.  Must be called inside an undo macro: the
-        assignment is part of the user's action.
-        """
-        tp = self.current_timepoint()
-        if tp is not None:
-            return tp
-        assert self.current_uid is not None
-        stack = self._stack_for_uid(self.current_uid)
-        date = _iso_date(stack.study_date if stack is not None else None)
-        for t in self.case.timepoints:
-            if date is not None and t.date == date:
-                return self._push_assignment(t.kind, date)
-        has_pre = any(t.kind == "pre-op" for t in self.case.timepoints)
-        return self._push_assignment("follow-up" if has_pre else "pre-op", date)
-
-    def _on_viewer_click(self, lps: NDArray[np.float64], slice_index: int, _modifiers: object) -> None:
-        if self.viewer.source is None:
-            return
-        if not self.placing:
-            hit = self.overlay.nearest_handle(lps)
-            if hit is not None:
-                self.set_level(hit[0])
-                self.overlay.select(*hit)
-            return
-        key = placement.next_key(self.case, self.current_timepoint(), self.current_level)
-        if key is None:
-            return
-        landmark = self._landmark_at(lps, slice_index)
-        level = self.current_level
-        self.undo_stack.beginMacro(f"Place {level} {LANDMARK_LABELS[key]}")
-        try:
-            tp = self._ensure_timepoint()
-            self.undo_stack.push(commands.PlaceLandmarkCommand(self.case, tp, level, key, landmark))
-        finally:
-            self.undo_stack.endMacro()
-        if placement.next_key(self.case, tp, level) is None:
-            self.set_level(placement.suggest_level(self.case, tp, level))
-
-    def _live_text(self, level: str, points_mm: dict[str, NDArray[np.float64]]) -> str:
-        """Angle and heights of ``level`` with its points where the handles are now."""
-        from measure.engine import measure_vertebra
-
-        tp = self.current_timepoint()
-        if tp is None:
-            return ""
-        inputs = {vi.level: vi for vi in self.case.vertebra_inputs(tp)}
-        vi = inputs.get(level)
-        if vi is None:
-            return ""
-        landmarks = {
-            k: (lm.moved_to(points_mm[k]) if k in points_mm else lm) for k, lm in vi.landmarks.items()
-        }
-        return vertebra_value_text(measure_vertebra(replace(vi, landmarks=landmarks)))
-
-    def _on_handle_moved(self, level: str, key: str, lps: NDArray[np.float64]) -> None:
-        tp = self.current_timepoint()
-        if tp is None or self.case.landmark(tp, level, key) is None:
-            return
-        landmark = self._landmark_at(lps, self.viewer.slice_index)
-        self.undo_stack.push(commands.MoveLandmarkCommand(self.case, tp, level, key, landmark))
+    @property
+    def placing(self) -> bool:
+        return self.placement.placing
 
     def delete_selected(self) -> None:
-        tp = self.current_timepoint()
-        sel = self.overlay.selected
-        if tp is None or sel is None or self.case.landmark(tp, *sel) is None:
-            return
-        self.overlay.selected = None
-        self.undo_stack.push(commands.PlaceLandmarkCommand(self.case, tp, sel[0], sel[1], None))
+        self.placement.delete_selected()
 
     def delete_current_vertebra(self) -> None:
-        tp = self.current_timepoint()
-        if tp is None or self.case.vertebra(tp, self.current_level) is None:
-            return
-        self.undo_stack.push(commands.RemoveVertebraCommand(self.case, tp, self.current_level))
+        self.placement.delete_current_vertebra()
 
     def toggle_status(self, status: str) -> None:
-        if self.current_uid is None:
-            self.statusBar().showMessage(
-                "Open a series first: the status belongs to a vertebra of a timepoint.", 5000
-            )
-            return
-        tp = self.current_timepoint()
-        v = None if tp is None else self.case.vertebra(tp, self.current_level)
-        new = "unknown" if v is not None and v.status == status else status
-        self.undo_stack.beginMacro(f"Mark {self.current_level} {new}")
-        try:
-            tp = self._ensure_timepoint()
-            self.undo_stack.push(commands.SetStatusCommand(self.case, tp, self.current_level, new))
-        finally:
-            self.undo_stack.endMacro()
-
-    def _update_status_buttons(self) -> None:
-        tp = self.current_timepoint()
-        v = None if tp is None else self.case.vertebra(tp, self.current_level)
-        for status, b in self.status_buttons.items():
-            b.setCheckable(True)
-            b.setChecked(v is not None and v.status == status)
-
-    # -- timepoints ------------------------------------------------------------------------------
-    def _push_assignment(self, kind: str, date: str | None, series_uid: str | None = None) -> str:
-        """Assign a series (default: the current one) to a new or existing timepoint of ``kind``.
-
-        An existing timepoint of that kind (and date, when given) is reused; returns its id.
-        """
-        uid = series_uid or self.current_uid
-        assert uid is not None
-        tp_id = None
-        for t in self.case.timepoints:
-            same_date = t.date == date if kind == "follow-up" else (date is None or t.date in (date, None))
-            if t.kind == kind and same_date:
-                tp_id = t.id
-                if date is not None and t.date != date:
-                    self.undo_stack.push(commands.UpdateTimepointCommand(self.case, replace(t, date=date)))
-                break
-        if tp_id is None:
-            tp_id = new_timepoint_id(self.case, kind)
-            self.undo_stack.push(commands.AddTimepointCommand(self.case, Timepoint(tp_id, kind, date)))
-        self.undo_stack.push(commands.AssignSeriesCommand(self.case, self._series_ref(uid, tp_id)))
-        return tp_id
-
-    def _series_ref(self, uid: str, timepoint: str) -> SeriesRef:
-        stack = self._stack_for_uid(uid)
-        display = self.displays.get(uid)
-        geom = display.geometry if display is not None else (stack.geometry if stack is not None else None)
-        existing = self.case.series_ref(uid)
-        path = existing.path if existing is not None else ""
-        if stack is not None and stack.frames:
-            paths = {f.path.parent for f in stack.frames}
-            path = (
-                str(paths.pop().absolute())
-                if len(paths) == 1
-                else str(stack.frames[0].path.parent.absolute())
-            )
-        return SeriesRef(
-            series_uid=uid,
-            timepoint=timepoint,
-            path=path or ".",
-            description=stack.description
-            if stack is not None
-            else (existing.description if existing else ""),
-            modality=stack.modality if stack is not None else (existing.modality if existing else ""),
-            sequence=stack.sequence if stack is not None else (existing.sequence if existing else None),
-            orientation=tuple(geom.first.orientation) if geom is not None else None,  # type: ignore[arg-type]
-            pixel_spacing_mm=tuple(geom.first.pixel_spacing_mm) if geom is not None else None,  # type: ignore[arg-type]
-            reformat=bool(getattr(display, "is_reformat", False)),
-        )
+        self.placement.toggle_status(status)
 
     def assign_series(self, series_uid: str, kind: str, date: str | None = None) -> str:
-        """Assign a series to a timepoint (one undoable step); returns the timepoint id."""
-        self.undo_stack.beginMacro(f"Assign series to {kind}")
-        try:
-            return self._push_assignment(kind, date, series_uid)
-        finally:
-            self.undo_stack.endMacro()
+        return self.placement.assign_series(series_uid, kind, date)
+
+    def cancel_tasks(self) -> None:
+        self.runner.cancel_all()
+
+    def wait_for_tasks(self, timeout_s: float = 60.0) -> None:
+        self.runner.wait(timeout_s)
+
+    # -- timepoint assignment from the browser ------------------------------------------------
+    def _selected_series_uid(self) -> str | None:
+        key = self.browser.current_key()
+        stack = self.session.library.stacks.get(key) if key else None
+        return stack.series_uid if stack is not None else self.session.current_series_uid
 
     def _assign_current_from_ui(self) -> None:
-        key = self.browser.current_key()
-        stack = self.stacks.get(key) if key else None
-        uid = stack.series_uid if stack is not None else self.current_uid
+        uid = self._selected_series_uid()
         if uid is None:
             return
         kind = self.assign_kind.currentText()
         if kind == "follow-up":
             date = self.assign_date.date().toString("yyyy-MM-dd")
         else:
-            stack = self._stack_for_uid(uid)
-            date = _iso_date(stack.study_date if stack is not None else None)
+            stack = self.session.stack(uid)
+            date = dicom_date_iso(stack.study_date if stack is not None else None)
         self.assign_series(uid, kind, date)
 
     def _update_assign_date(self) -> None:
         """The date field is for follow-ups only; it starts at the selected series' study date."""
-        follow_up = self.assign_kind.currentText() == "follow-up"
-        self.assign_date.setEnabled(follow_up)
+        self.assign_date.setEnabled(self.assign_kind.currentText() == "follow-up")
         key = self.browser.current_key()
-        stack = self.stacks.get(key) if key else None
-        iso = _iso_date(stack.study_date if stack is not None else None)
+        stack = self.session.library.stacks.get(key) if key else None
+        iso = dicom_date_iso(stack.study_date if stack is not None else None)
         if iso is not None:
             self.assign_date.setDate(QtCore.QDate.fromString(iso, "yyyy-MM-dd"))
-
-    def _stack_for_uid(self, uid: str) -> SeriesStack | None:
-        for stack in self.stacks.values():
-            if stack.series_uid == uid:
-                return stack
-        return None
 
     # -- compare ----------------------------------------------------------------------------------
     def toggle_compare(self) -> None:
@@ -649,24 +545,12 @@ class MainWindow(SeriesLoadingMixin, CaseFilesMixin, QtWidgets.QMainWindow):
             self.open_paths(paths)
 
     def closeEvent(self, event: QtGui.QCloseEvent) -> None:
-        if not self._confirm_discard():
+        if not self.case_actions.confirm_discard():
             event.ignore()
             return
-        self.cancel_tasks()
-        for task in self.tasks:  # their results would arrive at a closed window
-            task.signals.blockSignals(True)
-        self.tasks = []
+        self.runner.forget_all()  # their results would arrive at a closed window
         workers.wait_all()  # cancelled workers return within a file read; none outlives the window
         self.autosaver.timer.stop()
         recovery.discard_recovery()
-        if self._unsubscribe is not None:
-            self._unsubscribe()
-            self._unsubscribe = None
+        self.session.close()  # no view hears of the session any more
         event.accept()
-
-
-def _iso_date(dicom_date: str | None) -> str | None:
-    """DICOM ``YYYYMMDD`` as ISO ``YYYY-MM-DD`` (None when absent or malformed)."""
-    if not dicom_date or len(dicom_date) < 8 or not dicom_date[:8].isdigit():
-        return None
-    return f"{dicom_date[:4]}-{dicom_date[4:6]}-{dicom_date[6:8]}"

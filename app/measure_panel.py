@@ -1,22 +1,23 @@
-"""The measurement panel (tables per timepoint and level, regional angles, comparisons)
-and the text drawn beside each vertebra.
+"""The measurement panel: tables per timepoint and level, regional angles, comparisons.
 
-Numbers come from ``Case.measure()`` (the engine); this module only formats them.  Values
-are shown with their one-pixel placement uncertainty (``12.3 ± 0.4``), and a change within
-measurement error is marked ``≈``, as the clinical reference asks.
+It observes the :class:`~session.model.Session` and redraws from its typed results (and
+its STIR results) after every change; the cells are written by :mod:`app.text` and
+:mod:`app.stir_text`.  Values are shown with their one-pixel placement uncertainty
+(``12.3 ± 0.4``), and a change within measurement error is marked ``≈``.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable, Mapping
 
-import numpy as np
 from PySide6 import QtCore, QtGui, QtWidgets
 
-from app.overlays import OverlayState, RegionalOverlay, VertebraOverlay
-from app.stir_view import STIR_COLUMNS, badge_tooltip, stir_cells
+from app.stir_text import STIR_COLUMNS, badge_tooltip, stir_cells
+from app.text import comparison_row, fmt, vertebra_row
 from measure.case import Case
 from measure.edema import NO_CUTOFF_NOTE, default_choice_note
+from measure.results import CaseResults, StirResult
+from session.model import Session, SessionEvent
 
 VERTEBRA_COLUMNS = (
     "Timepoint",
@@ -34,8 +35,10 @@ VERTEBRA_COLUMNS = (
     "Loss vs nearest (%)",
     "Genant",
     "Type",
-    *STIR_COLUMNS,  # STIR edema (app.stir_view): SIR, bright % (grade), T1 ratio, flag, reader
+    *STIR_COLUMNS,  # STIR edema (app.stir_text): SIR, bright % (grade), T1 ratio, flag, reader
 )
+#: Index of the first STIR column of the vertebra table.
+FIRST_STIR_COLUMN = len(VERTEBRA_COLUMNS) - len(STIR_COLUMNS)
 REGIONAL_COLUMNS = ("Timepoint", "Regional angle", "Angle (°)")
 COMPARISON_COLUMNS = (
     "Level",
@@ -49,128 +52,8 @@ COMPARISON_COLUMNS = (
     "Restoration Hm (%)",
     "Loss of correction (°)",
 )
-
-
-def fmt(value: float | None, sigma: float | None = None, digits: int = 1) -> str:
-    """``12.3 ± 0.4`` (or ``12.3``, or ``–`` when missing)."""
-    if value is None or not np.isfinite(value):
-        return "–"
-    if round(value, digits) == 0:
-        value = 0.0  # no "-0.0"
-    text = f"{value:.{digits}f}"
-    if sigma is not None and np.isfinite(sigma):
-        text += f" ± {sigma:.{digits}f}"
-    return text
-
-
-def _measured(m: Any, digits: int = 1, sigma: bool = True) -> str:
-    return fmt(m.value, m.uncertainty if sigma else None, digits)
-
-
-def _loss(detail: dict[str, float] | None, sigma: dict[str, float | None] | None = None) -> str:
-    """Largest height loss at one reference, with its +/- and which height it is."""
-    if not detail:
-        return "–"
-    key, value = max(detail.items(), key=lambda kv: kv[1])
-    return f"{fmt(value, (sigma or {}).get(key), digits=0)} ({key})"
-
-
-def vertebra_row(timepoint: str, r: Any) -> list[str]:
-    grade = "–" if r.genant_grade is None else f"{r.genant_grade}"
-    if r.genant_grade is not None and r.genant_reference:
-        grade += f" ({r.genant_reference})"
-    return [
-        timepoint,
-        r.level,
-        r.status,
-        _measured(r.vka_deg),
-        _measured(r.ha_mm),
-        _measured(r.hm_mm),
-        _measured(r.hp_mm),
-        _measured(r.wedge_ratio, 2),
-        _measured(r.biconcave_ratio, 2),
-        _measured(r.crush_ratio, 2),
-        *(
-            _loss(r.height_loss_pct.get(ref), r.height_loss_sigma_pct.get(ref))
-            for ref in ("posterior", "adjacent", "nearest")
-        ),
-        grade,
-        r.type or "–",
-    ]
-
-
-def _within(c: Any, key: str, sub: str | None = None) -> bool:
-    w = c.within_error.get(key)
-    if isinstance(w, dict):
-        w = w.get(sub) if sub else None
-    return bool(w)
-
-
-def comparison_row(c: Any) -> list[str]:
-    def mark(text: str, within: bool) -> str:
-        return f"≈ {text}" if within and text != "–" else text
-
-    loss = c.loss_of_correction or {}
-    loss_angle = loss.get("vka_deg", loss.get("angle_deg"))
-    return [
-        c.level,
-        f"{c.from_id} → {c.to_id}",
-        c.kind.replace("_", " "),
-        mark(fmt(c.correction_deg), _within(c, "correction_deg") or _within(c, "angle_deg")),
-        *(mark(fmt(c.height_gain_mm.get(h)), _within(c, "height_gain_mm", h)) for h in ("ha", "hm", "hp")),
-        fmt(c.restoration_pct.get("ha"), digits=0),
-        fmt(c.restoration_pct.get("hm"), digits=0),
-        mark(fmt(loss_angle), _within(c, "loss_of_correction", "vka_deg"))
-        if c.loss_of_correction is not None
-        else "–",
-    ]
-
-
-def vertebra_value_text(r: Any) -> str:
-    """The two lines drawn beside a vertebra: angle, then heights."""
-    if r is None or not r.measured:
-        return ""
-    lines = [f"VKA {fmt(r.vka_deg.value, r.vka_deg.uncertainty)}°"]
-    lines.append(f"Ha {fmt(r.ha_mm.value)} · Hm {fmt(r.hm_mm.value)} · Hp {fmt(r.hp_mm.value)}")
-    if r.genant_grade:
-        lines.append(f"Genant {r.genant_grade} {r.type or ''}".rstrip())
-    return "\n".join(lines)
-
-
-def overlay_state_for(
-    case: Case, results: dict[str, Any] | None, timepoint: str | None, series_uid: str
-) -> OverlayState:
-    """What a viewer showing ``series_uid`` at ``timepoint`` draws."""
-    state = OverlayState()
-    if timepoint is None:
-        return state
-    tp_result = None if results is None else results["timepoints"].get(timepoint)
-    for v in case.vertebrae(timepoint):
-        points = {k: lm.array for k, lm in v.landmarks.items() if lm.series_uid == series_uid}
-        if not points:
-            continue
-        r = None if tp_result is None else tp_result.vertebrae.get(v.level)
-        state.vertebrae.append(VertebraOverlay(v.level, v.status, points, vertebra_value_text(r)))
-    if tp_result is not None:
-        for reg in tp_result.regional:
-            upper = _endplate_points(case, timepoint, reg.upper_level, reg.upper_endplate, series_uid)
-            lower = _endplate_points(case, timepoint, reg.lower_level, reg.lower_endplate, series_uid)
-            if upper is None or lower is None or reg.angle_deg is None:
-                continue
-            text = f"{fmt(reg.angle_deg, reg.uncertainty_deg)}°"
-            state.regional.append(RegionalOverlay(f"{reg.upper_level}–{reg.lower_level}", upper, lower, text))
-    return state
-
-
-def _endplate_points(
-    case: Case, tp: str, level: str, endplate: str, series_uid: str
-) -> tuple[Any, Any] | None:
-    prefix = "sup" if endplate == "superior" else "inf"
-    ant = case.landmark(tp, level, f"{prefix}_ant")
-    post = case.landmark(tp, level, f"{prefix}_post")
-    if ant is None or post is None or ant.series_uid != series_uid or post.series_uid != series_uid:
-        return None
-    return ant.array, post.array
+#: Session events after which the panel redraws.
+REDRAW_EVENTS = frozenset({"case", "case-changed", "stir"})
 
 
 class _Table(QtWidgets.QTableWidget):
@@ -204,9 +87,17 @@ class _Table(QtWidgets.QTableWidget):
 
 
 class MeasurementPanel(QtWidgets.QWidget):
-    """Three tables: vertebrae (per timepoint and level), regional angles, comparisons."""
+    """Three tables: vertebrae (per timepoint and level), regional angles, comparisons.
 
-    def __init__(self, parent: QtWidgets.QWidget | None = None) -> None:
+    With a ``session`` the panel observes it and redraws after every change of the case
+    or of the STIR results; :meth:`show_results` draws given results (tests, other views).
+    """
+
+    #: A row of the vertebra table was asked about (right click or double click on a STIR
+    #: cell): (timepoint id, level, global position of a right click or None).
+    stirRequested = QtCore.Signal(str, str, object)
+
+    def __init__(self, session: Session | None = None, parent: QtWidgets.QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("MeasurementPanel")
         layout = QtWidgets.QVBoxLayout(self)
@@ -231,32 +122,47 @@ class MeasurementPanel(QtWidgets.QWidget):
         copy.setToolTip("Copy every table to the clipboard, tab-separated (pastes into a spreadsheet)")
         copy.clicked.connect(self.copy_to_clipboard)
         layout.addWidget(copy)
-        self._stir: dict[str, dict[str, Any]] = {}
-        self._last: tuple[Case, dict[str, Any] | None, str] | None = None
-        first_stir = len(VERTEBRA_COLUMNS) - len(STIR_COLUMNS)
-        for j in range(first_stir, len(VERTEBRA_COLUMNS)):
-            self.vertebrae.horizontalHeaderItem(j).setToolTip(
-                "STIR edema (double-click or right-click a row to confirm or override). "
-                + NO_CUTOFF_NOTE
-                + "\n"
-                + default_choice_note()
-            )
+        for j in range(FIRST_STIR_COLUMN, len(VERTEBRA_COLUMNS)):
+            header = self.vertebrae.horizontalHeaderItem(j)
+            if header is not None:
+                header.setToolTip(
+                    "STIR edema (double-click or right-click a row to confirm or override). "
+                    + NO_CUTOFF_NOTE
+                    + "\n"
+                    + default_choice_note()
+                )
+        self.vertebrae.setContextMenuPolicy(QtCore.Qt.ContextMenuPolicy.CustomContextMenu)
+        self.vertebrae.customContextMenuRequested.connect(self._on_context_menu)
+        self.vertebrae.cellDoubleClicked.connect(self._on_double_click)
+        self._unsubscribe: Callable[[], None] | None = None
+        self.session = session
+        if session is not None:
+            self._unsubscribe = session.subscribe(self._on_session_event)
+            self.refresh()
 
-    def set_stir(self, stir: dict[str, dict[str, Any]]) -> None:
-        """STIR results ``{timepoint: {level: StirResult}}`` for the STIR columns (redraws)."""
-        if stir is self._stir:
-            return
-        self._stir = stir
-        if self._last is not None:
-            self.show_results(*self._last)
+    def _on_session_event(self, event: SessionEvent) -> None:
+        if event.kind in REDRAW_EVENTS:
+            self.refresh()
 
-    def show_results(self, case: Case, results: dict[str, Any] | None, error: str = "") -> None:
-        self._last = (case, results, error)
+    def refresh(self) -> None:
+        """Redraw from the session's case, results and STIR results."""
+        if self.session is not None:
+            s = self.session
+            self.show_results(s.case, s.results, s.measure_error, s.stir)
+
+    def show_results(
+        self,
+        case: Case,
+        results: CaseResults | None,
+        error: str = "",
+        stir: Mapping[str, Mapping[str, StirResult]] | None = None,
+    ) -> None:
+        stir = stir or {}
         rows, regional, comparisons = [], [], []
         refused: dict[int, str] = {}  # row -> why a complete vertebra was not measured
         if results is not None:
             for tp in case.ordered_timepoints():
-                tp_result = results["timepoints"].get(tp.id)
+                tp_result = results.timepoints.get(tp.id)
                 if tp_result is None:
                     continue
                 for r in tp_result.vertebrae.values():
@@ -267,36 +173,52 @@ class MeasurementPanel(QtWidgets.QWidget):
                         row[3] = "not measured" if complete else f"{len(v.landmarks)}/6 points"
                         if complete and r.notes:
                             refused[len(rows)] = " ".join(r.notes)
-                    row += stir_cells(self._stir.get(tp.id, {}).get(r.level))
+                    row += stir_cells((stir.get(tp.id) or {}).get(r.level))
                     rows.append(row)
                 for reg in tp_result.regional:
                     regional.append([tp.id, reg.label, fmt(reg.angle_deg, reg.uncertainty_deg)])
-            comparisons = [comparison_row(c) for c in results["comparisons"]]
+            comparisons = [comparison_row(c) for c in results.comparisons]
         self.vertebrae.set_rows(rows)
         for i, why in refused.items():
             for j in range(self.vertebrae.columnCount()):
                 item = self.vertebrae.item(i, j)
                 if item is not None:
                     item.setToolTip(why)
-        self._stir_tooltips()
+        self._stir_tooltips(stir)
         self.regional.set_rows(regional)
         self.comparisons.set_rows(comparisons)
         messages = [f"Measurements could not be computed: {error}"] if error else []
         messages += [rows[i][0] + " " + why for i, why in refused.items()]
         self.message.setText("\n".join(messages))
 
-    def _stir_tooltips(self) -> None:
+    def _stir_tooltips(self, stir: Mapping[str, Mapping[str, StirResult]]) -> None:
         """Each STIR cell explains itself: the analysis sentence and the no-cut-off note."""
-        first_stir = len(VERTEBRA_COLUMNS) - len(STIR_COLUMNS)
         table = self.vertebrae
         for i in range(table.rowCount()):
-            tp, level = table.item(i, 0).text(), table.item(i, 1).text()
-            r = self._stir.get(tp, {}).get(level)
+            key = self.row_key(i)
+            r = None if key is None else (stir.get(key[0]) or {}).get(key[1])
             tip = badge_tooltip(r) if r is not None else "STIR edema not analysed. " + NO_CUTOFF_NOTE
-            for j in range(first_stir, len(VERTEBRA_COLUMNS)):
+            for j in range(FIRST_STIR_COLUMN, len(VERTEBRA_COLUMNS)):
                 item = table.item(i, j)
                 if item is not None:
                     item.setToolTip(tip)
+
+    def row_key(self, row: int) -> tuple[str, str] | None:
+        """(timepoint id, level) of a row of the vertebra table."""
+        tp_item, level_item = self.vertebrae.item(row, 0), self.vertebrae.item(row, 1)
+        if tp_item is None or level_item is None:
+            return None
+        return tp_item.text(), level_item.text()
+
+    def _on_context_menu(self, pos: QtCore.QPoint) -> None:
+        key = self.row_key(self.vertebrae.rowAt(pos.y()))
+        if key is not None:
+            self.stirRequested.emit(key[0], key[1], self.vertebrae.viewport().mapToGlobal(pos))
+
+    def _on_double_click(self, row: int, column: int) -> None:
+        key = self.row_key(row)
+        if key is not None and column >= FIRST_STIR_COLUMN:
+            self.stirRequested.emit(key[0], key[1], None)
 
     def as_tsv(self) -> str:
         blocks = []
@@ -307,3 +229,9 @@ class MeasurementPanel(QtWidgets.QWidget):
 
     def copy_to_clipboard(self) -> None:
         QtGui.QGuiApplication.clipboard().setText(self.as_tsv())
+
+    def detach(self) -> None:
+        """Stop observing the session (the window is closing)."""
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+            self._unsubscribe = None

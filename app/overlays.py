@@ -19,6 +19,7 @@ from numpy.typing import NDArray
 from PySide6 import QtCore, QtGui
 
 from app.coords import lps_to_scene, scene_to_lps
+from app.viewer import SliceViewer
 from measure.landmarks import LANDMARK_KEYS
 
 #: Colour per vertebra status (RGB); the key is the status string of the case model.
@@ -54,7 +55,7 @@ class VertebraOverlay:
     points_mm: dict[str, NDArray[np.float64]]
     values_text: str = ""
     #: One more line under the values, in its own colour, with a tooltip (the STIR edema
-    #: badge of :mod:`app.stir_view`); empty: none.
+    #: badge of :mod:`app.stir_controller`); empty: none.
     badge: str = ""
     badge_colour: tuple[int, int, int] | None = None
     badge_tooltip: str = ""
@@ -102,10 +103,7 @@ class OverlayLayer(QtCore.QObject):
     #: (level, landmark key) when a handle is clicked (selection).
     handleSelected = QtCore.Signal(str, str)
 
-    def __init__(self, viewer: object) -> None:
-        from app.viewer import SliceViewer
-
-        assert isinstance(viewer, SliceViewer)
+    def __init__(self, viewer: SliceViewer) -> None:
         super().__init__(viewer)  # owned by its viewer (Qt), not by a Python reference
         self.viewer = viewer
         self.state = OverlayState()

@@ -12,7 +12,7 @@ from __future__ import annotations
 from PySide6 import QtWidgets
 from PySide6.QtGui import QUndoCommand
 
-from app.stir_view import badge_colour, badge_text
+from app.stir_text import badge_colour, badge_text
 from measure.case import Case, StirDecision
 from measure.edema import NO_CUTOFF_NOTE, STATUS_OK, StirResult, default_choice_note
 

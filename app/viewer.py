@@ -49,6 +49,8 @@ class DisplaySource(Protocol):
 
     def sop_uid_for_slice(self, k: int) -> str | None: ...
 
+    def frame_index_for_slice(self, k: int) -> int | None: ...
+
 
 @dataclass
 class VolumeSource:
@@ -65,6 +67,9 @@ class VolumeSource:
 
     def sop_uid_for_slice(self, k: int) -> str | None:
         return self.sop_uids[k] if 0 <= k < len(self.sop_uids) else None
+
+    def frame_index_for_slice(self, k: int) -> int | None:
+        return None
 
 
 @dataclass

@@ -22,8 +22,8 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from typing import Any, Literal
+from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 from numpy.typing import NDArray
@@ -31,6 +31,7 @@ from numpy.typing import NDArray
 from measure.landmarks import LANDMARK_KEYS, LEVELS, level_index
 from measure.morphometry import VertebraInput
 from measure.planes import resolve_plane
+from measure.results import RegionalResult
 from measure.uncertainty import placement_steps, propagate
 
 EndplateName = Literal["superior", "inferior"]
@@ -110,44 +111,18 @@ class RegionalSpec:
         )
 
 
-@dataclass(frozen=True)
-class RegionalResult:
-    """A regional kyphotic angle (deg, kyphosis positive) and the endplates it joins."""
-
-    upper_level: str
-    upper_endplate: str
-    lower_level: str
-    lower_endplate: str
-    angle_deg: float | None
-    uncertainty_deg: float | None
-    label: str
-    notes: tuple[str, ...] = field(default=())
-
-    @classmethod
-    def not_measured(cls, spec: RegionalSpec, note: str) -> RegionalResult:
-        """The result of an angle that could not be measured: no value, ``note`` says why."""
-        return cls(
-            spec.upper_level,
-            spec.upper_endplate,
-            spec.lower_level,
-            spec.lower_endplate,
-            None,
-            None,
-            spec.display_label,
-            (note,),
-        )
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "upper_level": self.upper_level,
-            "upper_endplate": self.upper_endplate,
-            "lower_level": self.lower_level,
-            "lower_endplate": self.lower_endplate,
-            "angle_deg": self.angle_deg,
-            "uncertainty_deg": self.uncertainty_deg,
-            "label": self.label,
-            "notes": list(self.notes),
-        }
+def regional_not_measured(spec: RegionalSpec, note: str) -> RegionalResult:
+    """The result of an angle that could not be measured: no value, ``note`` says why."""
+    return RegionalResult(
+        spec.upper_level,
+        spec.upper_endplate,
+        spec.lower_level,
+        spec.lower_endplate,
+        None,
+        None,
+        spec.display_label,
+        (note,),
+    )
 
 
 def regional_angle(
@@ -170,7 +145,7 @@ def regional_angle(
     used += [(lower, key) for key in _ENDPLATE_KEYS[lower_endplate]]
     missing = [f"{v.level} {key}" for v, key in used if key not in v.landmarks]
     if missing:
-        return RegionalResult.not_measured(
+        return regional_not_measured(
             spec, f"regional angle {spec.display_label}: landmarks {', '.join(missing)} are missing."
         )
 

@@ -11,24 +11,29 @@ Clinical reference, "Before / after augmentation, follow-up":
 * loss of correction at follow-up = ``value_followup - value_post`` (VKA and heights);
 * a change smaller than the measurement error is marked as such (:class:`ChangeThresholds`).
 
-Only ``TimepointResult`` objects are read here (duck-typed, so this module does not
-import the engine, which re-exports it).
+Results are the typed objects of :mod:`measure.results`.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
 
 from measure.landmarks import level_index
-
-if TYPE_CHECKING:
-    from measure.engine import TimepointResult, VertebraResult
+from measure.results import (
+    DEFAULT_THRESHOLDS,
+    HEIGHT_KEYS,
+    ChangeThresholds,
+    ComparisonResult,
+    HeightFlags,
+    LossOfCorrection,
+    LossOfCorrectionFlags,
+    PerHeight,
+    TimepointResult,
+    VertebraResult,
+)
 
 COMPARISON_KINDS: tuple[str, ...] = ("correction", "loss_of_correction")
-_HEIGHTS = (("ha", "ha_mm"), ("hm", "hm_mm"), ("hp", "hp_mm"))
 #: Accepted spellings of timepoint kinds for :func:`compare_timepoints`.
 _TIMEPOINT_KINDS = {
     "pre": "pre",
@@ -42,29 +47,6 @@ _TIMEPOINT_KINDS = {
 }
 
 
-@dataclass(frozen=True)
-class ChangeThresholds:
-    """Smallest changes that exceed the measurement error (all configurable).
-
-    * ``angle_deg = 4.9``: Cobb angle intra-observer 95% limit, upper bound of the
-      2.8-4.9 deg range (Morrissy, JBJS 1990); the upper bound so that a "real change" is
-      not claimed too easily.
-    * ``height_loss_pct = 12.5``: height-loss percentage on CT, inter-observer limits of
-      agreement +/-12.5 percentage points (Buckens, PLoS One 2013); applied to changes of
-      the adjacent-reference height loss.
-    * ``height_mm = 2.0``: no published limit in mm exists in our sources; 2 mm is our
-      choice (about one to four pixels on spine CT/MRI, and close to 12.5% of a 16 mm
-      thoracic body).  Change it when a site has its own reproducibility data.
-    """
-
-    angle_deg: float = 4.9
-    height_loss_pct: float = 12.5
-    height_mm: float = 2.0
-
-
-DEFAULT_THRESHOLDS = ChangeThresholds()
-
-
 def _diff(a: float | None, b: float | None) -> float | None:
     """``a - b`` or None."""
     return None if a is None or b is None else a - b
@@ -76,48 +58,6 @@ def _within(change: float | None, threshold: float) -> bool | None:
 
 def _combined_sigma(a: float | None, b: float | None) -> float | None:
     return None if a is None or b is None else math.hypot(a, b)
-
-
-@dataclass(frozen=True)
-class ComparisonResult:
-    """Change of one level between two timepoints (keys of :meth:`as_dict` are a contract)."""
-
-    level: str
-    from_id: str
-    to_id: str
-    kind: str
-    correction_deg: float | None
-    height_gain_mm: dict[str, float | None]
-    restoration_pct: dict[str, float | None]
-    loss_of_correction: dict[str, float | None] | None
-    height_loss_change_pct: dict[str, float | None]
-    within_error: dict[str, Any]
-    uncertainty: dict[str, Any]
-    thresholds: ChangeThresholds = DEFAULT_THRESHOLDS
-    notes: tuple[str, ...] = field(default=())
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "level": self.level,
-            "from": self.from_id,
-            "to": self.to_id,
-            "kind": self.kind,
-            "correction_deg": self.correction_deg,
-            "height_gain_mm": dict(self.height_gain_mm),
-            "restoration_pct": dict(self.restoration_pct),
-            "loss_of_correction": None if self.loss_of_correction is None else dict(self.loss_of_correction),
-            "height_loss_change_pct": dict(self.height_loss_change_pct),
-            "within_error": {
-                k: (dict(v) if isinstance(v, dict) else v) for k, v in self.within_error.items()
-            },
-            "uncertainty": {k: (dict(v) if isinstance(v, dict) else v) for k, v in self.uncertainty.items()},
-            "thresholds": {
-                "angle_deg": self.thresholds.angle_deg,
-                "height_loss_pct": self.thresholds.height_loss_pct,
-                "height_mm": self.thresholds.height_mm,
-            },
-            "notes": list(self.notes),
-        }
 
 
 def restoration_sigma_pct(
@@ -172,7 +112,7 @@ def compare(
 
     ``kind`` is "correction" (pre-op to post-op or to follow-up) or "loss_of_correction"
     (post-op to follow-up: then ``loss_of_correction`` holds ``value_to - value_from`` for
-    ``vka_deg``, ``ha_mm``, ``hm_mm``, ``hp_mm``; it is None for "correction").
+    the VKA and the three heights; it is None for "correction").
     """
     if kind not in COMPARISON_KINDS:
         raise ValueError(
@@ -181,86 +121,77 @@ def compare(
     a = _vertebra(earlier, level, from_id)
     b = _vertebra(later, level, to_id)
     notes: list[str] = []
+    a_heights, b_heights = a.heights() or PerHeight(), b.heights() or PerHeight()
+    a_sigma, b_sigma = a.height_sigmas(), b.height_sigmas()
 
     correction = _diff(a.vka_deg.value, b.vka_deg.value)
-    gains = {h: _diff(getattr(b, f).value, getattr(a, f).value) for h, f in _HEIGHTS}
-    gain_sigma = {
-        h: _combined_sigma(getattr(a, f).uncertainty, getattr(b, f).uncertainty) for h, f in _HEIGHTS
+    gains: dict[str, float | None] = {h: _diff(b_heights.get(h), a_heights.get(h)) for h in HEIGHT_KEYS}
+    gain_sigma: dict[str, float | None] = {
+        h: _combined_sigma(a_sigma.get(h), b_sigma.get(h)) for h in HEIGHT_KEYS
     }
 
-    restoration: dict[str, float | None] = {h: None for h, _ in _HEIGHTS}
-    restoration_sigma: dict[str, float | None] = {h: None for h, _ in _HEIGHTS}
-    reference = a.reference_heights_mm.get("adjacent")
-    reference_sigma = a.reference_heights_sigma_mm.get("adjacent") or {}
+    restoration: dict[str, float | None] = dict.fromkeys(HEIGHT_KEYS)
+    restoration_sigma: dict[str, float | None] = dict.fromkeys(HEIGHT_KEYS)
+    reference = a.adjacent_reference
     if reference is None:
         notes.append(f"{level}: no restoration percentage, timepoint {from_id!r} has no adjacent reference.")
     else:
-        for h, f in _HEIGHTS:
-            h_from = getattr(a, f).value
+        for h in HEIGHT_KEYS:
+            h_from, h_ref = a_heights.get(h), reference.heights_mm.get(h)
             gain = gains[h]
-            if h_from is None or gain is None:
+            if h_from is None or gain is None or h_ref is None:
                 continue
-            deficit = reference[h] - h_from
+            deficit = h_ref - h_from
             if deficit <= 0:
                 notes.append(
                     f"{level}: no restoration percentage for {h}, there was no height loss at {from_id!r}."
                 )
                 continue
             restoration[h] = gain / deficit * 100.0
-            h_to = getattr(b, f).value
+            h_to = b_heights.get(h)
+            assert h_to is not None
             restoration_sigma[h] = restoration_sigma_pct(
-                h_from,
-                getattr(a, f).uncertainty,
-                h_to,
-                getattr(b, f).uncertainty,
-                reference[h],
-                reference_sigma.get(h),
+                h_from, a_sigma.get(h), h_to, b_sigma.get(h), h_ref, reference.sigma_mm.get(h)
             )
 
-    loss_change: dict[str, float | None] = {h: None for h, _ in _HEIGHTS}
-    loss_a, loss_b = a.height_loss_pct.get("adjacent"), b.height_loss_pct.get("adjacent")
+    loss_change: dict[str, float | None] = dict.fromkeys(HEIGHT_KEYS)
+    loss_a, loss_b = a.height_loss.adjacent, b.height_loss.adjacent
     if loss_a is not None and loss_b is not None:
-        loss_change = {h: loss_b[h] - loss_a[h] for h, _ in _HEIGHTS}
+        loss_change = {h: _diff(loss_b.pct.get(h), loss_a.pct.get(h)) for h in HEIGHT_KEYS}
 
-    loss_of_correction: dict[str, float | None] | None = None
+    loss_of_correction = loss_flags = None
     if kind == "loss_of_correction":
-        loss_of_correction = {"vka_deg": _diff(b.vka_deg.value, a.vka_deg.value)}
-        loss_of_correction.update({f: gains[h] for h, f in _HEIGHTS})
-
-    within: dict[str, Any] = {
-        "correction_deg": _within(correction, thresholds.angle_deg),
-        "height_gain_mm": {h: _within(gains[h], thresholds.height_mm) for h, _ in _HEIGHTS},
-        "height_loss_change_pct": {
-            h: _within(loss_change[h], thresholds.height_loss_pct) for h, _ in _HEIGHTS
-        },
-    }
-    if loss_of_correction is not None:
-        within["loss_of_correction"] = {
-            "vka_deg": _within(loss_of_correction["vka_deg"], thresholds.angle_deg),
-            **{f: _within(loss_of_correction[f], thresholds.height_mm) for _, f in _HEIGHTS},
-        }
-    uncertainty: dict[str, Any] = {
-        "correction_deg": _combined_sigma(a.vka_deg.uncertainty, b.vka_deg.uncertainty),
-        "height_gain_mm": gain_sigma,
-        "restoration_pct": restoration_sigma,
-    }
-    if loss_of_correction is not None:  # differences of the same values: the same sigmas
-        uncertainty["loss_of_correction"] = {
-            "vka_deg": uncertainty["correction_deg"],
-            **{f: gain_sigma[h] for h, f in _HEIGHTS},
-        }
+        loss_of_correction = LossOfCorrection(
+            vka_deg=_diff(b.vka_deg.value, a.vka_deg.value),
+            ha_mm=gains["ha"],
+            hm_mm=gains["hm"],
+            hp_mm=gains["hp"],
+        )
+        loss_flags = LossOfCorrectionFlags(
+            vka_deg=_within(loss_of_correction.vka_deg, thresholds.angle_deg),
+            ha_mm=_within(gains["ha"], thresholds.height_mm),
+            hm_mm=_within(gains["hm"], thresholds.height_mm),
+            hp_mm=_within(gains["hp"], thresholds.height_mm),
+        )
     return ComparisonResult(
         level=level,
         from_id=from_id,
         to_id=to_id,
         kind=kind,
         correction_deg=correction,
-        height_gain_mm=gains,
-        restoration_pct=restoration,
+        correction_sigma_deg=_combined_sigma(a.vka_deg.uncertainty, b.vka_deg.uncertainty),
+        correction_within_error=_within(correction, thresholds.angle_deg),
+        height_gain_mm=PerHeight.from_mapping(gains),
+        height_gain_sigma_mm=PerHeight.from_mapping(gain_sigma),
+        height_gain_within_error=HeightFlags(*(_within(gains[h], thresholds.height_mm) for h in HEIGHT_KEYS)),
+        restoration_pct=PerHeight.from_mapping(restoration),
+        restoration_sigma_pct=PerHeight.from_mapping(restoration_sigma),
+        height_loss_change_pct=PerHeight.from_mapping(loss_change),
+        height_loss_change_within_error=HeightFlags(
+            *(_within(loss_change[h], thresholds.height_loss_pct) for h in HEIGHT_KEYS)
+        ),
         loss_of_correction=loss_of_correction,
-        height_loss_change_pct=loss_change,
-        within_error=within,
-        uncertainty=uncertainty,
+        loss_of_correction_within_error=loss_flags,
         thresholds=thresholds,
         notes=tuple(notes),
     )

@@ -10,7 +10,7 @@ height loss against its own posterior height.  Per timepoint (:func:`measure_tim
 what needs neighbours - crush ratio, height loss against the "adjacent" and "nearest"
 references (:mod:`measure.height_loss`), Genant grade and type (:mod:`measure.grading`),
 regional angles (:mod:`measure.angles`).  Comparisons between timepoints live in
-:mod:`measure.comparison` and are re-exported here.
+:mod:`measure.comparison`.  Results are the typed objects of :mod:`measure.results`.
 
 Definitions follow /work/shared/docs/clinical-reference.md (sources in ../shared/seeds).
 Numbers are floats, never rounded here (round only when printing).
@@ -20,30 +20,21 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
-from typing import Any
+from dataclasses import replace
 
 import numpy as np
 from numpy.typing import NDArray
 
 from measure.angles import (
-    RegionalResult,
     RegionalSpec,
     default_regional_pairs,
     regional_angle,
+    regional_not_measured,
     vertebral_kyphotic_angle_deg,
-)
-from measure.comparison import (
-    DEFAULT_THRESHOLDS,
-    ChangeThresholds,
-    ComparisonResult,
-    compare,
-    compare_timepoints,
 )
 from measure.grading import grade_vertebra
 from measure.height_loss import (
     choose_references,
-    largest_loss_kind,
     mean_heights,
     mean_sigma,
     posterior_loss_pct,
@@ -51,145 +42,21 @@ from measure.height_loss import (
     reference_loss_sigma_pct,
 )
 from measure.landmarks import LANDMARK_KEYS, LEVELS, level_index
-from measure.morphometry import Measured, VertebraInput, crush_ratio, shape_values
+from measure.morphometry import VertebraInput, crush_ratio, shape_values
 from measure.planes import resolve_plane
+from measure.results import (
+    HeightLoss,
+    HeightLosses,
+    Measured,
+    PerHeight,
+    ReferenceHeights,
+    ReferenceLevels,
+    TimepointResult,
+    VertebraResult,
+)
 from measure.uncertainty import placement_steps, propagate
 
-__all__ = [
-    "DEFAULT_THRESHOLDS",
-    "ChangeThresholds",
-    "ComparisonResult",
-    "Measured",
-    "RegionalResult",
-    "RegionalSpec",
-    "TimepointResult",
-    "VertebraInput",
-    "VertebraResult",
-    "compare",
-    "compare_timepoints",
-    "default_regional_pairs",
-    "measure_timepoint",
-    "measure_vertebra",
-    "regional_angle",
-]
-
-_MEASURED_FIELDS = ("vka_deg", "ha_mm", "hm_mm", "hp_mm", "wedge_ratio", "biconcave_ratio", "crush_ratio")
-
-
-def _no_loss() -> dict[str, dict[str, float] | None]:
-    return {"posterior": None, "adjacent": None, "nearest": None}
-
-
-def _no_loss_sigma() -> dict[str, dict[str, float | None] | None]:
-    return {"posterior": None, "adjacent": None, "nearest": None}
-
-
-def _summary(
-    detail: dict[str, float] | None, sigma: dict[str, float | None] | None
-) -> tuple[float | None, float | None]:
-    """The largest loss of one reference and its uncertainty (that of the height it came from)."""
-    kind = largest_loss_kind(detail)
-    if kind is None or detail is None:
-        return None, None
-    return detail[kind], None if sigma is None else sigma.get(kind)
-
-
-@dataclass(frozen=True)
-class VertebraResult:
-    """Every measurement of one vertebra at one timepoint.
-
-    ``height_loss_pct`` holds, per reference ("posterior", "adjacent", "nearest"), the loss
-    of each height in percent (``{"ha", "hm"}`` for posterior, ``{"ha", "hm", "hp"}`` for
-    the others), or None when that reference is missing; ``height_loss_sigma_pct`` its
-    one-pixel uncertainty, same shape (a height's sigma is None when a pixel spacing is
-    unknown).  ``reference_heights_mm`` holds the reference heights behind "adjacent" and
-    "nearest" (used for restoration).
-    """
-
-    level: str
-    status: str
-    ha_mm: Measured
-    hm_mm: Measured
-    hp_mm: Measured
-    wedge_ratio: Measured
-    biconcave_ratio: Measured
-    crush_ratio: Measured
-    vka_deg: Measured
-    height_loss_pct: dict[str, dict[str, float] | None] = field(default_factory=_no_loss)
-    height_loss_sigma_pct: dict[str, dict[str, float | None] | None] = field(default_factory=_no_loss_sigma)
-    reference_heights_mm: dict[str, dict[str, float] | None] = field(
-        default_factory=lambda: {"adjacent": None, "nearest": None}
-    )
-    reference_heights_sigma_mm: dict[str, dict[str, float | None] | None] = field(
-        default_factory=lambda: {"adjacent": None, "nearest": None}
-    )
-    genant_grade: int | None = None
-    genant_reference: str | None = None
-    genant_height: str | None = None
-    genant_loss_pct: float | None = None
-    type: str | None = None
-    references: dict[str, Any] = field(default_factory=lambda: {"adjacent": [], "nearest": None, "crush": []})
-    plane_source: str | None = None
-    notes: tuple[str, ...] = ()
-
-    @property
-    def measured(self) -> bool:
-        """True when all six landmarks were present and the heights computed."""
-        return self.ha_mm.value is not None and self.hm_mm.value is not None and self.hp_mm.value is not None
-
-    def heights(self) -> dict[str, float] | None:
-        """``{"ha", "hm", "hp"}`` in mm, or None when not measured."""
-        ha, hm, hp = self.ha_mm.value, self.hm_mm.value, self.hp_mm.value
-        if ha is None or hm is None or hp is None:
-            return None
-        return {"ha": ha, "hm": hm, "hp": hp}
-
-    def height_sigmas(self) -> dict[str, float | None]:
-        """``{"ha", "hm", "hp"}`` one-pixel uncertainties in mm (None where unknown)."""
-        return {"ha": self.ha_mm.uncertainty, "hm": self.hm_mm.uncertainty, "hp": self.hp_mm.uncertainty}
-
-    def as_dict(self) -> dict[str, Any]:
-        """Plain JSON-ready dict (keys are a contract with the case file, CLI and exports)."""
-        refs = ("posterior", "adjacent", "nearest")
-        summary = {
-            ref: _summary(self.height_loss_pct.get(ref), self.height_loss_sigma_pct.get(ref)) for ref in refs
-        }
-        genant_sigma = None
-        if self.genant_reference is not None and self.genant_height is not None:
-            ref_sigma = self.height_loss_sigma_pct.get(self.genant_reference)
-            genant_sigma = None if ref_sigma is None else ref_sigma.get(self.genant_height)
-        return {
-            "level": self.level,
-            "status": self.status,
-            **{name: getattr(self, name).value for name in _MEASURED_FIELDS},
-            "height_loss_pct": {ref: summary[ref][0] for ref in refs},
-            "height_loss_detail": {
-                ref: (None if d is None else dict(d)) for ref, d in self.height_loss_pct.items()
-            },
-            "reference_heights_mm": {
-                ref: (None if d is None else dict(d)) for ref, d in self.reference_heights_mm.items()
-            },
-            "genant_grade": self.genant_grade,
-            "genant_reference": self.genant_reference,
-            "genant_height": self.genant_height,
-            "genant_loss_pct": self.genant_loss_pct,
-            "type": self.type,
-            "uncertainty": {
-                **{name: getattr(self, name).uncertainty for name in _MEASURED_FIELDS},
-                "height_loss_pct": {ref: summary[ref][1] for ref in refs},
-                "height_loss_detail": {
-                    ref: (None if d is None else dict(d)) for ref, d in self.height_loss_sigma_pct.items()
-                },
-                "genant_loss_pct": genant_sigma,
-            },
-            "references": {
-                "adjacent": list(self.references.get("adjacent", [])),
-                "nearest": self.references.get("nearest"),
-                "crush": list(self.references.get("crush", [])),
-            },
-            "plane_source": self.plane_source,
-            "notes": list(self.notes),
-        }
+__all__ = ["measure_timepoint", "measure_vertebra"]
 
 
 def _unmeasured(v: VertebraInput, note: str) -> VertebraResult:
@@ -218,21 +85,18 @@ def measure_vertebra(v: VertebraInput) -> VertebraResult:
     result = _measure_shape(v)
     if not result.measured:
         return result
-    loss = _no_loss()
-    loss["posterior"] = posterior_loss_pct(result.heights() or {})
-    return _graded(result, loss, _posterior_sigma(result))
+    return _graded(result, HeightLosses(posterior=_posterior_loss(result)))
 
 
-def _posterior_sigma(result: VertebraResult) -> dict[str, dict[str, float | None] | None]:
-    """Uncertainty of the loss against the own posterior height: ``(1 - ratio) * 100`` is
+def _posterior_loss(result: VertebraResult) -> HeightLoss:
+    """Loss against the own posterior height; its uncertainty: ``(1 - ratio) * 100`` is
     linear in the wedge/biconcave ratio, whose sigma was propagated with the heights."""
-    sigma = _no_loss_sigma()
+    heights = result.heights()
+    assert heights is not None
+    pct = posterior_loss_pct({"ha": heights.ha, "hm": heights.hm, "hp": heights.hp})  # type: ignore[dict-item]
     w, b = result.wedge_ratio.uncertainty, result.biconcave_ratio.uncertainty
-    sigma["posterior"] = {
-        "ha": None if w is None else 100.0 * w,
-        "hm": None if b is None else 100.0 * b,
-    }
-    return sigma
+    sigma = PerHeight(ha=None if w is None else 100.0 * w, hm=None if b is None else 100.0 * b)
+    return HeightLoss("posterior", PerHeight(ha=pct["ha"], hm=pct["hm"]), sigma)
 
 
 def _measure_shape(v: VertebraInput) -> VertebraResult:
@@ -285,69 +149,81 @@ def _measure_shape_or_refuse(v: VertebraInput) -> VertebraResult:
         return _unmeasured(v, f"not measured: {exc}")
 
 
-def _graded(
-    result: VertebraResult,
-    loss: dict[str, dict[str, float] | None],
-    sigma: dict[str, dict[str, float | None] | None],
-) -> VertebraResult:
-    grade = grade_vertebra(result.level, loss)
+def _detail(loss: HeightLoss | None) -> dict[str, float] | None:
+    """The ``{height: pct}`` mapping :func:`measure.grading.grade_vertebra` reads."""
+    if loss is None:
+        return None
+    return {k: v for k in loss.heights if (v := loss.pct.get(k)) is not None}
+
+
+def _graded(result: VertebraResult, losses: HeightLosses) -> VertebraResult:
+    grade = grade_vertebra(
+        result.level,
+        {
+            "posterior": _detail(losses.posterior),
+            "adjacent": _detail(losses.adjacent),
+            "nearest": _detail(losses.nearest),
+        },
+    )
     return replace(
         result,
-        height_loss_pct=loss,
-        height_loss_sigma_pct=sigma,
+        height_loss=losses,
         genant_grade=grade.grade,
         genant_reference=grade.reference,
         genant_height=grade.height,
         genant_loss_pct=grade.loss_pct,
-        type=grade.type,
+        fracture_type=grade.type,
         notes=result.notes + grade.notes,
     )
 
 
-@dataclass(frozen=True)
-class TimepointResult:
-    """All vertebrae (cranial to caudal) and regional angles of one timepoint."""
+def _heights_dict(h: PerHeight | None) -> dict[str, float]:
+    assert h is not None and h.ha is not None and h.hm is not None and h.hp is not None
+    return {"ha": h.ha, "hm": h.hm, "hp": h.hp}
 
-    vertebrae: dict[str, VertebraResult]
-    regional: list[RegionalResult]
-    notes: tuple[str, ...] = ()
 
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "vertebrae": {level: r.as_dict() for level, r in self.vertebrae.items()},
-            "regional": [r.as_dict() for r in self.regional],
-            "notes": list(self.notes),
-        }
+def _sigmas_dict(h: PerHeight) -> dict[str, float | None]:
+    return {"ha": h.ha, "hm": h.hm, "hp": h.hp}
+
+
+def _reference_loss(
+    reference: str, heights: dict[str, float], own_sigma: dict[str, float | None], ref: ReferenceHeights
+) -> HeightLoss:
+    ref_heights = _heights_dict(ref.heights_mm)
+    return HeightLoss(
+        reference,
+        PerHeight.from_mapping(reference_loss_pct(heights, ref_heights)),
+        PerHeight.from_mapping(
+            reference_loss_sigma_pct(heights, own_sigma, ref_heights, _sigmas_dict(ref.sigma_mm))
+        ),
+    )
 
 
 def _with_neighbours(result: VertebraResult, measured: dict[str, VertebraResult]) -> VertebraResult:
     """Add crush ratio, height loss against all three references and the grade to ``result``."""
-    heights = result.heights()
-    assert heights is not None
+    heights = _heights_dict(result.heights())
     reference_levels = [lv for lv, r in measured.items() if r.status == "reference"]
     choice = choose_references(result.level, reference_levels)
     notes = list(result.notes) + list(choice.notes)
+    own_sigma = _sigmas_dict(result.height_sigmas())
 
-    loss = _no_loss()
-    loss["posterior"] = posterior_loss_pct(heights)
-    sigma = _posterior_sigma(result)
-    own_sigma = result.height_sigmas()
-    reference_heights: dict[str, dict[str, float] | None] = {"adjacent": None, "nearest": None}
-    reference_sigmas: dict[str, dict[str, float | None] | None] = {"adjacent": None, "nearest": None}
+    adjacent_ref = nearest_ref = None
+    adjacent_loss = nearest_loss = None
     if choice.adjacent:
-        ref = mean_heights(measured[lv].heights() or {} for lv in choice.adjacent)
-        ref_sigma = mean_sigma(measured[lv].height_sigmas() for lv in choice.adjacent)
-        reference_heights["adjacent"] = ref
-        reference_sigmas["adjacent"] = ref_sigma
-        loss["adjacent"] = reference_loss_pct(heights, ref)
-        sigma["adjacent"] = reference_loss_sigma_pct(heights, own_sigma, ref, ref_sigma)
+        adjacent_ref = ReferenceHeights(
+            PerHeight.from_mapping(
+                mean_heights(_heights_dict(measured[lv].heights()) for lv in choice.adjacent)
+            ),
+            PerHeight.from_mapping(
+                mean_sigma(_sigmas_dict(measured[lv].height_sigmas()) for lv in choice.adjacent)
+            ),
+        )
+        adjacent_loss = _reference_loss("adjacent", heights, own_sigma, adjacent_ref)
     if choice.nearest:
-        ref = dict(measured[choice.nearest].heights() or {})
-        nearest_sigma = measured[choice.nearest].height_sigmas()
-        reference_heights["nearest"] = ref
-        reference_sigmas["nearest"] = nearest_sigma
-        loss["nearest"] = reference_loss_pct(heights, ref)
-        sigma["nearest"] = reference_loss_sigma_pct(heights, own_sigma, ref, nearest_sigma)
+        nearest = measured[choice.nearest]
+        assert nearest.heights() is not None
+        nearest_ref = ReferenceHeights(nearest.heights(), nearest.height_sigmas())  # type: ignore[arg-type]
+        nearest_loss = _reference_loss("nearest", heights, own_sigma, nearest_ref)
 
     # Crush ratio (Chou & Vokes): against the directly adjacent levels that were measured,
     # whatever their status: the ratio describes shape, the reader judges it.
@@ -360,12 +236,13 @@ def _with_neighbours(result: VertebraResult, measured: dict[str, VertebraResult]
     updated = replace(
         result,
         crush_ratio=crush,
-        reference_heights_mm=reference_heights,
-        reference_heights_sigma_mm=reference_sigmas,
-        references={"adjacent": list(choice.adjacent), "nearest": choice.nearest, "crush": neighbours},
+        adjacent_reference=adjacent_ref,
+        nearest_reference=nearest_ref,
+        references=ReferenceLevels(tuple(choice.adjacent), choice.nearest, tuple(neighbours)),
         notes=tuple(notes),
     )
-    return _graded(updated, loss, sigma)
+    losses = HeightLosses(posterior=_posterior_loss(result), adjacent=adjacent_loss, nearest=nearest_loss)
+    return _graded(updated, losses)
 
 
 def measure_timepoint(
@@ -410,6 +287,6 @@ def measure_timepoint(
             )
         except ValueError as exc:  # e.g. the two vertebrae sit on non-parallel images
             # The message names the angle already ("regional angle ...: landmarks ...").
-            result = RegionalResult.not_measured(spec, f"not measured: {exc}")
+            result = regional_not_measured(spec, f"not measured: {exc}")
         regional_results.append(result)
-    return TimepointResult(vertebrae=results, regional=regional_results, notes=tuple(notes))
+    return TimepointResult(vertebrae=results, regional=tuple(regional_results), notes=tuple(notes))

@@ -117,23 +117,6 @@ def reference_loss_pct(heights: Heights, reference: Heights) -> dict[str, float]
     return {k: loss_pct(heights[k], reference[k]) for k in HEIGHT_KINDS}
 
 
-def largest_loss_kind(detail: Mapping[str, float] | None, kinds: Iterable[str] = HEIGHT_KINDS) -> str | None:
-    """Which height has the largest reduction (first of ``kinds`` on a tie), None if none."""
-    if detail is None:
-        return None
-    finite = [(detail[k], -i, k) for i, k in enumerate(kinds) if k in detail and math.isfinite(detail[k])]
-    return max(finite)[2] if finite else None
-
-
-def largest_loss_pct(detail: Mapping[str, float] | None, kinds: Iterable[str] = HEIGHT_KINDS) -> float | None:
-    """Largest reduction among ``kinds`` (every height present by default), None when the
-    reference is missing.  For "posterior" only Ha and Hm exist (Hp is the reference); for
-    "adjacent" and "nearest" Hp counts too, as in the Genant grade (:mod:`measure.grading`),
-    so that a crushed body's summary loss is the one it is graded from."""
-    kind = largest_loss_kind(detail, kinds)
-    return None if kind is None or detail is None else detail[kind]
-
-
 def reference_loss_sigma_pct(
     heights: Heights,
     sigmas: Mapping[str, float | None],

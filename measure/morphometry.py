@@ -17,38 +17,16 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Literal
 
 import numpy as np
 from numpy.typing import NDArray
 
+from measure.case_values import VERTEBRA_STATUSES
 from measure.landmarks import LANDMARK_KEYS, ImagePlane, Landmark, level_index
-
-VertebraStatus = Literal["fractured", "treated", "reference", "unknown"]
-STATUSES: tuple[str, ...] = ("fractured", "treated", "reference", "unknown")
+from measure.results import Measured
 
 #: Below this a height (mm) is treated as zero, so a ratio over it is undefined.
 _MIN_DENOMINATOR_MM = 1e-9
-
-
-@dataclass(frozen=True)
-class Measured:
-    """A value with its +/- one-sided uncertainty, both in ``unit``; None = not available."""
-
-    value: float | None
-    uncertainty: float | None
-    unit: str
-
-    @classmethod
-    def of(cls, value: float | None, uncertainty: float | None, unit: str) -> Measured:
-        """Build from possibly-NaN floats (NaN becomes None; numpy floats become floats)."""
-        v = None if value is None or not math.isfinite(value) else float(value)
-        u = None if v is None or uncertainty is None or not math.isfinite(uncertainty) else float(uncertainty)
-        return cls(v, u, unit)
-
-    @classmethod
-    def missing(cls, unit: str) -> Measured:
-        return cls(None, None, unit)
 
 
 @dataclass(frozen=True)
@@ -67,10 +45,10 @@ class VertebraInput:
 
     def __post_init__(self) -> None:
         level_index(self.level)  # raises a full-sentence ValueError for an unknown level
-        if self.status not in STATUSES:
+        if self.status not in VERTEBRA_STATUSES:
             raise ValueError(
                 f"vertebra {self.level}: status {self.status!r} is not known; expected one of "
-                f"{', '.join(STATUSES)}."
+                f"{', '.join(VERTEBRA_STATUSES)}."
             )
         unknown = sorted(set(self.landmarks) - set(LANDMARK_KEYS))
         if unknown:

@@ -1,13 +1,9 @@
-"""Registry exports: CSV, JSON, DICOM SR, FHIR and PDF from case files.
+"""Registry exports: CSV, JSON, DICOM SR, FHIR and PDF, built from typed results.
 
-``export_cases`` is the one entry point (the CLI verb ``endplate export`` and the app's
-Export dialog call it).  Every format is built from the same flat records
-(:mod:`measure.export.records`), pseudonymised before any format sees them when a key
-is given; files are written atomically and never overwritten without ``force``.
+Every format reads the same flat records (:mod:`measure.export.records`), pseudonymised
+before any format sees them when a key is given.  The exporters are pure: they receive the
+records, the source-image headers (:mod:`measure.export.sources`) and the key images
+(:mod:`measure.export.key_images`) and return bytes or text.  Loading case files, finding
+their images and writing the files atomically is the session's work
+(``session.export_run.export_cases``, which ``endplate export`` and the app call).
 """
-
-from __future__ import annotations
-
-from measure.export.cli import EXPORT_FORMATS, ExportSummary, export_cases
-
-__all__ = ["EXPORT_FORMATS", "ExportSummary", "export_cases"]

@@ -1,128 +1,24 @@
 """PDF report: one page per case, the page a surgeon prints for the file.
 
 Top: case and patient (pseudonymised when asked).  Then the key image of each timepoint
-(the sagittal slice the landmarks were placed on, bone window for CT) with the landmarks
-and both endplate lines of every vertebra drawn, the measurement table, the before/after
-comparison of the treated levels, a small chart of VKA and anterior height per timepoint,
-and the STIR result.  Images are rendered with numpy + Pillow (no Qt); layout with
-reportlab.  Numbers are derived from landmarks; the footer says it is not a diagnosis.
+(the slice the landmarks were placed on, in the screen's pixels and window: the session
+makes them, :mod:`measure.export.key_images` draws the landmarks and both endplate lines),
+the measurement table, the before/after comparison of the treated levels, a small chart
+of VKA and anterior height per timepoint, and the STIR result.  Layout with reportlab.
+Numbers are derived from landmarks; the footer says it is not a diagnosis.
 """
 
 from __future__ import annotations
 
 import io
-from collections import Counter
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping, Sequence
+from typing import Any
 
-import numpy as np
-from PIL import Image, ImageDraw
-
-from dicomio.geometry import ImageGeometry
+from measure.export.key_images import KeyImage, render
 from measure.export.records import CaseRecords, ExportRecord
 
-if TYPE_CHECKING:
-    from measure.case import Case
-    from measure.export.sources import CaseSources
-
-#: CT bone window (centre, width) in HU.
-BONE_WINDOW = (500.0, 2000.0)
-_IMAGE_PX = 360
-_LANDMARK_RGB = (255, 214, 0)
-_LINE_RGB = (0, 200, 255)
-_LABEL_RGB = (255, 255, 255)
-
-
-# -- key images --------------------------------------------------------------------------
-
-
-def _frame_pixels(path: Any, frame_index: int | None) -> tuple[np.ndarray, Any]:
-    import pydicom
-
-    ds = pydicom.dcmread(path)
-    pixels = np.asarray(ds.pixel_array, dtype=float)
-    if pixels.ndim == 3:
-        pixels = pixels[frame_index or 0]
-    slope = float(ds.get("RescaleSlope", 1.0) or 1.0)
-    intercept = float(ds.get("RescaleIntercept", 0.0) or 0.0)
-    pixels = pixels * slope + intercept
-    if str(ds.get("PhotometricInterpretation", "")) == "MONOCHROME1":
-        pixels = pixels.max() + pixels.min() - pixels
-    return pixels, ds
-
-
-def _window(pixels: np.ndarray, modality: str) -> np.ndarray:
-    if modality == "CT":
-        centre, width = BONE_WINDOW
-        low, high = centre - width / 2, centre + width / 2
-    else:
-        low, high = (float(v) for v in np.percentile(pixels, [1.0, 99.5]))
-        if high <= low:
-            high = low + 1.0
-    return (np.clip((pixels - low) / (high - low), 0.0, 1.0) * 255).astype(np.uint8)
-
-
-def key_image(
-    records: CaseRecords, timepoint_id: str, sources: CaseSources
-) -> tuple[Image.Image | None, str]:
-    """The annotated key image of a timepoint and its caption (None + reason if unavailable)."""
-    landmarks = {level: lms for (tp, level), lms in records.landmarks.items() if tp == timepoint_id and lms}
-    sops = Counter(lm.sop_uid for lms in landmarks.values() for lm in lms.values() if lm.sop_uid)
-    if not sops:
-        return None, "no landmarks on an original image"
-    sop_uid = sops.most_common(1)[0][0]
-    source = sources.by_sop.get(sop_uid)
-    if source is None:
-        return None, "source image not found"
-    header = source.header
-    try:
-        geometry = ImageGeometry.from_dicom(
-            header.ImagePositionPatient,
-            header.ImageOrientationPatient,
-            header.PixelSpacing,
-            int(header.Rows),
-            int(header.Columns),
-        )
-        frame = next(
-            (lm.frame_index for lms in landmarks.values() for lm in lms.values() if lm.sop_uid == sop_uid),
-            None,
-        )
-        pixels, _ = _frame_pixels(source.path, frame)
-    except (AttributeError, ValueError, OSError, RuntimeError) as exc:
-        return None, f"image could not be read ({exc})"
-    modality = str(header.get("Modality", ""))
-    grey = _window(pixels, modality)
-    # Square pixels on paper: resample to the physical aspect ratio (row, column spacing).
-    width_mm, height_mm = geometry.size_mm
-    scale = _IMAGE_PX / max(width_mm, height_mm)
-    size = (max(1, round(width_mm * scale)), max(1, round(height_mm * scale)))
-    image = Image.fromarray(grey, mode="L").resize(size, Image.Resampling.BILINEAR).convert("RGB")
-    draw = ImageDraw.Draw(image)
-    sx, sy = size[0] / geometry.columns, size[1] / geometry.rows
-
-    def to_screen(point: Sequence[float]) -> tuple[float, float]:
-        column, row, _ = geometry.lps_to_pixel(np.asarray(point, dtype=float))
-        return ((float(column) + 0.5) * sx, (float(row) + 0.5) * sy)
-
-    for level, lms in landmarks.items():
-        on_image = {k: lm for k, lm in lms.items() if lm.sop_uid == sop_uid or lm.sop_uid is None}
-        for a, b in (("sup_ant", "sup_post"), ("inf_ant", "inf_post")):
-            if a in on_image and b in on_image:
-                draw.line(
-                    [to_screen(on_image[a].position_mm), to_screen(on_image[b].position_mm)],
-                    fill=_LINE_RGB,
-                    width=2,
-                )
-        for lm in on_image.values():
-            x, y = to_screen(lm.position_mm)
-            draw.ellipse([x - 2.5, y - 2.5, x + 2.5, y + 2.5], fill=_LANDMARK_RGB)
-        if "sup_post" in on_image and "inf_post" in on_image:
-            x1, y1 = to_screen(on_image["sup_post"].position_mm)
-            x2, y2 = to_screen(on_image["inf_post"].position_mm)
-            draw.text(((x1 + x2) / 2 + 6, (y1 + y2) / 2 - 5), level, fill=_LABEL_RGB)
-    window = "bone window" if modality == "CT" else "auto window"
-    caption = f"{modality} {header.get('SeriesDescription', '')}, {window}".strip()
-    return image, caption
+#: What a report shows for a timepoint: its key image, or the sentence saying why there is none.
+KeyImages = Mapping[str, KeyImage | str]
 
 
 # -- page -----------------------------------------------------------------------------------
@@ -241,7 +137,7 @@ def _stir_lines(records: CaseRecords) -> list[str]:
     return lines or ["No STIR analysis is recorded for this case."]
 
 
-def _case_story(records: CaseRecords, case: Case, sources: CaseSources, styles: Any) -> list[Any]:
+def _case_story(records: CaseRecords, key_images: KeyImages, styles: Any) -> list[Any]:
     from reportlab.lib import colors
     from reportlab.lib.units import mm
     from reportlab.platypus import Image as RLImage
@@ -263,10 +159,13 @@ def _case_story(records: CaseRecords, case: Case, sources: CaseSources, styles: 
 
     cells, captions = [], []
     for tp in records.timepoints[:3]:
-        image, caption = key_image(records, tp.id, sources)
-        if image is None:
+        key = key_images.get(tp.id, "no landmarks at this timepoint")
+        if isinstance(key, str):
+            caption = key
             cells.append(Paragraph(f"<i>{tp.kind}: {caption}</i>", styles["Small"]))
         else:
+            caption = key.caption
+            image = render(key)
             buffer = io.BytesIO()
             image.save(buffer, format="PNG")
             buffer.seek(0)
@@ -349,8 +248,8 @@ def _case_story(records: CaseRecords, case: Case, sources: CaseSources, styles: 
     return story
 
 
-def pdf_bytes(cases: Sequence[tuple[CaseRecords, Case, CaseSources]]) -> bytes:
-    """The report of all cases (one page each) as PDF bytes."""
+def pdf_bytes(cases: Sequence[tuple[CaseRecords, KeyImages]]) -> bytes:
+    """The report of all cases (one page each) as PDF bytes; each case with its key images."""
     from reportlab.lib.pagesizes import A4
     from reportlab.lib.styles import ParagraphStyle, getSampleStyleSheet
     from reportlab.lib.units import mm
@@ -385,12 +284,12 @@ def pdf_bytes(cases: Sequence[tuple[CaseRecords, Case, CaseSources]]) -> bytes:
         author="Endplate",
     )
     story: list[Any] = []
-    for i, (records, case, sources) in enumerate(cases):
+    for i, (records, key_images) in enumerate(cases):
         if i:
             story.append(PageBreak())
         # One page per case, whatever its size: a case with many levels and timepoints is
         # scaled down to fit the page rather than spilling onto a second one.
-        content = _case_story(records, case, sources, styles)
+        content = _case_story(records, key_images, styles)
         story.append(KeepInFrame(doc.width, doc.height, content, mode="shrink", name=f"case {i + 1}"))
     doc.build(story, onFirstPage=footer, onLaterPages=footer)
     return buffer.getvalue()

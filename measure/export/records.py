@@ -6,17 +6,17 @@ in the same order.  :class:`CaseRecords` adds what does not fit one row without 
 every regional angle and every comparison (the CSV row carries one of each, the JSON,
 FHIR and PDF carry all), and the landmarks the SR and the PDF draw.
 
-The numbers come from ``measure.report.measurements_dict(case)`` (the ``endplate measure
---json`` structure); nothing is recomputed here.  The patient fields come from a
-:class:`~measure.export.pseudonymize.PatientIdentity`, so pseudonymisation happens before
-any exporter sees a name.
+The numbers are the typed results of the engine (:class:`measure.results.CaseResults`)
+and of the STIR analysis; nothing is recomputed or parsed here.  The patient fields come
+from a :class:`~measure.export.pseudonymize.PatientIdentity`, so pseudonymisation happens
+before any exporter sees a name.
 """
 
 from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, fields
 from functools import cache
 from importlib import resources
@@ -25,9 +25,18 @@ from typing import TYPE_CHECKING, Any
 from measure.export.codes import LEVEL_SCT_CODES
 from measure.export.pseudonymize import PatientIdentity, iso_date
 from measure.landmarks import LANDMARK_KEYS, Landmark, level_index
+from measure.results import PerHeight
 
 if TYPE_CHECKING:
     from measure.case import Case
+    from measure.results import (
+        CaseResults,
+        ComparisonResult,
+        RegionalResult,
+        StirResult,
+        StirResults,
+        VertebraResult,
+    )
 
 
 @cache
@@ -184,100 +193,54 @@ class CaseRecords:
         return [r for r in self.rows if r.timepoint_id == timepoint_id]
 
 
-# -- reading the measurement dict (tolerant of value-with-uncertainty objects) -----------
+# -- from the typed results ------------------------------------------------------------
 
 
-def _number(value: Any) -> float | None:
-    """A finite float from a number or a ``{"value": ...}`` object; None otherwise."""
-    if isinstance(value, Mapping):
-        value = value.get("value")
-    if isinstance(value, bool) or value is None:
-        return None
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return None
-    return number if math.isfinite(number) else None
+def _finite(value: float | None) -> float | None:
+    """A registry cell holds a finite number or nothing (NaN, infinities: not available)."""
+    return value if value is not None and math.isfinite(value) else None
 
 
-def _integer(value: Any) -> int | None:
-    number = _number(value)
-    return None if number is None else round(number)
-
-
-def _uncertainty(entry: Mapping[str, Any], key: str) -> float | None:
-    value = entry.get(key)
-    if isinstance(value, Mapping) and "uncertainty" in value:
-        return _number(value.get("uncertainty"))
-    unc = entry.get("uncertainty")
-    if isinstance(unc, Mapping):
-        return _number(unc.get(key))
-    return _number(entry.get(key.replace("_deg", "_uncertainty_deg")))
-
-
-def _per_height(value: Any) -> dict[str, float | None]:
-    if isinstance(value, Mapping):
-        return {h: _number(value.get(h)) for h in ("ha", "hm", "hp")}
-    return {h: None for h in ("ha", "hm", "hp")}
-
-
-def _text(value: Any) -> str | None:
-    if value is None:
-        return None
-    return str(value)
-
-
-# -- building ---------------------------------------------------------------------------
-
-
-def _vertebra_numbers(record: ExportRecord, entry: Mapping[str, Any]) -> None:
-    record.fracture_type = _text(entry.get("type", entry.get("fracture_type")))
-    record.genant_grade = _integer(entry.get("genant_grade"))
-    record.vka_deg = _number(entry.get("vka_deg"))
-    record.vka_uncertainty_deg = _uncertainty(entry, "vka_deg")
+def _vertebra_numbers(record: ExportRecord, r: VertebraResult) -> None:
+    record.fracture_type = r.fracture_type
+    record.genant_grade = r.genant_grade
+    record.vka_deg = _finite(r.vka_deg.value)
+    record.vka_uncertainty_deg = _finite(r.vka_deg.uncertainty)
     for key in ("ha_mm", "hm_mm", "hp_mm", "wedge_ratio", "biconcave_ratio", "crush_ratio"):
-        setattr(record, key, _number(entry.get(key)))
-    # Per-height losses: "height_loss_detail" (the engine's as_dict); "height_loss_pct"
-    # there holds the largest loss per reference only.
-    losses = entry.get("height_loss_detail") or entry.get("height_loss_pct") or {}
-    if isinstance(losses, Mapping):
-        for ref in ("posterior", "adjacent", "nearest"):
-            per_ref = losses.get(ref)
-            for h in ("ha", "hm", "hp"):
-                name = f"height_loss_{ref}_{h}_pct"
-                if hasattr(record, name):
-                    value = per_ref.get(h) if isinstance(per_ref, Mapping) else None
-                    setattr(record, name, _number(value))
-    stir = entry.get("stir")
-    if isinstance(stir, Mapping):
-        record.stir_ratio = _number(stir.get("sir"))
-        record.stir_edema_fraction = _number(stir.get("edema_fraction"))
-        record.stir_extent_grade = _integer(stir.get("extent_grade"))
-        flag = stir.get("flag")
-        record.stir_flag = flag if isinstance(flag, bool) else None
-        decision = stir.get("reader_decision")
-        if isinstance(decision, Mapping):
-            record.stir_reader_decision = _text(decision.get("decision"))
-            record.stir_reader_note = _text(decision.get("note")) or None
-        record.t1_ratio = _number(stir.get("t1_ratio"))
+        setattr(record, key, _finite(getattr(r, key).value))
+    for ref in ("posterior", "adjacent", "nearest"):
+        loss = r.height_loss.get(ref)
+        for h in ("ha", "hm", "hp") if ref != "posterior" else ("ha", "hm"):
+            setattr(record, f"height_loss_{ref}_{h}_pct", None if loss is None else _finite(loss.pct.get(h)))
 
 
-def _regional_records(timepoint_id: str, items: Sequence[Mapping[str, Any]]) -> list[RegionalRecord]:
-    out = []
-    for r in items:
-        out.append(
-            RegionalRecord(
-                timepoint_id=timepoint_id,
-                upper_level=str(r.get("upper_level", "")),
-                upper_endplate=str(r.get("upper_endplate", "")),
-                lower_level=str(r.get("lower_level", "")),
-                lower_endplate=str(r.get("lower_endplate", "")),
-                angle_deg=_number(r.get("angle_deg")),
-                uncertainty_deg=_number(r.get("uncertainty_deg")),
-                label=str(r.get("label") or ""),
-            )
+def _stir_numbers(record: ExportRecord, stir: StirResult) -> None:
+    """The STIR columns, at the precision of ``measure --json`` (:meth:`StirResult.reported`)."""
+    r = stir.reported()
+    record.stir_ratio = r.sir
+    record.stir_edema_fraction = r.edema_fraction
+    record.stir_extent_grade = r.extent_grade
+    record.stir_flag = r.flag
+    if r.reader_decision is not None:
+        record.stir_reader_decision = r.reader_decision.decision
+        record.stir_reader_note = r.reader_decision.note or None
+    record.t1_ratio = r.t1_ratio if r.t1_available else None
+
+
+def _regional_records(timepoint_id: str, items: Sequence[RegionalResult]) -> list[RegionalRecord]:
+    return [
+        RegionalRecord(
+            timepoint_id=timepoint_id,
+            upper_level=r.upper_level,
+            upper_endplate=r.upper_endplate,
+            lower_level=r.lower_level,
+            lower_endplate=r.lower_endplate,
+            angle_deg=_finite(r.angle_deg),
+            uncertainty_deg=_finite(r.uncertainty_deg),
+            label=r.label or "",
         )
-    return out
+        for r in items
+    ]
 
 
 def _regional_spans(r: RegionalRecord, level: str) -> bool:
@@ -292,36 +255,27 @@ def _regional_spans(r: RegionalRecord, level: str) -> bool:
     return up < here < low
 
 
-def _comparison_records(items: Sequence[Mapping[str, Any]]) -> list[ComparisonRecord]:
-    out = []
-    for c in items:
-        loss = c.get("loss_of_correction")
-        if isinstance(loss, Mapping):
-            loss_deg = _number(loss.get("vka_deg", loss.get("angle_deg")))
-        else:
-            loss_deg = _number(loss)
-        within = c.get("within_error")
-        if isinstance(within, Mapping):
-            if c.get("kind") == "loss_of_correction" and isinstance(
-                within.get("loss_of_correction"), Mapping
-            ):
-                within = within["loss_of_correction"].get("vka_deg")
-            else:
-                within = within.get("correction_deg")
-        out.append(
-            ComparisonRecord(
-                level=str(c.get("level", "")),
-                from_timepoint=str(c.get("from", "")),
-                to_timepoint=str(c.get("to", "")),
-                kind=str(c.get("kind", "")),
-                correction_deg=_number(c.get("correction_deg")),
-                height_gain_mm=_per_height(c.get("height_gain_mm")),
-                restoration_pct=_per_height(c.get("restoration_pct")),
-                loss_of_correction_deg=loss_deg,
-                change_within_error=within if isinstance(within, bool) else None,
-            )
+def _per_height(values: PerHeight) -> dict[str, float | None]:
+    return {h: _finite(values.get(h)) for h in ("ha", "hm", "hp")}
+
+
+def _comparison_records(items: Sequence[ComparisonResult]) -> list[ComparisonRecord]:
+    return [
+        ComparisonRecord(
+            level=c.level,
+            from_timepoint=c.from_id,
+            to_timepoint=c.to_id,
+            kind=c.kind,
+            correction_deg=_finite(c.correction_deg),
+            height_gain_mm=_per_height(c.height_gain_mm),
+            restoration_pct=_per_height(c.restoration_pct),
+            loss_of_correction_deg=None
+            if c.loss_of_correction is None
+            else _finite(c.loss_of_correction.vka_deg),
+            change_within_error=c.headline_within_error,
         )
-    return out
+        for c in items
+    ]
 
 
 def _apply_comparison(record: ExportRecord, comparison: ComparisonRecord) -> None:
@@ -335,16 +289,21 @@ def _apply_comparison(record: ExportRecord, comparison: ComparisonRecord) -> Non
     record.change_within_error = comparison.change_within_error
 
 
-def build_case_records(case: Case, measurements: Mapping[str, Any], identity: PatientIdentity) -> CaseRecords:
-    """Flatten a case and its measurement dict into :class:`CaseRecords`.
+def build_case_records(
+    case: Case,
+    results: CaseResults,
+    identity: PatientIdentity,
+    stir: StirResults | None = None,
+    notes: Sequence[str] = (),
+) -> CaseRecords:
+    """Flatten a case, its results and its STIR results into :class:`CaseRecords`.
 
-    ``measurements`` is ``measure.report.measurements_dict(case)``.  Rows follow the
-    clinical timepoint order, then the levels cranial to caudal.
+    Rows follow the clinical timepoint order, then the levels cranial to caudal.  ``notes``
+    (e.g. why the STIR analysis is missing) are added to the case's notes.
     """
     ordered = case.ordered_timepoints()
     study_dates = ";".join(iso_date(tp.date) for tp in ordered if tp.date)
-    tp_results = measurements.get("timepoints") or {}
-    comparisons = _comparison_records(measurements.get("comparisons") or [])
+    comparisons = _comparison_records(results.comparisons)
     result = CaseRecords(
         case_id=case.case_id,
         identity=identity,
@@ -361,10 +320,10 @@ def build_case_records(case: Case, measurements: Mapping[str, Any], identity: Pa
     case_entry = case.reader_entry(None, None)
     seen_tp: list[str] = []
     for tp in ordered:
-        tp_result = tp_results.get(tp.id) or {}
-        vert_results = tp_result.get("vertebrae") or {}
-        regional = _regional_records(tp.id, tp_result.get("regional") or [])
+        tp_result = results.timepoints.get(tp.id)
+        regional = _regional_records(tp.id, tp_result.regional if tp_result is not None else ())
         result.regional.extend(regional)
+        tp_stir = (stir or {}).get(tp.id) or {}
         for v in case.vertebrae(tp.id):
             result.landmarks[(tp.id, v.level)] = {
                 k: v.landmarks[k] for k in LANDMARK_KEYS if k in v.landmarks
@@ -385,9 +344,12 @@ def build_case_records(case: Case, measurements: Mapping[str, Any], identity: Pa
                 status=v.status,
                 landmarks_placed=len(v.landmarks),
             )
-            entry = vert_results.get(v.level)
-            if isinstance(entry, Mapping):
-                _vertebra_numbers(record, entry)
+            measured = None if tp_result is None else tp_result.vertebrae.get(v.level)
+            if measured is not None:
+                _vertebra_numbers(record, measured)
+                body_stir = tp_stir.get(v.level)
+                if body_stir is not None:
+                    _stir_numbers(record, body_stir)
             spanning = [r for r in regional if _regional_spans(r, v.level)]
             if spanning:
                 record.regional_angle_deg = ";".join(
@@ -416,9 +378,8 @@ def build_case_records(case: Case, measurements: Mapping[str, Any], identity: Pa
                 _apply_comparison(record, (preferred or mine)[0])
             result.rows.append(record)
         seen_tp.append(tp.id)
-    if "error" in measurements:
-        result.notes.append(str(measurements["error"]))
-    result.notes.extend(str(n) for n in measurements.get("notes") or [])
+    result.notes.extend(results.notes)
+    result.notes.extend(notes)
     return result
 
 

@@ -1,58 +1,34 @@
-"""Find the source DICOM images of a case (headers only) for the SR, FHIR and PDF exports.
+"""What the SR, FHIR and PDF exports need from a case's DICOM images, as a protocol.
 
-The case keeps, per series, the folder or file it came from; the SR must reference the
-images the landmarks were placed on, FHIR names the ImagingStudy by StudyInstanceUID and
-the PDF draws the key slice.  Reading happens once per case.
+The exporters never open a DICOM file: the session (``session.case_images.CaseImages``)
+scans the case's series once through ``dicomio`` and answers these questions, reading
+the header of an image only when an SR references it.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import TYPE_CHECKING
+from collections.abc import Sequence
+from typing import Protocol
 
-from dicomio.sr import SourceImage, find_source_images
-
-if TYPE_CHECKING:
-    from measure.case import Case
+from dicomio.sr import SourceImage
 
 
-@dataclass
-class CaseSources:
-    """Source image headers of a case, by SOPInstanceUID and by series."""
+class CaseSources(Protocol):
+    """The source images of one case, as far as the exports need them."""
 
-    by_sop: dict[str, SourceImage] = field(default_factory=dict)
-    by_series: dict[str, list[SourceImage]] = field(default_factory=dict)
-    missing_series: list[str] = field(default_factory=list)  # sentences
+    @property
+    def missing_series(self) -> list[str]:
+        """Sentences naming the series whose images were not found."""
+        ...
 
-    def study_uid_of(self, series_uids: tuple[str, ...] | list[str]) -> str | None:
-        for uid in series_uids:
-            for image in self.by_series.get(uid, []):
-                return str(image.header.StudyInstanceUID)
-        return None
+    def image(self, sop_uid: str) -> SourceImage | None:
+        """The header of one image (None when it is not among the case's series)."""
+        ...
 
+    def first_image(self, series_uid: str) -> SourceImage | None:
+        """The header of a series' first image (for landmarks on a reformat: no SOP of their own)."""
+        ...
 
-def case_sources(case: Case) -> CaseSources:
-    """Read the headers of every series of the case (missing folders are noted, not fatal).
-
-    Each path is read once, however many series live under it (a study folder often holds
-    all of them)."""
-    sources = CaseSources()
-    read: dict[Path, dict[str, SourceImage]] = {}
-    for ref in case.series:
-        path = case.series_path(ref.series_uid)
-        if not path.exists():
-            sources.missing_series.append(
-                f"the images of series {ref.series_uid} are not at {path} (moved or deleted)"
-            )
-            continue
-        images = read.get(path)
-        if images is None:
-            images = read[path] = find_source_images([path])
-        mine = [im for im in images.values() if str(im.header.get("SeriesInstanceUID", "")) == ref.series_uid]
-        if not mine:
-            sources.missing_series.append(f"no image of series {ref.series_uid} was found under {path}")
-        sources.by_series[ref.series_uid] = mine
-        for im in mine:
-            sources.by_sop[str(im.header.SOPInstanceUID)] = im
-    return sources
+    def study_uid_of(self, series_uids: Sequence[str]) -> str | None:
+        """The StudyInstanceUID of the first of ``series_uids`` that was found."""
+        ...

@@ -62,12 +62,13 @@ def timepoint_sr(case: CaseRecords, timepoint_id: str, sources: CaseSources) -> 
         landmarks = case.landmarks.get((timepoint_id, row.level), {})
         if not landmarks:
             continue
-        sops = [lm.sop_uid for lm in landmarks.values() if lm.sop_uid and lm.sop_uid in sources.by_sop]
-        images = [sources.by_sop[s] for s in dict.fromkeys(sops)]
+        sops = dict.fromkeys(lm.sop_uid for lm in landmarks.values() if lm.sop_uid)
+        images = [im for sop in sops if (im := sources.image(sop)) is not None]
         if not images:  # e.g. landmarks on a reformat: reference the series' first image
             for lm in landmarks.values():
-                images = sources.by_series.get(lm.series_uid, [])[:1]
-                if images:
+                first = sources.first_image(lm.series_uid)
+                if first is not None:
+                    images = [first]
                     break
         if not images:
             series = sorted({lm.series_uid for lm in landmarks.values()})

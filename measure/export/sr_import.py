@@ -39,4 +39,9 @@ def landmarks_from_sr(path: Path | str) -> dict[str, dict[str, Landmark]]:
         out[level] = {
             key: Landmark(points[key], series_uid, sop_uid) for key in LANDMARK_KEYS if key in points
         }
+    if not out:
+        raise ValueError(
+            f"{path}: no vertebra measurement group holds Endplate landmark points; expected an "
+            "Endplate SR export (a TID 1500 report written by another tool cannot give landmarks back)."
+        )
     return out

@@ -75,8 +75,8 @@ def _csv_rows(path: Path) -> list[dict[str, str]]:
 def test_export_current_case_to_csv_then_pdf(window, qtbot: QtBot, saved_case: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     _open(window, qtbot, saved_case)
     window.act_export_data.trigger()  # File > Export measurements…
-    assert window.export_dialog.isVisible() and not window.export_dialog.isModal()
-    qtbot.addWidget(window.export_dialog)
+    assert window.case_actions.export_dialog.isVisible() and not window.case_actions.export_dialog.isModal()
+    qtbot.addWidget(window.case_actions.export_dialog)
     dialog = _dialog(window, qtbot)
     # Defaults: the current case, CSV, a file next to the case that is not the case file.
     assert dialog.request().include_current
@@ -95,7 +95,7 @@ def test_export_current_case_to_csv_then_pdf(window, qtbot: QtBot, saved_case: P
     }
     assert {r["case_id"] for r in rows} == {"ENDPLATE-DEMO"}
     assert {r["patient_id"] for r in rows} == {"PID-4711"}  # no pseudonymisation asked
-    results = case.measure()["timepoints"]
+    results = case.measure().timepoints
     for r in rows:
         vka = results[r["timepoint_id"]].vertebrae[r["level"]].vka_deg.value
         assert float(r["vka_deg"]) == pytest.approx(vka, abs=1e-9)

@@ -72,8 +72,8 @@ def test_dialog_defaults_to_the_treated_level_and_the_entry_is_undoable(opened, 
     window, _path = opened
     case = window.case
     window.act_procedure.trigger()  # Edit > Procedure…
-    assert window.reader_dialog.isVisible()
-    qtbot.addWidget(window.reader_dialog)
+    assert window.case_actions.reader_dialog.isVisible()
+    qtbot.addWidget(window.case_actions.reader_dialog)
     dialog = window.edit_reader_entry()
     qtbot.addWidget(dialog)
     assert dialog.scope() == ("post-op", "L1")  # the post-op timepoint's treated level

@@ -15,7 +15,7 @@ import pytest
 from PySide6 import QtCore
 from pytestqt.qtbot import QtBot
 
-from dicomio import phantom
+from dicomio.synthetic import phantom
 from measure.angles import RegionalSpec
 
 LEFT = QtCore.Qt.MouseButton.LeftButton
@@ -69,8 +69,8 @@ def test_t11_superior_to_l3_inferior_in_the_panel_and_overlay_then_undo(opened, 
     assert _overlay_labels(window) == ["T12–L2"]
 
     window.act_regional.trigger()  # Edit > Regional angles…
-    assert window.regional_dialog.isVisible()
-    qtbot.addWidget(window.regional_dialog)
+    assert window.case_actions.regional_dialog.isVisible()
+    qtbot.addWidget(window.case_actions.regional_dialog)
     dialog = window.edit_regional_angles()
     qtbot.addWidget(dialog)
     # Proposed: around the fractured level, superior of the vertebra above to inferior below.
@@ -90,7 +90,7 @@ def test_t11_superior_to_l3_inferior_in_the_panel_and_overlay_then_undo(opened, 
     assert case.regional == (T11_L3,)
     assert window.undo_stack.count() == n + 1
 
-    results = case.measure()["timepoints"]
+    results = case.measure().timepoints
     rows = _panel(window)
     assert set(rows) == {"pre-op", "post-op"}
     for tp in ("pre-op", "post-op"):

@@ -14,7 +14,8 @@ from skimage.measure import points_in_poly
 
 from app.coords import scene_to_lps
 from measure.case import StirDecision
-from measure.edema import NO_CUTOFF_NOTE, OUTLINE_ORDER, case_stir_results, default_choice_note
+from measure.edema import NO_CUTOFF_NOTE, OUTLINE_ORDER, default_choice_note
+from session.case_images import CaseImages
 
 WAIT_MS = 30000
 
@@ -58,7 +59,7 @@ def test_demo_opens_on_the_t1_landmarks_and_the_panel_shows_the_engine_stir(
     assert window.viewer.source.series_uid == t1_uid  # the series that carries the landmarks
     assert {lm.series_uid for v in window.case.vertebrae("pre-op") for lm in v.landmarks.values()} == {t1_uid}
     # The same numbers as the analysis run without the app (scanning the case's folders).
-    engine = case_stir_results(window.case)["pre-op"]
+    engine = CaseImages(window.case).stir_results()["pre-op"]
     for level, flag in (("L1", "recent likely"), ("T12", "no")):
         row = _row(window, "pre-op", level)
         r = engine[level]
@@ -107,7 +108,7 @@ def test_overlay_on_the_stir_view_paints_l1_not_t12_and_toggles(
     )
     qtbot.waitUntil(lambda: not window.tasks, timeout=WAIT_MS)
     viewer, layer = window.viewer, window.stir.layer
-    stir_geom = window._stack_for_uid(stir_uid).geometry
+    stir_geom = window.session.stack(stir_uid).geometry
     k = layer.stir_slice
     assert k == viewer.slice_index  # the STIR itself: its own slice
     painted = layer.overlay_pixels()
@@ -170,8 +171,8 @@ def test_reader_override_is_undoable_and_saved(window, qtbot: QtBot, demo_case: 
     assert window.save_to(saved)
     again = load_case(saved)
     assert again.stir_decision("pre-op", "L1") == decided
-    reopened = case_stir_results(again)["pre-op"]["L1"]
-    assert reopened.reader_decision == {"decision": "overridden-not-recent", "note": note}
+    reopened = CaseImages(again).stir_results()["pre-op"]["L1"]
+    assert reopened.reader_decision == StirDecision("overridden-not-recent", note)
     assert reopened.flag is True and reopened.recent is False
 
 

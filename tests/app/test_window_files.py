@@ -63,8 +63,8 @@ def test_compare_view_shows_the_engine_deltas(window, qtbot: QtBot, demo_case: P
     assert compare.timepoints == ["pre-op", "post-op"]
     assert compare.level == "L1"  # the fractured level comes first
     results = window.case.measure()
-    pre = results["timepoints"]["pre-op"].vertebrae["L1"]
-    post = results["timepoints"]["post-op"].vertebrae["L1"]
+    pre = results.timepoints["pre-op"].vertebrae["L1"]
+    post = results.timepoints["post-op"].vertebrae["L1"]
     rows = compare.delta_rows()
     assert len(rows) == 1
     row = dict(
@@ -197,8 +197,8 @@ def test_assign_timepoints_drop_a_folder_and_export_a_key_image(
     window.dropEvent(drop)
     qtbot.waitUntil(lambda: window.viewer.source is not None and not window.tasks, timeout=30000)
     assert len(window.browser.series_keys()) == 2
-    uids = sorted(window.stacks[k].series_uid for k in window.browser.series_keys())
-    pre_uid = next(u for u in uids if window._stack_for_uid(u).description.endswith("PRE"))
+    uids = sorted(window.session.library.stacks[k].series_uid for k in window.browser.series_keys())
+    pre_uid = next(u for u in uids if window.session.stack(u).description.endswith("PRE"))
     post_uid = next(u for u in uids if u != pre_uid)
     window.assign_series(pre_uid, "pre-op", "2026-03-01")
     window.assign_series(post_uid, "post-op", "2026-03-09")

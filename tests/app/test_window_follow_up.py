@@ -42,7 +42,7 @@ def follow_up_series(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _assign_with_the_ui(window, qtbot: QtBot, description: str, kind: str, date: str | None = None) -> None:  # type: ignore[no-untyped-def]
-    key = next(k for k, s in window.stacks.items() if s.description == description)
+    key = next(k for k, s in window.session.library.stacks.items() if s.description == description)
     window.browser.select_key(key)
     window.assign_kind.setCurrentText(kind)
     assert window.assign_date.isEnabled() == (kind == "follow-up")
@@ -59,7 +59,7 @@ def _bbox_centre(viewer, pts: np.ndarray) -> tuple[float, float]:  # type: ignor
 
 
 def _place(window, tp: str, uid: str, points: dict, status: str) -> None:  # type: ignore[no-untyped-def, type-arg]
-    sop = window._stack_for_uid(uid).frames[1].sop_instance_uid  # the mid-sagittal slice
+    sop = window.session.stack(uid).frames[1].sop_instance_uid  # the mid-sagittal slice
     window.undo_stack.beginMacro(f"landmarks {tp}")
     for level, keys in points.items():
         for key, p in keys.items():
@@ -74,10 +74,10 @@ def test_follow_up_with_its_date_and_a_three_way_compare(
     window, qtbot: QtBot, phantom_series, follow_up_series: Path
 ) -> None:  # type: ignore[no-untyped-def]
     window.open_paths([phantom_series["pre"], phantom_series["post"], follow_up_series])
-    qtbot.waitUntil(lambda: len(window.stacks) == 3 and not window.tasks, timeout=30000)
+    qtbot.waitUntil(lambda: len(window.session.library.stacks) == 3 and not window.tasks, timeout=30000)
     _assign_with_the_ui(window, qtbot, "SAG CT PRE", "pre-op")
     _assign_with_the_ui(window, qtbot, "SAG CT POST", "post-op")
-    key = next(k for k, s in window.stacks.items() if s.description == "SAG CT FOLLOW-UP")
+    key = next(k for k, s in window.session.library.stacks.items() if s.description == "SAG CT FOLLOW-UP")
     window.browser.select_key(key)
     window.assign_kind.setCurrentText("follow-up")
     assert window.assign_date.date().toString("yyyy-MM-dd") == "2026-09-15"  # its study date by default
@@ -85,7 +85,7 @@ def test_follow_up_with_its_date_and_a_three_way_compare(
     tps = {t.kind: t for t in window.case.timepoints}
     assert set(tps) == {"pre-op", "post-op", "follow-up"}
     assert tps["follow-up"].date == "2026-10-01" and tps["pre-op"].date == "2026-03-01"
-    fu_uid = window.stacks[key].series_uid
+    fu_uid = window.session.library.stacks[key].series_uid
     assert window.case.series_ref(fu_uid).timepoint == tps["follow-up"].id
     assert window.browser.currentItem().text(1) == "follow-up\n2026-10-01"
     window.act_undo.trigger()  # the follow-up assignment is one undoable step
@@ -93,7 +93,7 @@ def test_follow_up_with_its_date_and_a_three_way_compare(
     window.act_redo.trigger()
     assert window.case.timepoint(tps["follow-up"].id).date == "2026-10-01"
 
-    uid = {s.description: s.series_uid for s in window.stacks.values()}
+    uid = {s.description: s.series_uid for s in window.session.library.stacks.values()}
     levels = ("T12", "L1", "L2")
     pre, post = phantom.truth("pre"), phantom.truth("post")
     follow_up = {lv: dict(post[lv]) for lv in levels}
@@ -132,8 +132,8 @@ def test_follow_up_with_its_date_and_a_three_way_compare(
     compare.level_combo.setCurrentText("L1")
 
     results = window.case.measure()
-    vka = {tp: results["timepoints"][tp].vertebrae["L1"].vka_deg.value for tp in compare.timepoints}
-    ha = {tp: results["timepoints"][tp].vertebrae["L1"].ha_mm.value for tp in compare.timepoints}
+    vka = {tp: results.timepoints[tp].vertebrae["L1"].vka_deg.value for tp in compare.timepoints}
+    ha = {tp: results.timepoints[tp].vertebrae["L1"].ha_mm.value for tp in compare.timepoints}
     header = [compare.deltas.horizontalHeaderItem(j).text() for j in range(compare.deltas.columnCount())]
     rows = {r[1]: dict(zip(header, r, strict=True)) for r in compare.delta_rows()}
     fu = tps["follow-up"].id

@@ -100,7 +100,7 @@ def test_six_clicks_place_l1_and_panel_shows_engine_numbers(placed, qtbot: QtBot
         assert lm.series_uid == window.viewer.source.series_uid
         assert lm.sop_uid == window.viewer.source.sop_uid_for_slice(1)
     # The engine's numbers, and what the panel shows.
-    result = case.measure()["timepoints"][tp].vertebrae["L1"]
+    result = case.measure().timepoints[tp].vertebrae["L1"]
     row = _panel_row(window, tp, "L1")
     assert _value(row["VKA (°)"]) == pytest.approx(result.vka_deg.value, abs=0.051)
     for name, attr in (("Ha (mm)", "ha_mm"), ("Hm (mm)", "hm_mm"), ("Hp (mm)", "hp_mm")):
@@ -139,7 +139,7 @@ def test_drag_a_point_then_undo_and_redo(placed, qtbot: QtBot) -> None:  # type:
     window, _truth = placed
     tp = window.current_timepoint()
     before = window.case.landmark(tp, "L1", "sup_ant")
-    vka_before = window.case.measure()["timepoints"][tp].vertebrae["L1"].vka_deg.value
+    vka_before = window.case.measure().timepoints[tp].vertebrae["L1"].vka_deg.value
     n_commands = window.undo_stack.count()
     viewport = window.viewer.canvas.viewport()
     label_before = _l1_label(window)
@@ -166,7 +166,7 @@ def test_drag_a_point_then_undo_and_redo(placed, qtbot: QtBot) -> None:  # type:
     assert window.undo_stack.count() == n_commands + 1  # one command, pushed on release
     tol = 2 * _mm_per_screen_px(window)
     np.testing.assert_allclose(after.position_mm, target_mm, atol=tol)
-    vka_after = window.case.measure()["timepoints"][tp].vertebrae["L1"].vka_deg.value
+    vka_after = window.case.measure().timepoints[tp].vertebrae["L1"].vka_deg.value
     # Lowering the anterior superior corner closes the body in front: more kyphosis (signed).
     points = {k: lm.position_mm for k, lm in window.case.vertebra(tp, "L1").landmarks.items()}
     assert vka_after == pytest.approx(signed_vka_deg(points), abs=1e-9)
@@ -346,7 +346,7 @@ def test_overlay_draws_endplate_lines_heights_and_the_label_and_the_panel_grades
                 np.allclose(p, scene[a], atol=1e-6) and np.allclose(q, scene[b], atol=1e-6) and s == style
                 for p, q, s in segments
             ), (a, b)
-    result = window.case.measure()["timepoints"][tp].vertebrae["L1"]
+    result = window.case.measure().timepoints[tp].vertebrae["L1"]
     label = _l1_label(window)
     assert label.splitlines()[0] == "L1"
     assert f"Ha {result.ha_mm.value:.1f} · Hm {result.hm_mm.value:.1f} · Hp {result.hp_mm.value:.1f}" in label
@@ -358,9 +358,10 @@ def test_overlay_draws_endplate_lines_heights_and_the_label_and_the_panel_grades
     assert row["Hm/Hp"].startswith(f"{result.biconcave_ratio.value:.2f} ± ")
     grade = "–" if result.genant_grade is None else str(result.genant_grade)
     assert row["Genant"].split(" ")[0] == grade
-    assert row["Type"] == (result.type or "–")
-    loss = result.height_loss_pct["posterior"]
-    key, value = max(loss.items(), key=lambda kv: kv[1])
+    assert row["Type"] == (result.fracture_type or "–")
+    loss = result.height_loss.posterior
+    assert loss is not None
+    key, value = loss.largest_height, loss.largest_pct
     assert row["Loss vs own Hp (%)"].startswith(f"{value:.0f} ± ") and row["Loss vs own Hp (%)"].endswith(
         f"({key})"
     )

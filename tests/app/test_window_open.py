@@ -55,7 +55,7 @@ def test_series_warnings_are_shown_in_the_browser(window, qtbot: QtBot, gap_and_
     window.open_paths([gap_and_mr["gap"]])
     qtbot.waitUntil(lambda: window.viewer.source is not None and not window.tasks, timeout=30000)
     (key,) = window.browser.series_keys()
-    warnings = window.summaries[key]["warnings"]
+    warnings = window.session.summaries[key]["warnings"]
     assert any(w.startswith("Slice gap: 1 step(s)") for w in warnings), warnings
     text = window.browser.item_text(key)
     lines = text.splitlines()
@@ -88,7 +88,7 @@ def test_cancel_button_stops_a_running_task_and_the_window_stays_responsive(wind
     timer = QtCore.QTimer()
     timer.timeout.connect(lambda: ticks.append(1))
     timer.start(5)
-    window._run(task, "Loading images…")
+    window.runner.run(task, "Loading images…")
     assert started.wait(5)
     qtbot.waitUntil(lambda: window.progress.maximum() == 50, timeout=5000)
     assert window.progress.isVisible() and window.cancel_button.isVisible()
@@ -118,11 +118,11 @@ def test_window_presets_ct_and_mr_auto(window, qtbot: QtBot, phantom_series, gap
     assert window.viewer.image.levels == pytest.approx([-160.0, 240.0])
 
     window.open_paths([gap_and_mr["mr"]])
-    qtbot.waitUntil(lambda: len(window.stacks) == 2 and not window.tasks, timeout=30000)
-    mr_uid = next(s.series_uid for s in window.stacks.values() if s.modality == "MR")
+    qtbot.waitUntil(lambda: len(window.session.library.stacks) == 2 and not window.tasks, timeout=30000)
+    mr_uid = next(s.series_uid for s in window.session.library.stacks.values() if s.modality == "MR")
     window.show_series(mr_uid)
     qtbot.waitUntil(lambda: window.viewer.source.series_uid == mr_uid and not window.tasks, timeout=30000)
-    auto = auto_window(window.volumes[mr_uid])
+    auto = auto_window(window.session.library.display(mr_uid).volume())
     assert window.window_combo.currentText() == f"MR auto  ({auto.center:.0f}/{auto.width:.0f})"
     assert window.window_combo.count() == 1  # no file window, no CT preset on an MR
     assert window.viewer.window.center == pytest.approx(auto.center)
@@ -204,7 +204,7 @@ def test_folders_dropped_on_the_window_are_opened(window, qtbot: QtBot, phantom_
     )
     QtWidgets.QApplication.sendEvent(window, drop)
     qtbot.waitUntil(lambda: window.viewer.source is not None and not window.tasks, timeout=30000)
-    assert [s.description for s in window.stacks.values()] == ["SAG CT POST"]
+    assert [s.description for s in window.session.library.stacks.values()] == ["SAG CT POST"]
 
 
 def test_demo_from_the_command_line_is_built_on_first_use_with_its_landmarks(tmp_path: Path) -> None:

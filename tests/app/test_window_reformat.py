@@ -99,7 +99,7 @@ def test_axial_ct_opens_as_a_sagittal_reformat_and_clicks_give_the_true_lps(
         assert lm.sop_uid is None  # no acquired image lies in a reformat plane
     ref = window.case.series_ref(source.series_uid)
     assert ref is not None and ref.reformat is True
-    result = window.case.measure()["timepoints"][tp].vertebrae["L1"]
+    result = window.case.measure().timepoints[tp].vertebrae["L1"]
     level_truth = phantom.level_truth("pre")["L1"]
     for name, h in (("ha_mm", "Ha"), ("hm_mm", "Hm"), ("hp_mm", "Hp")):
         assert getattr(result, name).value == pytest.approx(level_truth.heights_mm[h], abs=2 * tol_mm)

@@ -20,10 +20,10 @@ import numpy as np
 import pydicom
 import pytest
 
-from dicomio import phantom
 from dicomio.pixels import load_volume
 from dicomio.scan import scan_paths
-from dicomio.synth import SeriesSpec, sagittal_geometry, write_series
+from dicomio.synthetic import phantom
+from dicomio.synthetic.synth import SeriesSpec, sagittal_geometry, write_series
 
 #: name -> (dcmtk tool, its options, the transfer syntax it writes)
 CONVERSIONS: dict[str, tuple[str, tuple[str, ...], str]] = {

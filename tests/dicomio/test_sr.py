@@ -11,10 +11,10 @@ import highdicom as hd
 import numpy as np
 import pytest
 
-from dicomio import phantom
 from dicomio.sr import read_sr, read_sr_contents
+from dicomio.synthetic import phantom
 from measure.casefile import load_case
-from measure.export import export_cases
+from session.export_run import export_cases
 from tests.handcalc import heights_mm, signed_vka_deg
 from tests.measure.test_export_case_builder import PATIENT_ID, PATIENT_NAME, DemoCase
 from tests.measure.test_export_case_builder import demo_case as demo_case

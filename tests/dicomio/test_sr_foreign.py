@@ -112,20 +112,12 @@ def test_a_foreign_measurement_report_is_read_for_what_it_holds(foreign_report: 
     assert contents.patient_id == str(src.PatientID)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "production defect: measure.export.sr_import.landmarks_from_sr returns {} for a valid "
-        "TID 1500 report of another tool whose group 'L1' has no Endplate landmark points, "
-        "although its docstring says it raises a ValueError naming the file when the file is "
-        "not an Endplate TID 1500 report"
-    ),
-)
 def test_landmarks_from_a_foreign_report_are_refused_with_a_sentence(foreign_report: Path) -> None:
     from measure.export.sr_import import landmarks_from_sr
 
-    with pytest.raises(ValueError, match=re.escape(str(foreign_report))):
+    with pytest.raises(ValueError, match=re.escape(str(foreign_report))) as refused:
         landmarks_from_sr(foreign_report)
+    assert "no vertebra measurement group holds Endplate landmark points" in str(refused.value)
 
 
 def test_a_foreign_sr_that_is_not_a_measurement_report_is_refused(tmp_path: Path) -> None:

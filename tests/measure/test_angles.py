@@ -15,6 +15,7 @@ from measure.angles import (
     regional_angle,
 )
 from measure.landmarks import ImagePlane
+from measure.results_json import regional_json
 from tests.measure.test_morphometry import SAGITTAL_ANTERIOR_RIGHT, make_vertebra, vka_truth
 
 
@@ -63,7 +64,7 @@ def test_regional_angle_is_exact(tilt_upper: float, tilt_lower: float) -> None:
     r = regional_angle(t12, "superior", l2, "inferior")
     assert r.angle_deg == pytest.approx(truth, abs=1e-9)
     assert r.uncertainty_deg is not None and r.uncertainty_deg > 0
-    assert r.as_dict() == {
+    assert regional_json(r) == {
         "upper_level": "T12",
         "upper_endplate": "superior",
         "lower_level": "L2",

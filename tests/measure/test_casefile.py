@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from dicomio import atomic
 from measure import casefile
 from measure.case import Case, Patient, ReaderEntry, RegionalSpec, SeriesRef, StirDecision, Timepoint
 from measure.casefile import CURRENT_VERSION, CaseFileError, backup_path, load_case, save_case
@@ -123,7 +124,7 @@ def test_measurement_snapshot_is_not_read_back_as_truth(tmp_path: Path) -> None:
     data["measurements"]["timepoints"]["pre"]["vertebrae"]["L1"]["ha_mm"] = 99.0
     write_json(path, data)
     loaded = load_case(path)
-    fresh = loaded.measure()["timepoints"]["pre"].vertebrae["L1"].ha_mm.value
+    fresh = loaded.measure().timepoints["pre"].vertebrae["L1"].ha_mm.value
     assert fresh == pytest.approx(16.0, abs=1e-9)
 
 
@@ -405,7 +406,7 @@ def test_a_failing_replace_loses_nothing(tmp_path: Path, monkeypatch: pytest.Mon
     def failing_replace(src: object, dst: object) -> None:
         raise OSError(5, "Input/output error")
 
-    monkeypatch.setattr(casefile.os, "replace", failing_replace)
+    monkeypatch.setattr(atomic.os, "replace", failing_replace)
     with pytest.raises(
         CaseFileError, match=r"could not save the case to .*Input/output error; the previous file is"
     ):
@@ -423,10 +424,10 @@ def test_a_write_that_fails_midway_loses_nothing(tmp_path: Path, monkeypatch: py
     def disk_full(fd: int) -> None:  # the data was written but cannot reach the disk
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(casefile.os, "fsync", disk_full)
+    monkeypatch.setattr(atomic.os, "fsync", disk_full)
     with pytest.raises(CaseFileError, match="No space left on device"):
         save_case(case, path)
-    monkeypatch.setattr(casefile.os, "fsync", real_fsync)
+    monkeypatch.setattr(atomic.os, "fsync", real_fsync)
     assert path.read_bytes() == good and backup_path(path).read_bytes() == bak
     assert sorted(p.name for p in tmp_path.iterdir()) == ["case.json", "case.json.bak"]
 
@@ -437,11 +438,11 @@ def test_a_process_killed_after_writing_the_temp_file_loses_nothing(tmp_path: Pa
     script = textwrap.dedent(
         f"""
         import os
-        from measure import casefile
+        from dicomio import atomic
         from measure.casefile import load_case, save_case
         case = load_case({str(path)!r})
         case.set_status("pre", "L2", "unknown")
-        casefile.os.replace = lambda src, dst: os._exit(9)  # power cut before the rename
+        atomic.os.replace = lambda src, dst: os._exit(9)  # power cut before the rename
         save_case(case, {str(path)!r})
         """
     )
@@ -520,7 +521,7 @@ def test_the_schema_is_package_data_and_a_valid_2020_12_schema() -> None:
 
     schema = casefile.case_schema()
     jsonschema.Draft202012Validator.check_schema(schema)
-    assert (PROJECT_ROOT / "measure" / "case_schema.json").is_file()
+    assert (PROJECT_ROOT / "measure" / "casefile" / "case_schema.json").is_file()
     assert set(schema["required"]) == {
         "format",
         "version",

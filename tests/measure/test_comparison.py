@@ -6,8 +6,10 @@ import math
 
 import pytest
 
-from measure.comparison import DEFAULT_THRESHOLDS, ChangeThresholds, compare, compare_timepoints
-from measure.engine import TimepointResult, measure_timepoint
+from measure.comparison import compare, compare_timepoints
+from measure.engine import measure_timepoint
+from measure.results import DEFAULT_THRESHOLDS, ChangeThresholds, TimepointResult
+from measure.results_json import comparison_json
 from tests.measure.test_morphometry import make_vertebra
 
 
@@ -36,7 +38,7 @@ FOLLOW = _timepoint((20.0, 22.0, 25.0), "treated", l2_height=27.0)
 
 def test_correction_pre_to_post() -> None:
     c = compare("L1", PRE, POST, "pre", "post", "correction")
-    d = c.as_dict()
+    d = comparison_json(c)
     assert (d["level"], d["from"], d["to"], d["kind"]) == ("L1", "pre", "post", "correction")
     assert d["correction_deg"] == pytest.approx(_deg(9.0) - _deg(3.0), abs=1e-9)  # 8.39 deg
     assert d["height_gain_mm"] == pytest.approx({"ha": 7.0, "hm": 3.0, "hp": 1.0}, abs=1e-9)
@@ -56,7 +58,7 @@ def test_correction_pre_to_post() -> None:
 
 
 def test_loss_of_correction_post_to_follow_up() -> None:
-    d = compare("L1", POST, FOLLOW, "post", "fu1", "loss_of_correction").as_dict()
+    d = comparison_json(compare("L1", POST, FOLLOW, "post", "fu1", "loss_of_correction"))
     assert d["loss_of_correction"] == pytest.approx(
         {"vka_deg": _deg(5.0) - _deg(3.0), "ha_mm": -2.0, "hm_mm": -1.0, "hp_mm": 0.0}, abs=1e-9
     )
@@ -73,7 +75,7 @@ def test_loss_of_correction_post_to_follow_up() -> None:
 
 def test_thresholds_are_configurable() -> None:
     strict = ChangeThresholds(angle_deg=2.0, height_loss_pct=5.0, height_mm=0.5)
-    d = compare("L1", POST, FOLLOW, "post", "fu1", "loss_of_correction", strict).as_dict()
+    d = comparison_json(compare("L1", POST, FOLLOW, "post", "fu1", "loss_of_correction", strict))
     assert d["within_error"]["loss_of_correction"]["vka_deg"] is False
     assert d["within_error"]["height_gain_mm"] == {"ha": False, "hm": False, "hp": True}
     assert DEFAULT_THRESHOLDS.angle_deg == 4.9
@@ -81,13 +83,13 @@ def test_thresholds_are_configurable() -> None:
 
 def test_restoration_is_null_without_loss_or_reference() -> None:
     no_loss = _timepoint((15.0, 20.0, 25.0), "fractured")
-    d = compare("L1", no_loss, POST, "pre", "post", "correction").as_dict()
+    d = comparison_json(compare("L1", no_loss, POST, "pre", "post", "correction"))
     assert d["restoration_pct"]["hp"] is None
     assert d["restoration_pct"]["ha"] == pytest.approx(70.0)
     assert "no restoration percentage for hp, there was no height loss at 'pre'." in d["notes"][0]
 
     alone = measure_timepoint([make_vertebra("L1", "fractured", ha=15.0, hm=20.0, hp=24.0)])
-    d = compare("L1", alone, POST, "pre", "post", "correction").as_dict()
+    d = comparison_json(compare("L1", alone, POST, "pre", "post", "correction"))
     assert d["restoration_pct"] == {"ha": None, "hm": None, "hp": None}
     assert d["height_gain_mm"]["ha"] == pytest.approx(7.0)
     assert "has no adjacent reference" in d["notes"][0]
@@ -116,7 +118,7 @@ def test_compare_timepoints_makes_the_standard_pairs() -> None:
     assert pairs == expected
     pre_fu2 = next(r for r in results if (r.level, r.from_id, r.to_id) == ("L1", "pre", "fu2"))
     assert pre_fu2.correction_deg == pytest.approx(_deg(9.0) - _deg(6.0), abs=1e-9)
-    assert pre_fu2.restoration_pct["ha"] == pytest.approx(40.0)
+    assert pre_fu2.restoration_pct.ha == pytest.approx(40.0)
 
 
 @pytest.mark.parametrize(

@@ -39,6 +39,7 @@ from measure.edema import (
 )
 from measure.edema_config import EdemaConfig, extent_grade
 from measure.landmarks import LANDMARK_KEYS, Landmark
+from measure.results_json import stir_json
 
 LEVELS = ("T11", "T12", "L1", "L2", "L3")
 BODY_HEIGHT_MM = 25.0
@@ -364,8 +365,8 @@ def test_t1_ratio_supports_the_flag() -> None:
     assert report.bodies["L1"].t1_ratio == pytest.approx(120.0 / 300.0)
     assert report.bodies["L2"].t1_ratio == pytest.approx(1.0)
     assert "T1 ratio 0.40 (dark on T1, supports edema)" in report.bodies["L1"].message
-    assert report.bodies["L1"].as_dict()["t1_ratio"] == pytest.approx(0.4)
-    assert "t1_ratio" not in run({"L1": WHOLE}).bodies["L1"].as_dict()
+    assert stir_json(report.bodies["L1"])["t1_ratio"] == pytest.approx(0.4)
+    assert "t1_ratio" not in stir_json(run({"L1": WHOLE}).bodies["L1"])
 
 
 # -- refusals and partial input -------------------------------------------------------------------
@@ -542,7 +543,7 @@ def test_case_timepoint_with_stir_and_t1() -> None:
     results = analyse_case_timepoint(case, "pre", stacks, load_volume=loader)
     assert sorted(loader.loaded) == ["stir", "t1"]
     assert list(results) == list(LEVELS)
-    l1 = results["L1"].as_dict()
+    l1 = stir_json(results["L1"])
     assert l1["flag"] is True and l1["extent_grade"] == 3 and l1["status"] == "ok"
     assert l1["sir"] == pytest.approx(2.5) and l1["edema_fraction"] == 1.0
     assert l1["t1_ratio"] == pytest.approx(0.4)
@@ -564,7 +565,8 @@ def test_case_timepoint_with_stir_and_t1() -> None:
         "n_voxels",
     }
     l3 = results["L3"]
-    assert (l3.flag, l3.recent, l3.reader_decision["decision"]) == (False, True, "overridden-recent")
+    assert l3.reader_decision is not None
+    assert (l3.flag, l3.recent, l3.reader_decision.decision) == (False, True, "overridden-recent")
     assert results["L1"].stir_series_uid == "stir" and results["L1"].t1_series_uid == "t1"
     assert bright_mask_for_slice(results, "L1", results["L1"].slice_indices[0]).any()
 
@@ -577,7 +579,7 @@ def test_case_timepoint_without_stir_says_recency_unknown() -> None:
     results = analyse_case_timepoint(case, "pre", stacks, load_volume=loader)
     assert loader.loaded == []  # nothing to read
     for lvl, r in results.items():
-        d = r.as_dict()
+        d = stir_json(r)
         assert (d["status"], d["flag"], d["sir"], d["extent_grade"]) == ("no-stir", None, None, None)
         assert d["message"] == f"{lvl}: {NO_STIR_MESSAGE}."
         assert "recency unknown: no STIR series" in d["message"]
@@ -612,7 +614,7 @@ def test_case_timepoint_with_landmarks_on_the_stir_and_a_t1_elsewhere() -> None:
     results = analyse_case_timepoint(case, "pre", stacks, load_volume=loader)
     assert loader.loaded == ["stir"]
     assert (results["L1"].flag, results["L1"].extent_grade) == (True, 1)
-    assert "t1_ratio" not in results["L1"].as_dict()
+    assert "t1_ratio" not in stir_json(results["L1"])
 
 
 def test_unknown_timepoint_is_a_sentence() -> None:
@@ -787,7 +789,7 @@ def test_stir_files_scanned_and_loaded_give_the_in_memory_result(tmp_path: Path,
     np.testing.assert_allclose(load_volume(stir), stir_values)  # bright stays high
 
     case = mr_case(study["t1_uid"], str(tmp_path / "t1"))
-    from_files = analyse_case_timepoint(case, "pre", scan.stacks)
+    from_files = analyse_case_timepoint(case, "pre", scan.stacks, load_volume=load_volume)
     in_memory = analyse_edema(stir_values, stir_geometry, spine_bodies(), t1=study["t1"]).bodies
     for lvl in LEVELS:
         a, b = from_files[lvl], in_memory[lvl]
@@ -796,7 +798,7 @@ def test_stir_files_scanned_and_loaded_give_the_in_memory_result(tmp_path: Path,
         assert a.t1_ratio == pytest.approx(b.t1_ratio, rel=1e-9)
     assert (from_files["L1"].flag, from_files["L1"].extent_grade) == (True, 2)
     assert from_files["L1"].t1_ratio < 0.9
-    assert from_files["L1"].reader_decision == {"decision": "confirmed", "note": "band and diffuse edema"}
+    assert from_files["L1"].reader_decision == StirDecision("confirmed", "band and diffuse edema")
     assert from_files["L1"].stir_series_uid == study["stir_uid"]
 
 

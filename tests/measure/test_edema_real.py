@@ -11,6 +11,7 @@ from dicomio.scan import scan_paths
 from measure.case import Case, SeriesRef, StirDecision, Timepoint
 from measure.edema import NO_STIR_MESSAGE, analyse_case_timepoint
 from measure.landmarks import Landmark
+from measure.results_json import stir_json
 
 pytestmark = pytest.mark.realdata
 
@@ -51,12 +52,12 @@ def test_real_t1_without_stir_reports_recency_unknown(spine_ls: Path) -> None:
     results = analyse_case_timepoint(case, "pre", scan.stacks, load_volume=must_not_load)
     assert list(results) == ["T6", "T7"]
     for level, result in results.items():
-        d = result.as_dict()
+        d = stir_json(result)
         assert d["status"] == "no-stir"
         assert d["flag"] is None and d["sir"] is None and d["extent_grade"] is None
         assert d["message"] == f"{level}: {NO_STIR_MESSAGE}."
         assert "recency unknown" in d["message"]
-    assert results["T7"].as_dict()["reader_decision"] == {
+    assert stir_json(results["T7"])["reader_decision"] == {
         "decision": "overridden-not-recent",
         "note": "old, sclerotic",
     }

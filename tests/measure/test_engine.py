@@ -1,4 +1,5 @@
-"""The engine's contract: what measure_timepoint returns, and how it refuses bad input."""
+"""The engine's contract: what measure_timepoint returns (typed, and as the serializer's JSON),
+and how it refuses bad input."""
 
 from __future__ import annotations
 
@@ -9,8 +10,11 @@ import re
 import numpy as np
 import pytest
 
-from measure.engine import RegionalSpec, VertebraInput, measure_timepoint, measure_vertebra
+from measure.angles import RegionalSpec
+from measure.engine import measure_timepoint, measure_vertebra
 from measure.landmarks import ImagePlane
+from measure.morphometry import VertebraInput
+from measure.results_json import timepoint_json, vertebra_json
 from tests.measure.test_morphometry import make_vertebra, vka_truth
 
 VERTEBRA_KEYS = {
@@ -45,7 +49,7 @@ def _spine() -> list[VertebraInput]:
 
 def test_timepoint_as_dict_contract() -> None:
     tp = measure_timepoint(_spine())
-    d = tp.as_dict()
+    d = timepoint_json(tp)
     json.dumps(d)  # plain JSON types only
     assert list(d["vertebrae"]) == ["T11", "T12", "L1", "L2"]
     l1 = d["vertebrae"]["L1"]
@@ -77,7 +81,7 @@ def test_explicit_regional_specs_replace_the_default() -> None:
     tp = measure_timepoint(_spine(), regional=[spec])
     assert [r.label for r in tp.regional] == ["local"]
     assert tp.regional[0].angle_deg == pytest.approx(4.0 - (-3.0), abs=1e-9)
-    assert measure_timepoint(_spine(), regional=[]).regional == []
+    assert measure_timepoint(_spine(), regional=[]).regional == ()
 
 
 def test_regional_spec_naming_an_absent_level_is_refused() -> None:
@@ -87,7 +91,7 @@ def test_regional_spec_naming_an_absent_level_is_refused() -> None:
 
 def test_missing_neighbour_for_default_regional_is_noted() -> None:
     tp = measure_timepoint(_spine()[:3])
-    assert tp.regional == []
+    assert tp.regional == ()
     assert tp.notes == ("no default regional angle around L1: vertebra L2 is not measured.",)
 
 
@@ -103,12 +107,12 @@ def test_incomplete_vertebra_is_reported_and_not_a_reference() -> None:
         "T12", "reference", {k: v for k, v in t12.landmarks.items() if k != "sup_mid"}, t12.planes
     )
     tp = measure_timepoint(spine)
-    t12_d = tp.vertebrae["T12"].as_dict()
+    t12_d = vertebra_json(tp.vertebrae["T12"])
     assert t12_d["ha_mm"] is None and t12_d["genant_grade"] is None
     assert t12_d["notes"] == ["T12: not measured, landmarks sup_mid are missing."]
     l1 = tp.vertebrae["L1"]
-    assert l1.references["adjacent"] == ["T11", "L2"]  # nearest *measured* reference above
-    assert l1.references["crush"] == ["L2"]
+    assert l1.references.adjacent == ("T11", "L2")  # nearest *measured* reference above
+    assert l1.references.crush == ("L2",)
     # The default regional angle needs only T12's superior endplate points, still present.
     assert tp.regional[0].angle_deg == pytest.approx(5.0, abs=1e-9)
 
@@ -140,9 +144,11 @@ def test_non_parallel_landmarks_refuse_that_vertebra_only() -> None:
 
 def test_measure_vertebra_alone_grades_against_its_posterior_height() -> None:
     r = measure_vertebra(make_vertebra("L1", ha=15.0, hm=22.0, hp=25.0))
-    assert (r.genant_grade, r.genant_reference, r.type) == (2, "posterior", "wedge")
+    assert (r.genant_grade, r.genant_reference, r.fracture_type) == (2, "posterior", "wedge")
     assert r.crush_ratio.value is None
-    assert r.as_dict()["height_loss_pct"] == {
+    assert r.height_loss.posterior is not None and r.height_loss.posterior.largest_pct == pytest.approx(40.0)
+    assert r.height_loss.adjacent is None and r.height_loss.nearest is None
+    assert vertebra_json(r)["height_loss_pct"] == {
         "posterior": pytest.approx(40.0),
         "adjacent": None,
         "nearest": None,
@@ -161,14 +167,14 @@ def test_shuffled_vertebrae_and_landmark_order_change_nothing(seed: int) -> None
     import random
 
     rng = random.Random(seed)
-    reference = measure_timepoint(_spine()).as_dict()
+    reference = timepoint_json(measure_timepoint(_spine()))
     shuffled = []
     for v in _spine():
         keys = list(v.landmarks)
         rng.shuffle(keys)
         shuffled.append(VertebraInput(v.level, v.status, {k: v.landmarks[k] for k in keys}, v.planes))
     rng.shuffle(shuffled)
-    again = measure_timepoint(shuffled).as_dict()
+    again = timepoint_json(measure_timepoint(shuffled))
     assert list(again["vertebrae"]) == ["T11", "T12", "L1", "L2"]  # cranial to caudal
     assert again == reference
     assert again["vertebrae"]["L1"]["vka_deg"] == pytest.approx(vka_truth(15.0, 25.0), abs=1e-9)

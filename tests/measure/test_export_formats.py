@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from dicomio import phantom
-from measure.export import export_cases
+from dicomio.synthetic import phantom
 from measure.export.codes import LEVEL_SCT_CODES
 from measure.export.records import column_names, data_dictionary, record_fields
+from session.export_run import export_cases
 from tests.handcalc import heights_mm, signed_vka_deg
 from tests.measure.test_export_case_builder import BIRTH_DATE, PATIENT_ID, PATIENT_NAME, DemoCase
 from tests.measure.test_export_case_builder import demo_case as demo_case
@@ -177,31 +177,34 @@ def test_pdf_opens_and_renders(demo_case: DemoCase, tmp_path: Path) -> None:
 
 
 def test_series_sharing_a_folder_read_it_once(demo_case: DemoCase, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Two series whose case paths are one study folder: its headers are read once, and each
+    """Two series whose case paths are one study folder: it is scanned once, and each
     series still gets exactly its own images."""
     from dataclasses import replace
 
     from measure.casefile import load_case
-    from measure.export import sources as sources_module
+    from session import case_images
 
     case = load_case(demo_case.case_path)
-    separate = sources_module.case_sources(case)
+    separate = case_images.CaseImages(case)
     folders = {case.series_path(uid) for uid in demo_case.series_keys.values()}
     (study_folder,) = {f.parent for f in folders}
     for ref in case.series:
         case.assign_series(replace(ref, path=str(study_folder)))
     calls: list[list[Path]] = []
-    real = sources_module.find_source_images
+    real = case_images.scan_paths
 
-    def counting(paths: list[Path]) -> object:
+    def counting(paths: list[Path], **kwargs: object) -> object:
         calls.append(list(paths))
-        return real(paths)
+        return real(paths, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(sources_module, "find_source_images", counting)
-    shared = sources_module.case_sources(case)
+    monkeypatch.setattr(case_images, "scan_paths", counting)
+    shared = case_images.CaseImages(case)
     assert calls == [[study_folder]]
     assert len(demo_case.series_keys) == 2 and shared.missing_series == []
     for uid in demo_case.series_keys.values():
-        expected = sorted(str(im.header.SOPInstanceUID) for im in separate.by_series[uid])
-        assert expected and sorted(str(im.header.SOPInstanceUID) for im in shared.by_series[uid]) == expected
-    assert set(shared.by_sop) == set(separate.by_sop)
+        expected = sorted(f.sop_instance_uid for s in separate.library.stacks_of([uid]) for f in s.frames)
+        got = sorted(f.sop_instance_uid for s in shared.library.stacks_of([uid]) for f in s.frames)
+        assert expected and got == expected
+        for sop in expected[:3]:
+            image = shared.image(sop)
+            assert image is not None and str(image.header.SeriesInstanceUID) == uid

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from main import main
-from measure.export import export_cases
 from measure.export.pseudonymize import PSEUDONYM_LENGTH, PatientIdentity, birth_year, pseudonym
+from session.export_run import export_cases
 from tests.measure.test_export_case_builder import BIRTH_DATE, PATIENT_ID, PATIENT_NAME, DemoCase
 from tests.measure.test_export_case_builder import demo_case as demo_case
 
@@ -151,7 +151,7 @@ def test_a_failed_write_leaves_the_previous_output_whole(
 ) -> None:
     """--force over an existing file, and the rename fails (disk error, power cut): the old
     file is intact, no temporary file is left, and nothing is reported as exported."""
-    from measure.export import atomic
+    from dicomio import atomic
 
     out = tmp_path / "out.csv"
     out.write_text("previous export\n", encoding="utf-8")

@@ -3,7 +3,7 @@
 The demo set's pre-op MR study has a sagittal T1 and a STIR in one frame of reference; the
 phantom gives L1 (the fractured level) marrow edema and every other body none
 (ground_truth.json: ``edema_fraction`` > 0 for L1 only).  The exported numbers must be the
-STIR analysis' own (``measure.edema.case_stir_results``), in every format, and the follow-up
+STIR analysis' own (``session.case_images.CaseImages.stir_results``), in every format, and the follow-up
 must carry the known loss of correction.
 """
 
@@ -21,8 +21,9 @@ import pytest
 
 from dicomio.sr import read_sr_contents
 from measure.casefile import load_case
-from measure.edema import case_stir_results
-from measure.export import export_cases
+from measure.results_json import stir_json
+from session.case_images import CaseImages
+from session.export_run import export_cases
 from tests.handcalc import signed_vka_deg
 from tests.measure.test_export_case_builder import FOLLOW_UP_HA_LOSS_MM, MrCase
 from tests.measure.test_export_case_builder import mr_case as mr_case
@@ -33,8 +34,8 @@ LEVELS = ("T11", "T12", "L1", "L2", "L3")
 @pytest.fixture(scope="module")
 def stir(mr_case: MrCase) -> dict[str, dict]:
     """The STIR analysis of the pre-op timepoint, computed independently of the exporters."""
-    results = case_stir_results(load_case(mr_case.case_path))["pre"]
-    return {level: r.as_dict() for level, r in results.items()}
+    results = CaseImages(load_case(mr_case.case_path)).stir_results()["pre"]
+    return {level: stir_json(r) for level, r in results.items()}
 
 
 def test_the_stir_analysis_sees_the_phantom_edema(stir: dict[str, dict], mr_case: MrCase) -> None:

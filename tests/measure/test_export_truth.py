@@ -2,7 +2,7 @@
 
 The demo case (``app.demo_case.ensure_demo_case``) has its landmarks at the exact phantom
 positions: pre-op on the sagittal T1 MR, post-op on the CT.  Every expected number here is
-computed in the test from ``dicomio.phantom`` (landmark positions and the phantom's own
+computed in the test from ``dicomio.synthetic.phantom`` (landmark positions and the phantom's own
 analytic heights and angles) with the hand formulas of ``tests/handcalc.py``, never from
 ``measure``; the exports are made through the command line (``main.main``).
 """
@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 import main
-from dicomio import phantom
+from dicomio.synthetic import phantom
 from measure.casefile import load_case
 from tests.handcalc import adjacent_loss_pct, adjacent_references, heights_mm, signed_vka_deg
 

@@ -8,6 +8,7 @@ import pytest
 
 from measure.engine import measure_timepoint
 from measure.grading import genant_grade, grade_vertebra
+from measure.results_json import vertebra_json
 from tests.measure.test_morphometry import make_vertebra
 
 
@@ -81,7 +82,7 @@ def test_wedge_biconcave_and_crush_vertebrae_end_to_end() -> None:
                 make_vertebra("L2", "reference"),
             ]
         )
-        d = tp.vertebrae["L1"].as_dict()
+        d = vertebra_json(tp.vertebrae["L1"])
         assert (d["genant_grade"], d["type"], d["genant_reference"]) == (grade, kind, "adjacent"), (
             ha,
             hm,
@@ -90,4 +91,4 @@ def test_wedge_biconcave_and_crush_vertebrae_end_to_end() -> None:
         assert d["genant_loss_pct"] == pytest.approx(loss)
         assert d["crush_ratio"] == pytest.approx(hp / 25.0)
         assert d["wedge_ratio"] == pytest.approx(ha / hp)
-        assert tp.vertebrae["T12"].as_dict()["genant_grade"] == 0
+        assert vertebra_json(tp.vertebrae["T12"])["genant_grade"] == 0

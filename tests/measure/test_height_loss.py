@@ -7,11 +7,12 @@ import pytest
 from measure.engine import measure_timepoint
 from measure.height_loss import (
     choose_references,
-    largest_loss_pct,
     mean_heights,
     posterior_loss_pct,
     reference_loss_pct,
 )
+from measure.results import HeightLoss, PerHeight, VertebraResult
+from measure.results_json import vertebra_json
 from tests.measure.test_morphometry import make_vertebra
 
 
@@ -53,8 +54,16 @@ def test_loss_formulas() -> None:
     assert ref == pytest.approx({"ha": 28.0, "hm": 27.0, "hp": 28.0})
     loss = reference_loss_pct(heights, ref)
     assert loss == pytest.approx({"ha": 1300 / 28, "hm": 500 / 27, "hp": 300 / 28})
-    assert largest_loss_pct(loss) == pytest.approx(1300 / 28)
-    assert largest_loss_pct(None) is None
+    largest = HeightLoss("adjacent", PerHeight.from_mapping(loss), PerHeight())
+    assert (largest.largest_height, largest.largest_pct) == ("ha", pytest.approx(1300 / 28))
+
+
+def loss_of(v: VertebraResult, reference: str, sigma: bool = False) -> dict[str, float | None]:
+    """The losses (or their sigmas) of one reference, by height, as the test compares them."""
+    loss = v.height_loss.get(reference)
+    assert loss is not None, f"{v.level} has no {reference} loss"
+    values = loss.sigma_pct if sigma else loss.pct
+    return {h: values.get(h) for h in loss.heights}
 
 
 def test_three_references_through_the_engine_are_labelled_and_exact() -> None:
@@ -66,12 +75,15 @@ def test_three_references_through_the_engine_are_labelled_and_exact() -> None:
         ]
     )
     l1 = tp.vertebrae["L1"]
-    assert l1.height_loss_pct["posterior"] == pytest.approx({"ha": 40.0, "hm": 12.0})
-    assert l1.height_loss_pct["adjacent"] == pytest.approx({"ha": 1300 / 28, "hm": 500 / 27, "hp": 300 / 28})
+    assert loss_of(l1, "posterior") == pytest.approx({"ha": 40.0, "hm": 12.0})
+    assert loss_of(l1, "adjacent") == pytest.approx({"ha": 1300 / 28, "hm": 500 / 27, "hp": 300 / 28})
     # nearest: T12 and L2 are both one level away; the cranial one (T12) is used.
-    assert l1.height_loss_pct["nearest"] == pytest.approx({"ha": 1100 / 26, "hm": 400 / 26, "hp": 100 / 26})
-    assert l1.reference_heights_mm["adjacent"] == pytest.approx({"ha": 28.0, "hm": 27.0, "hp": 28.0})
-    d = l1.as_dict()
+    assert loss_of(l1, "nearest") == pytest.approx({"ha": 1100 / 26, "hm": 400 / 26, "hp": 100 / 26})
+    assert l1.adjacent_reference is not None
+    assert dict(l1.adjacent_reference.heights_mm.items()) == pytest.approx(
+        {"ha": 28.0, "hm": 27.0, "hp": 28.0}
+    )
+    d = vertebra_json(l1)
     assert d["height_loss_pct"] == pytest.approx(
         {"posterior": 40.0, "adjacent": 1300 / 28, "nearest": 1100 / 26}
     )
@@ -88,7 +100,7 @@ def test_only_reader_marked_references_count() -> None:
             make_vertebra("L2", "treated"),
         ]
     )
-    l1 = tp.vertebrae["L1"].as_dict()
+    l1 = vertebra_json(tp.vertebrae["L1"])
     assert l1["height_loss_pct"]["adjacent"] is None
     assert l1["height_loss_detail"]["adjacent"] is None
     assert l1["references"]["adjacent"] == []
@@ -107,10 +119,10 @@ def test_l5_uses_the_vertebra_above_only() -> None:
         ]
     )
     l5 = tp.vertebrae["L5"]
-    assert l5.references["adjacent"] == ["L4"]
-    assert l5.height_loss_pct["adjacent"] == pytest.approx({"ha": 25.0, "hm": 100 / 14, "hp": 0.0})
+    assert l5.references.adjacent == ("L4",)
+    assert loss_of(l5, "adjacent") == pytest.approx({"ha": 25.0, "hm": 100 / 14, "hp": 0.0})
     assert l5.genant_grade == 2  # exactly 25% is grade 2
-    assert l5.type == "wedge"
+    assert l5.fracture_type == "wedge"
 
 
 def test_summary_loss_includes_hp_and_equals_the_graded_loss() -> None:
@@ -123,7 +135,7 @@ def test_summary_loss_includes_hp_and_equals_the_graded_loss() -> None:
             make_vertebra("L2", "reference"),
         ]
     )
-    d = tp.vertebrae["L1"].as_dict()
+    d = vertebra_json(tp.vertebrae["L1"])
     assert d["height_loss_pct"]["adjacent"] == pytest.approx(30.0)
     assert d["height_loss_pct"]["nearest"] == pytest.approx(30.0)
     assert (d["genant_grade"], d["type"], d["genant_height"]) == (2, "crush", "hp")
@@ -142,7 +154,7 @@ def test_height_loss_uncertainty_by_hand_and_none_without_spacing() -> None:
     ]
     l1 = measure_timepoint(spine).vertebrae["L1"]
     s = 2.0 * 2**0.5
-    sigma = l1.height_loss_sigma_pct
+    sigma = {ref: loss_of(l1, ref, sigma=True) for ref in ("posterior", "adjacent", "nearest")}
     assert sigma["posterior"] == pytest.approx(
         {
             "ha": 100 * (s**2 / 25**2 + (15 * s / 25**2) ** 2) ** 0.5,
@@ -157,14 +169,14 @@ def test_height_loss_uncertainty_by_hand_and_none_without_spacing() -> None:
         100 * (s**2 / 25**2 + (25 * s / 25**2) ** 2) ** 0.5, rel=1e-6
     )
     assert (
-        l1.as_dict()["uncertainty"]["height_loss_pct"]["adjacent"] == sigma["adjacent"]["ha"]
+        vertebra_json(l1)["uncertainty"]["height_loss_pct"]["adjacent"] == sigma["adjacent"]["ha"]
     )  # Ha gave 40%
 
     unknown = [
         make_vertebra(v.level, v.status, points={k: lm.array for k, lm in v.landmarks.items()}, plane=None)
         for v in spine
     ]
-    d = measure_timepoint(unknown).vertebrae["L1"].as_dict()
+    d = vertebra_json(measure_timepoint(unknown).vertebrae["L1"])
     assert d["height_loss_pct"]["adjacent"] == pytest.approx(40.0)
     assert d["uncertainty"]["height_loss_pct"] == {"posterior": None, "adjacent": None, "nearest": None}
     assert d["uncertainty"]["height_loss_detail"]["adjacent"] == {"ha": None, "hm": None, "hp": None}

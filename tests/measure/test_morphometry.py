@@ -13,9 +13,10 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pytest
 
-from measure.engine import VertebraInput, measure_vertebra
+from measure.engine import measure_vertebra
 from measure.landmarks import LANDMARK_KEYS, ImagePlane, Landmark
-from measure.morphometry import Measured, crush_ratio
+from measure.morphometry import VertebraInput, crush_ratio
+from measure.results import Measured
 
 #: Standard sagittal image: columns run posterior (anterior on the left), rows run down.
 #: Unequal spacing on purpose: 2.0 mm between rows, 0.5 mm between columns.

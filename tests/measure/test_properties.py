@@ -14,8 +14,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from measure.angles import regional_angle
-from measure.engine import VertebraInput, VertebraResult, measure_vertebra
+from measure.engine import measure_vertebra
 from measure.landmarks import ImagePlane, Landmark
+from measure.morphometry import VertebraInput
+from measure.results import VertebraResult
 from tests.measure.test_morphometry import make_vertebra, vertebra_points
 
 Vector = tuple[float, float, float]

@@ -334,22 +334,22 @@ def test_a_refused_vertebra_is_shown_with_its_reason(
 
 
 def test_change_thresholds_are_configurable(tmp_path: Path) -> None:
-    from measure.comparison import ChangeThresholds
-    from measure.report import measurements_dict
+    from measure.results import ChangeThresholds, HeightFlags
+    from measure.results_json import case_results_json
 
     case = make_case()
-    default = {c["level"]: c for c in measurements_dict(case)["comparisons"]}
+    default = {c["level"]: c for c in case_results_json(case, case.measure())["comparisons"]}
     strict = ChangeThresholds(angle_deg=0.5, height_loss_pct=1.0, height_mm=0.1)
-    custom = {c["level"]: c for c in measurements_dict(case, thresholds=strict)["comparisons"]}
+    custom = {c["level"]: c for c in case_results_json(case, case.measure(strict))["comparisons"]}
     assert default["L1"]["within_error"]["height_gain_mm"]["hm"] is False  # 3 mm > 2 mm
     assert custom["L1"]["thresholds"] == {"angle_deg": 0.5, "height_loss_pct": 1.0, "height_mm": 0.1}
     assert custom["L1"]["within_error"]["correction_deg"] is False
     # T12 did not change at all: within any positive threshold.
     assert custom["T12"]["within_error"]["correction_deg"] is True
     loose = ChangeThresholds(angle_deg=20.0, height_loss_pct=50.0, height_mm=10.0)
-    relaxed = {c.level: c for c in case.measure(loose)["comparisons"]}
-    assert relaxed["L1"].within_error["correction_deg"] is True  # 11 deg < 20 deg
-    assert relaxed["L1"].within_error["height_gain_mm"] == {"ha": True, "hm": True, "hp": True}
+    relaxed = {c.level: c for c in case.measure(loose).comparisons}
+    assert relaxed["L1"].correction_within_error is True  # 11 deg < 20 deg
+    assert relaxed["L1"].height_gain_within_error == HeightFlags(True, True, True)
 
 
 def test_change_thresholds_from_the_command_line(case_file: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -1,8 +1,12 @@
-"""``endplate export CASE... --format F --out PATH``: load, flatten, write; report per case.
+"""``endplate export CASE... --format F --out PATH``: load, find the images, measure, write.
 
-A case that cannot be read (or measured, or, for the SR, whose images are gone) is
-reported by name and the others are still exported.  Exit status: 0 all exported, 1 some
-failed, 2 nothing exported.
+The one entry point of every registry export (the CLI verb and the app's Export dialog):
+each case file is loaded, its images found once (:class:`~session.case_images.CaseImages`),
+measured (engine and STIR), flattened into records (pseudonymised when a key is given)
+and handed to the pure exporters of :mod:`measure.export`; every file is written through
+:func:`dicomio.atomic.atomic_write`.  A case that cannot be read (or measured, or, for the
+SR, whose images are gone) is reported by name and the others are still exported.  Exit
+status: 0 all exported, 1 some failed, 2 nothing exported.
 """
 
 from __future__ import annotations
@@ -12,15 +16,13 @@ import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
 
-from measure.export.atomic import OutputExistsError, check_writable, write_bytes_atomic, write_text_atomic
+from dicomio.atomic import OutputExistsError, atomic_write, check_writable
+from measure.case import Case
+from measure.casefile import load_case
 from measure.export.pseudonymize import PatientIdentity
 from measure.export.records import CaseRecords, build_case_records
-
-if TYPE_CHECKING:
-    from measure.case import Case
-    from measure.export.sources import CaseSources
+from session.case_images import CaseImages
 
 EXPORT_FORMATS: tuple[str, ...] = ("csv", "json", "sr", "fhir", "pdf")
 _log = logging.getLogger("endplate.export")
@@ -50,43 +52,29 @@ class _Loaded:
     path: Path
     case: Case
     records: CaseRecords
-    _sources: CaseSources | None = None
-
-    @property
-    def sources(self) -> CaseSources:
-        if self._sources is None:
-            from measure.export.sources import case_sources
-
-            self._sources = case_sources(self.case)
-        return self._sources
-
-
-def case_measurements(case: Case) -> dict[str, Any]:
-    """The ``endplate measure --json`` dict of a case (measure.report + STIR)."""
-    from measure.report import measurements_dict
-
-    data = measurements_dict(case)
-    try:
-        from measure.edema import add_stir_to_measurements
-
-        add_stir_to_measurements(case, data)  # a "stir" object per vertebra, as `measure --json`
-    except (ImportError, ValueError, OSError) as exc:
-        data.setdefault("notes", []).append(f"STIR edema analysis not exported: {exc}")
-    return data
+    images: CaseImages
 
 
 def _load(path: Path, key: str | None) -> _Loaded:
-    from measure.casefile import load_case
-
     case = load_case(path)
     identity = PatientIdentity.of(
         case.patient.name or "", case.patient.id or "", case.patient.birth_date, key
     )
-    return _Loaded(path, case, build_case_records(case, case_measurements(case), identity))
+    images = CaseImages(case)
+    notes: list[str] = []
+    try:
+        stir = images.stir_results()
+    except (ValueError, OSError) as exc:
+        stir = {}
+        notes.append(f"STIR edema analysis not exported: {exc}")
+    records = build_case_records(case, case.measure(), identity, stir=stir, notes=notes)
+    return _Loaded(path, case, records, images)
 
 
-def _study_uids(item: _Loaded) -> dict[str, str | None]:
-    return {tp.id: item.sources.study_uid_of(tp.series_uids) for tp in item.records.timepoints}
+def _write(path: Path, data: bytes, force: bool) -> Path:
+    folder = path.parent if str(path.parent) else Path(".")
+    folder.mkdir(parents=True, exist_ok=True)
+    return atomic_write(path, data, overwrite=force)
 
 
 def export_cases(
@@ -145,30 +133,33 @@ def export_cases(
         if fmt == "csv":
             from measure.export.csv_export import csv_text
 
-            summary.written.append(write_text_atomic(out, csv_text([c.records for c in loaded]), force=force))
+            data = csv_text([c.records for c in loaded]).encode("utf-8")
+            summary.written.append(_write(out, data, force))
             summary.exported.extend(c.path for c in loaded)
         elif fmt == "json":
             from measure.export.json_export import json_text
 
-            summary.written.append(
-                write_text_atomic(out, json_text([c.records for c in loaded]), force=force)
-            )
+            data = json_text([c.records for c in loaded]).encode("utf-8")
+            summary.written.append(_write(out, data, force))
             summary.exported.extend(c.path for c in loaded)
         elif fmt == "fhir":
             from measure.export.fhir_export import fhir_text
 
             say("building the FHIR bundle")
-            text = fhir_text([c.records for c in loaded], [_study_uids(c) for c in loaded])
-            summary.written.append(write_text_atomic(out, text, force=force))
+            study_uids = [
+                {tp.id: c.images.study_uid_of(tp.series_uids) for tp in c.records.timepoints} for c in loaded
+            ]
+            text = fhir_text([c.records for c in loaded], study_uids)
+            summary.written.append(_write(out, text.encode("utf-8"), force))
             summary.exported.extend(c.path for c in loaded)
             for c in loaded:
-                summary.notes.extend(f"{c.path.name}: {m}" for m in c.sources.missing_series)
+                summary.notes.extend(f"{c.path.name}: {m}" for m in c.images.missing_series)
         elif fmt == "pdf":
             from measure.export.pdf_report import pdf_bytes
 
             say("rendering the PDF report")
-            pages = [(c.records, c.case, c.sources) for c in loaded]
-            summary.written.append(write_bytes_atomic(out, pdf_bytes(pages), force=force))
+            pages = [(c.records, c.images.key_images()) for c in loaded]
+            summary.written.append(_write(out, pdf_bytes(pages), force))
             summary.exported.extend(c.path for c in loaded)
         else:
             _export_sr(loaded, out, force, summary, say)
@@ -198,11 +189,11 @@ def _export_sr(
                 used.add(name)
                 target = out / f"{name}.dcm"
                 check_writable(target, force)
-                files.append((target, timepoint_sr(item.records, tp.id, item.sources)))
+                files.append((target, timepoint_sr(item.records, tp.id, item.images)))
             if not files:
                 raise ValueError("no timepoint of this case has landmarks; there is nothing to put in an SR")
             for target, data in files:
-                summary.written.append(write_bytes_atomic(target, data, force=force))
+                summary.written.append(atomic_write(target, data, overwrite=force))
             summary.exported.append(item.path)
         except (ValueError, OSError) as exc:
             summary.failed.append((item.path, str(exc)))

@@ -1,0 +1,194 @@
+"""Placing, moving and deleting landmarks, marking vertebrae, assigning series: each an undo step.
+
+The controller reads the viewer's clicks (LPS mm, through :mod:`app.coords`) and the
+overlay's handle drags, asks the :class:`~session.model.Session` where the reader is
+(series shown, its timepoint, the level) and which timepoint an unassigned series joins
+(:mod:`session.assignment`), and pushes :mod:`app.commands` on the window's undo stack.
+It never changes the case directly: ``QUndoStack.push`` runs the command.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+from numpy.typing import NDArray
+from PySide6 import QtCore, QtGui, QtWidgets
+
+from app import commands, placement
+from app.overlays import OverlayLayer
+from app.text import vertebra_value_text
+from app.viewer import SliceViewer
+from measure.engine import measure_vertebra
+from measure.landmarks import LANDMARK_LABELS, Landmark
+from session.model import Session
+
+
+class PlacementController(QtCore.QObject):
+    """Guided six-point placement, drags, deletion, status marks and series assignment."""
+
+    def __init__(
+        self,
+        session: Session,
+        undo_stack: QtGui.QUndoStack,
+        viewer: SliceViewer,
+        overlay: OverlayLayer,
+        place_action: QtGui.QAction,
+        status_bar: QtWidgets.QStatusBar,
+        parent: QtCore.QObject | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.session = session
+        self.undo_stack = undo_stack
+        self.viewer = viewer
+        self.overlay = overlay
+        self.place_action = place_action
+        self.status_bar = status_bar
+        self.placing = False
+        self.status_buttons: dict[str, QtWidgets.QToolButton] = {}
+        viewer.clickedLps.connect(self._on_viewer_click)
+        overlay.handleMoved.connect(self._on_handle_moved)
+        overlay.live_text = self.live_text
+
+    # -- level and mode ----------------------------------------------------------------------
+    def set_level(self, level: str) -> None:
+        if level in placement.PLACEMENT_LEVELS:
+            self.session.set_level(level)
+
+    def set_placing(self, on: bool) -> None:
+        self.placing = bool(on)
+        self.place_action.setChecked(self.placing)
+        case, tp, level = self.session.case, self.session.current_timepoint, self.session.current_level
+        if self.placing and placement.next_key(case, tp, level) is None:
+            self.set_level(placement.suggest_level(case, tp, level))
+        self.update_prompt()
+
+    def update_prompt(self) -> None:
+        if not self.placing or self.viewer.source is None:
+            self.viewer.set_prompt("")
+            return
+        s = self.session
+        key = placement.next_key(s.case, s.current_timepoint, s.current_level)
+        self.viewer.set_prompt(placement.prompt_for(s.current_level, key))
+
+    def update_status_buttons(self) -> None:
+        tp = self.session.current_timepoint
+        v = None if tp is None else self.session.case.vertebra(tp, self.session.current_level)
+        for status, b in self.status_buttons.items():
+            b.setCheckable(True)
+            b.setChecked(v is not None and v.status == status)
+
+    # -- timepoints ------------------------------------------------------------------------------
+    def ensure_timepoint(self) -> str:
+        """The shown series' timepoint, assigning it first when needed (inside a macro).
+
+        The rule is the session's (:func:`session.assignment.default_assignment`); the
+        assignment is part of the user's action, so it is undone with it.
+        """
+        tp = self.session.current_timepoint
+        if tp is not None:
+            return tp
+        uid = self.session.current_series_uid
+        assert uid is not None
+        return commands.push_assignment(
+            self.undo_stack, self.session.case, self.session.plan_default_assignment(uid)
+        )
+
+    def assign_series(self, series_uid: str, kind: str, date: str | None = None) -> str:
+        """Assign a series to a timepoint (one undoable step); returns the timepoint id."""
+        self.undo_stack.beginMacro(f"Assign series to {kind}")
+        try:
+            plan = self.session.plan_assignment(series_uid, kind, date)
+            return commands.push_assignment(self.undo_stack, self.session.case, plan)
+        finally:
+            self.undo_stack.endMacro()
+
+    # -- landmarks ---------------------------------------------------------------------------------
+    def _landmark_at(self, lps: NDArray[np.float64], slice_index: int) -> Landmark:
+        source = self.viewer.source
+        assert source is not None
+        x, y, z = (float(v) for v in lps)
+        return Landmark(
+            (x, y, z),
+            source.series_uid,
+            source.sop_uid_for_slice(slice_index),
+            source.frame_index_for_slice(slice_index),
+        )
+
+    def _on_viewer_click(self, lps: NDArray[np.float64], slice_index: int, _modifiers: object) -> None:
+        if self.viewer.source is None:
+            return
+        s = self.session
+        if not self.placing:
+            hit = self.overlay.nearest_handle(lps)
+            if hit is not None:
+                self.set_level(hit[0])
+                self.overlay.select(*hit)
+            return
+        level = s.current_level
+        key = placement.next_key(s.case, s.current_timepoint, level)
+        if key is None:
+            return
+        landmark = self._landmark_at(lps, slice_index)
+        self.undo_stack.beginMacro(f"Place {level} {LANDMARK_LABELS[key]}")
+        try:
+            tp = self.ensure_timepoint()
+            self.undo_stack.push(commands.PlaceLandmarkCommand(s.case, tp, level, key, landmark))
+        finally:
+            self.undo_stack.endMacro()
+        if placement.next_key(s.case, tp, level) is None:
+            self.set_level(placement.suggest_level(s.case, tp, level))
+
+    def live_text(self, level: str, points_mm: dict[str, NDArray[np.float64]]) -> str:
+        """Angle and heights of ``level`` with its points where the handles are now."""
+        tp = self.session.current_timepoint
+        if tp is None:
+            return ""
+        inputs = {vi.level: vi for vi in self.session.case.vertebra_inputs(tp)}
+        vi = inputs.get(level)
+        if vi is None:
+            return ""
+        landmarks = {
+            k: (lm.moved_to(tuple(points_mm[k])) if k in points_mm else lm) for k, lm in vi.landmarks.items()
+        }
+        return vertebra_value_text(measure_vertebra(replace(vi, landmarks=landmarks)))
+
+    def _on_handle_moved(self, level: str, key: str, lps: NDArray[np.float64]) -> None:
+        tp = self.session.current_timepoint
+        if tp is None or self.session.case.landmark(tp, level, key) is None:
+            return
+        landmark = self._landmark_at(lps, self.viewer.slice_index)
+        self.undo_stack.push(commands.MoveLandmarkCommand(self.session.case, tp, level, key, landmark))
+
+    def delete_selected(self) -> None:
+        tp = self.session.current_timepoint
+        sel = self.overlay.selected
+        if tp is None or sel is None or self.session.case.landmark(tp, *sel) is None:
+            return
+        self.overlay.selected = None
+        self.undo_stack.push(commands.PlaceLandmarkCommand(self.session.case, tp, sel[0], sel[1], None))
+
+    def delete_current_vertebra(self) -> None:
+        tp = self.session.current_timepoint
+        level = self.session.current_level
+        if tp is None or self.session.case.vertebra(tp, level) is None:
+            return
+        self.undo_stack.push(commands.RemoveVertebraCommand(self.session.case, tp, level))
+
+    def toggle_status(self, status: str) -> None:
+        s = self.session
+        if s.current_series_uid is None:
+            self.status_bar.showMessage(
+                "Open a series first: the status belongs to a vertebra of a timepoint.", 5000
+            )
+            return
+        tp = s.current_timepoint
+        level = s.current_level
+        v = None if tp is None else s.case.vertebra(tp, level)
+        new = "unknown" if v is not None and v.status == status else status
+        self.undo_stack.beginMacro(f"Mark {level} {new}")
+        try:
+            tp = self.ensure_timepoint()
+            self.undo_stack.push(commands.SetStatusCommand(s.case, tp, level, new))
+        finally:
+            self.undo_stack.endMacro()

@@ -1,0 +1,114 @@
+"""The one atomic file writer: case files, exports and recovery copies all go through it.
+
+A reader never sees half a file and a crash or power cut loses nothing: the bytes go to
+a new, uniquely named hidden file in the destination folder (``.NAME.<random>.tmp``),
+which is flushed and fsynced, then ``os.replace``-d onto the final name (atomic on POSIX
+and Windows within one file system), then the folder is fsynced so that the rename
+itself survives.  With ``backup`` the previous version is kept under that name, and only
+once the new file is in place: a failed write leaves the file and its old backup exactly
+as they were.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import shutil
+import uuid
+from pathlib import Path
+
+_log = logging.getLogger("endplate.files")
+
+
+class OutputExistsError(FileExistsError):
+    """The output exists and overwriting it was not allowed."""
+
+
+def check_writable(path: Path, force: bool) -> None:
+    """Raise :class:`OutputExistsError` (a full sentence) when ``path`` exists and not ``force``."""
+    if path.exists() and not force:
+        raise OutputExistsError(
+            f"The output file {path} already exists; it was not overwritten (use --force to replace it)."
+        )
+
+
+def temp_name(path: Path) -> Path:
+    """A new hidden temporary name beside ``path`` (unique per call, so writers never collide)."""
+    return path.with_name(f".{path.name}.{uuid.uuid4().hex[:12]}.tmp")
+
+
+def stale_temps(path: Path) -> list[Path]:
+    """Temporary files of earlier writes of ``path`` that were interrupted."""
+    return [p for p in path.parent.glob(f".{path.name}.*.tmp") if p.is_file()]
+
+
+def fsync_folder(folder: Path) -> None:
+    """Make a rename in ``folder`` durable (no-op where folders cannot be opened, e.g. Windows)."""
+    if not hasattr(os, "O_DIRECTORY"):
+        return
+    try:
+        fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass  # some file systems (network shares) refuse; the data itself was fsynced
+    finally:
+        os.close(fd)
+
+
+def _write_new(tmp: Path, data: bytes) -> None:
+    try:
+        with open(tmp, "xb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
+
+
+def atomic_write(
+    path: Path | str, data: bytes, *, overwrite: bool = True, backup: Path | None = None
+) -> Path:
+    """Write ``data`` to ``path`` atomically and durably; returns ``path``.
+
+    ``overwrite=False`` refuses an existing file (:class:`OutputExistsError`).  ``backup``
+    keeps the replaced file's previous content under that name (a hard link when the file
+    system allows, else a copy); a failure to keep it is logged, never fails the write.
+    Raises ``OSError`` (the target unchanged) when the folder is missing or not writable,
+    ``IsADirectoryError`` when ``path`` is a folder.
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise IsADirectoryError(f"The output {path} is a folder; expected a file name.")
+    check_writable(path, overwrite)
+    tmp = temp_name(path)
+    bak_tmp: Path | None = None
+    try:
+        _write_new(tmp, data)
+        if backup is not None and path.exists():
+            bak_tmp = temp_name(backup)
+            try:
+                os.link(path, bak_tmp)
+            except OSError:
+                shutil.copy2(path, bak_tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        for leftover in (tmp, bak_tmp):
+            if leftover is not None:
+                with contextlib.suppress(OSError):
+                    leftover.unlink()
+        raise
+    if bak_tmp is not None and backup is not None:  # the new file is in place
+        try:
+            os.replace(bak_tmp, backup)
+        except OSError as exc:
+            _log.warning("could not keep the previous version of %s as %s: %s", path, backup.name, exc)
+            with contextlib.suppress(OSError):
+                bak_tmp.unlink()
+    fsync_folder(path.parent if str(path.parent) else Path("."))
+    return path

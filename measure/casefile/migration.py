@@ -1,0 +1,39 @@
+"""Older case file versions, brought up to :data:`CURRENT_VERSION` on load.
+
+``MIGRATIONS[n]`` turns a validated version-n dict into a version-(n+1) dict; files are
+always written in the current version.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+FORMAT_NAME = "endplate-case"
+CURRENT_VERSION = 2
+
+
+def _migrate_1_to_2(data: dict[str, Any]) -> dict[str, Any]:
+    """Version 2 only adds optional sections; a version 1 file gets them empty."""
+    out = dict(data)
+    out["version"] = 2
+    out.setdefault("case_id", "")
+    out.setdefault("patient", {})
+    out.setdefault("reader", [])
+    out.setdefault("stir", [])
+    out.setdefault("regional", [])
+    out.setdefault("extras", {})
+    return out
+
+
+#: ``MIGRATIONS[n]`` turns a version-n dict into a version-(n+1) dict.
+MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {1: _migrate_1_to_2}
+
+
+def migrate(data: dict[str, Any]) -> dict[str, Any]:
+    """Bring a validated dict of any known version up to :data:`CURRENT_VERSION`."""
+    version = int(data["version"])
+    while version < CURRENT_VERSION:
+        data = MIGRATIONS[version](data)
+        version = int(data["version"])
+    return data
