@@ -9,6 +9,7 @@ import numpy as np
 from numpy.typing import NDArray
 from PySide6 import QtCore, QtGui, QtWidgets
 
+from app.tables import cell_text
 from dicomio.model import SeriesStack
 
 THUMB_PX = 72
@@ -186,5 +187,5 @@ class SkippedFilesPanel(QtWidgets.QWidget):
 
     def rows(self) -> list[tuple[str, str]]:
         return [
-            (self.table.item(i, 0).text(), self.table.item(i, 1).text()) for i in range(self.table.rowCount())
+            (cell_text(self.table, i, 0), cell_text(self.table, i, 1)) for i in range(self.table.rowCount())
         ]

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from PySide6.QtGui import QUndoCommand, QUndoStack
 
 from measure.angles import RegionalSpec
-from measure.case import Case, ReaderEntry, SeriesRef, Timepoint, Vertebra
+from measure.case import Case, ReaderEntry, RemovedTimepoint, SeriesRef, Timepoint, Vertebra
 from measure.landmarks import LANDMARK_LABELS, Landmark
 from session.assignment import AssignmentPlan
 
@@ -94,7 +94,7 @@ class AddTimepointCommand(QUndoCommand):
     def __init__(self, case: Case, timepoint: Timepoint) -> None:
         super().__init__(f"Add timepoint {timepoint.label or timepoint.kind}")
         self.case, self.timepoint = case, timepoint
-        self.removed = None
+        self.removed: RemovedTimepoint | None = None
 
     def redo(self) -> None:
         if self.removed is not None:

@@ -236,14 +236,14 @@ class ExportDialog(QtWidgets.QDialog):
         progress_row.addWidget(self.progress)
         progress_row.addWidget(self.step_label, 1)
         layout.addLayout(progress_row)
-        self.result = QtWidgets.QTextBrowser()
-        self.result.setObjectName("ExportResult")
-        self.result.setOpenLinks(False)
-        self.result.setFixedHeight(6 * self.result.fontMetrics().lineSpacing())
-        self.result.setPlaceholderText(
+        self.result_view = QtWidgets.QTextBrowser()
+        self.result_view.setObjectName("ExportResult")
+        self.result_view.setOpenLinks(False)
+        self.result_view.setFixedHeight(6 * self.result_view.fontMetrics().lineSpacing())
+        self.result_view.setPlaceholderText(
             "What the export wrote, and any case it could not export, appears here."
         )
-        layout.addWidget(self.result)
+        layout.addWidget(self.result_view)
 
         buttons = QtWidgets.QDialogButtonBox()
         self.export_button = buttons.addButton("Export", QtWidgets.QDialogButtonBox.ButtonRole.AcceptRole)
@@ -314,7 +314,7 @@ class ExportDialog(QtWidgets.QDialog):
 
     def result_text(self) -> str:
         """The sentences shown after the last export (one per line)."""
-        return self.result.toPlainText()
+        return self.result_view.toPlainText()
 
     # -- running --------------------------------------------------------------------------
     def start_export(self) -> bool:
@@ -446,7 +446,7 @@ class ExportDialog(QtWidgets.QDialog):
             else:
                 colour = "#7ee28f" if ok else "#ffb86b"
             paragraphs.append(f'<p style="color: {colour}; margin: 0 0 4px 0;">{html.escape(line)}</p>')
-        self.result.setHtml("".join(paragraphs))
+        self.result_view.setHtml("".join(paragraphs))
 
     # -- widgets ----------------------------------------------------------------------------
     def _describe_current(self) -> None:

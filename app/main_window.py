@@ -492,6 +492,7 @@ class MainWindow(QtWidgets.QMainWindow):
         if uid is None:
             return
         kind = self.assign_kind.currentText()
+        date: str | None
         if kind == "follow-up":
             date = self.assign_date.date().toString("yyyy-MM-dd")
         else:

@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping
 from PySide6 import QtCore, QtGui, QtWidgets
 
 from app.stir_text import STIR_COLUMNS, badge_tooltip, stir_cells
+from app.tables import header_texts, table_rows
 from app.text import comparison_row, fmt, vertebra_row
 from measure.case import Case
 from measure.edema import NO_CUTOFF_NOTE, default_choice_note
@@ -77,13 +78,10 @@ class _Table(QtWidgets.QTableWidget):
         self.resizeColumnsToContents()
 
     def rows(self) -> list[list[str]]:
-        return [
-            [self.item(i, j).text() if self.item(i, j) else "" for j in range(self.columnCount())]
-            for i in range(self.rowCount())
-        ]
+        return table_rows(self)
 
     def header(self) -> list[str]:
-        return [self.horizontalHeaderItem(j).text() for j in range(self.columnCount())]
+        return header_texts(self)
 
 
 class MeasurementPanel(QtWidgets.QWidget):
@@ -158,7 +156,9 @@ class MeasurementPanel(QtWidgets.QWidget):
         stir: Mapping[str, Mapping[str, StirResult]] | None = None,
     ) -> None:
         stir = stir or {}
-        rows, regional, comparisons = [], [], []
+        rows: list[list[str]] = []
+        regional: list[list[str]] = []
+        comparisons: list[list[str]] = []
         refused: dict[int, str] = {}  # row -> why a complete vertebra was not measured
         if results is not None:
             for tp in case.ordered_timepoints():

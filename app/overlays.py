@@ -147,14 +147,15 @@ class OverlayLayer(QtCore.QObject):
             for key, point in vert.points_mm.items():
                 ident = (vert.level, key)
                 wanted.add(ident)
-                handle = self.handles.get(ident)
-                if handle is None:
+                existing = self.handles.get(ident)
+                if existing is None:
                     handle = LandmarkHandle(vert.level, key, colour)
                     handle.sigPositionChanged.connect(self._on_handle_moving)
                     handle.sigPositionChangeFinished.connect(self._on_handle_released)
                     viewer.view.addItem(handle)
                     self.handles[ident] = handle
                 else:
+                    handle = existing
                     handle.setPen(pg.mkPen(colour, width=2))
                     handle.setBrush(pg.mkBrush(*colour, 90))
                 if not handle.moving:

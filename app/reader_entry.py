@@ -11,6 +11,7 @@ from __future__ import annotations
 from PySide6 import QtCore, QtWidgets
 
 from app.placement import PLACEMENT_LEVELS
+from app.tables import table_rows
 from measure.case import LEAKAGE_TYPES, PROCEDURES, Case, ReaderEntry
 
 PROCEDURE_LABELS: dict[str, str] = {
@@ -330,10 +331,7 @@ class ReaderEntryPanel(QtWidgets.QWidget):
             self.table.setFixedHeight(min(header_h + len(rows) * row_h + scroll_h + 6, 150))
 
     def rows(self) -> list[list[str]]:
-        return [
-            [self.table.item(i, j).text() for j in range(self.table.columnCount())]
-            for i in range(self.table.rowCount())
-        ]
+        return table_rows(self.table)
 
     def _selected_scope(self) -> tuple[str | None, str | None] | None:
         row = self.table.currentRow()

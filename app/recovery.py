@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from collections.abc import Callable
 from pathlib import Path
 
 from PySide6 import QtCore
 
+from dicomio.atomic import atomic_write
 from measure.case import Case
+from measure.casefile import case_to_dict
 from measure.userlog import user_data_dir
 
 log = logging.getLogger("endplate.app")
@@ -97,18 +98,14 @@ def write_recovery(case: Case, path: Path) -> None:
 
     ``save_case`` would mark the case saved and rebase its series paths, which is right
     for a real save and wrong for a safety copy, so the dict is written here instead
-    (atomically: temporary file then ``os.replace``).  Series paths are kept as the case
+    (atomically and durably, :func:`dicomio.atomic.atomic_write`).  Series paths are kept as the case
     holds them; relative ones are resolved against the original case folder on recovery
     (kept in the ``.meta`` file).
     """
-    from measure.casefile import case_to_dict
-
     data = case_to_dict(case)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=1, ensure_ascii=False, allow_nan=False), encoding="utf-8")
-    os.replace(tmp, path)
+    atomic_write(path, json.dumps(data, indent=1, ensure_ascii=False, allow_nan=False).encode("utf-8"))
     origin = str(case.file_path) if case.file_path else ""
-    _recovery_meta_path().write_text(json.dumps({"origin": origin}), encoding="utf-8")
+    atomic_write(_recovery_meta_path(), json.dumps({"origin": origin}).encode("utf-8"))
 
 
 # -- recent cases -----------------------------------------------------------------------
@@ -132,7 +129,7 @@ def add_recent_case(path: Path) -> list[Path]:
     items.insert(0, path)
     items = items[:MAX_RECENT]
     try:
-        _recent_file().write_text(json.dumps([str(p) for p in items], indent=1), encoding="utf-8")
+        atomic_write(_recent_file(), json.dumps([str(p) for p in items], indent=1).encode("utf-8"))
     except OSError:
         log.exception("could not write the recent-cases list")
     return items

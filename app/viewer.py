@@ -157,7 +157,7 @@ class SliceViewer(QtWidgets.QWidget):
         self.source: DisplaySource | None = None
         self._volume: NDArray | None = None
         self._slice = 0
-        self.window = WindowLevel(40.0, 400.0)
+        self.window_level = WindowLevel(40.0, 400.0)
         self.title = ""
         self.prompt = ""
         self.view.sigSliceStep.connect(lambda step: self.set_slice(self._slice + step))
@@ -190,7 +190,7 @@ class SliceViewer(QtWidgets.QWidget):
         geom = source.geometry
         rows, cols = geom.first.rows, geom.first.columns
         dy, dx = geom.first.pixel_spacing_mm
-        self.image.setImage(vol[0], autoLevels=False, levels=self.window.levels)
+        self.image.setImage(vol[0], autoLevels=False, levels=self.window_level.levels)
         self.image.setRect(QtCore.QRectF(0.0, 0.0, cols * dx, rows * dy))
         self._slice = -1
         self.set_slice(vol.shape[0] // 2 if slice_index is None else slice_index)
@@ -219,15 +219,15 @@ class SliceViewer(QtWidgets.QWidget):
         if k == self._slice:
             return
         self._slice = k
-        self.image.setImage(self._volume[k], autoLevels=False, levels=self.window.levels)
+        self.image.setImage(self._volume[k], autoLevels=False, levels=self.window_level.levels)
         self.canvas.viewport().update()
         self.sliceChanged.emit(k)
 
     def set_window(self, center: float, width: float) -> None:
-        self.window = WindowLevel(float(center), max(1.0, float(width)))
-        self.image.setLevels(self.window.levels)
+        self.window_level = WindowLevel(float(center), max(1.0, float(width)))
+        self.image.setLevels(self.window_level.levels)
         self.canvas.viewport().update()
-        self.windowChanged.emit(self.window.center, self.window.width)
+        self.windowChanged.emit(self.window_level.center, self.window_level.width)
 
     def set_prompt(self, text: str) -> None:
         self.prompt = text
@@ -283,11 +283,11 @@ class SliceViewer(QtWidgets.QWidget):
     def _on_window_drag(self, dx: float, dy: float) -> None:
         # Width follows horizontal motion, level vertical; the step scales with the width so
         # a CT (width ~2000) and an MR (~500) both feel the same.
-        step = max(self.window.width, 10.0) / 250.0
-        self.set_window(self.window.center - dy * step, self.window.width + dx * step)
+        step = max(self.window_level.width, 10.0) / 250.0
+        self.set_window(self.window_level.center - dy * step, self.window_level.width + dx * step)
 
     def keyPressEvent(self, event: QtGui.QKeyEvent) -> None:
-        key = event.key()
+        key = QtCore.Qt.Key(event.key())
         step = {
             QtCore.Qt.Key.Key_PageUp: 5,
             QtCore.Qt.Key.Key_PageDown: -5,
@@ -389,7 +389,7 @@ class SliceViewer(QtWidgets.QWidget):
         for line in info_lines:
             p.drawText(QtCore.QPoint(margin, y), line)
             y += sfm.height()
-        wl = f"W {self.window.width:.0f}  L {self.window.center:.0f}"
+        wl = f"W {self.window_level.width:.0f}  L {self.window_level.center:.0f}"
         wl_base = rect.height() - margin - sfm.descent()
         p.fillRect(
             QtCore.QRect(

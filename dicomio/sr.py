@@ -439,37 +439,8 @@ def read_sr(path: Path) -> dict[str, dict[str, tuple[float, float, float]]]:
 
 @dataclass(frozen=True)
 class SourceImage:
-    """Header of one source image file (pixel data not read) and where it is."""
+    """Header of one source image file (pixel data not read, :func:`dicomio.headers.read_header`)
+    and where it is: the evidence an SR references."""
 
     path: Path
     header: Dataset
-
-
-def find_source_images(paths: Sequence[Path]) -> dict[str, SourceImage]:
-    """Headers of the DICOM images under ``paths`` (files or folders), by SOPInstanceUID.
-
-    The SR needs the source images' patient/study attributes, SOP class and frame of
-    reference; only headers are read.  Files that are not DICOM are ignored; a missing
-    path yields nothing (the caller reports what it could not find).
-    """
-    import pydicom
-    from pydicom.errors import InvalidDicomError
-
-    found: dict[str, SourceImage] = {}
-    for root in paths:
-        root = Path(root)
-        if root.is_file():
-            candidates = [root]
-        elif root.is_dir():
-            candidates = sorted(p for p in root.rglob("*") if p.is_file())
-        else:
-            continue
-        for file in candidates:
-            try:
-                ds = pydicom.dcmread(file, stop_before_pixels=True)
-            except (InvalidDicomError, OSError, ValueError, EOFError, AttributeError):
-                continue
-            uid = ds.get("SOPInstanceUID")
-            if uid and "StudyInstanceUID" in ds:
-                found.setdefault(str(uid), SourceImage(file, ds))
-    return found

@@ -115,7 +115,7 @@ class Case:
             self.folder = self.file_path.parent
         self._events.emit(CaseEvent("saved"))
 
-    def _rebase(self, folder: Path, series_paths: Mapping[str, str]) -> None:
+    def rebase(self, folder: Path, series_paths: Mapping[str, str]) -> None:
         """The case file moved to ``folder``: rewrite series paths so they resolve to the
         same places.  Not a modification of the case (no event, no revision)."""
         for uid, stored in series_paths.items():

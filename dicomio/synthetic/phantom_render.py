@@ -11,10 +11,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from functools import lru_cache
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import numpy as np
-from numpy.typing import NDArray
+from numpy.typing import ArrayLike, NDArray
 
 from dicomio.geometry import StackGeometry
 from dicomio.synthetic.phantom_anatomy import (
@@ -35,11 +35,25 @@ from dicomio.synthetic.phantom_anatomy import (
     Contrast,
     Timepoint,
     Tissue,
+    Vertebra,
     check_timepoint,
 )
 
-if TYPE_CHECKING:
-    from dicomio.synthetic.phantom import SpinePhantom
+
+class SpinePhantom(Protocol):
+    """What sampling needs of :class:`dicomio.synthetic.phantom.SpinePhantom` (a protocol,
+    so that the phantom, which calls this module, is not imported back)."""
+
+    @property
+    def midline_x_mm(self) -> float: ...
+
+    def __hash__(self) -> int: ...  # frozen: sampling caches per phantom
+
+    def vertebrae(self, timepoint: Timepoint) -> tuple[Vertebra, ...]: ...
+
+    def classify(
+        self, points_mm: ArrayLike, timepoint: Timepoint
+    ) -> tuple[NDArray[np.uint8], NDArray[np.int8]]: ...
 
 
 def labels(

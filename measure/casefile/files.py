@@ -167,6 +167,6 @@ def save_case(case: Case, path: Path | str) -> Path:
         with contextlib.suppress(OSError):
             old.unlink()
 
-    case._rebase(folder, stored)
+    case.rebase(folder, stored)
     case.mark_saved(path)
     return path

@@ -105,8 +105,8 @@ def test_slice_keys_wheel_window_and_labels(viewer: SliceViewer, qtbot: QtBot) -
     for i in range(1, 6):
         move_mouse(qtbot, viewer, QtCore.QPoint(300 + 10 * i, 250))
     QTest.mouseRelease(vp, QtCore.Qt.MouseButton.RightButton, pos=QtCore.QPoint(350, 250))
-    assert viewer.window.width > 50.0
-    assert viewer.window.center == pytest.approx(100.0)
+    assert viewer.window_level.width > 50.0
+    assert viewer.window_level.center == pytest.approx(100.0)
     length_mm, length_px = viewer.scale_bar_mm()
     assert length_mm in (10, 20, 50) and length_px == pytest.approx(
         length_mm / viewer.view.viewPixelSize()[0]

@@ -112,9 +112,9 @@ def test_window_presets_ct_and_mr_auto(window, qtbot: QtBot, phantom_series, gap
     assert names == ["file  (400/1800)", "CT bone  (400/1800)", "CT soft tissue  (40/400)", names[3]]
     assert names[3].startswith("Auto  (")
     assert window.window_combo.currentIndex() == 0  # the file's own window first
-    assert (window.viewer.window.center, window.viewer.window.width) == (400.0, 1800.0)
+    assert (window.viewer.window_level.center, window.viewer.window_level.width) == (400.0, 1800.0)
     window.window_combo.activated.emit(2)  # what choosing "CT soft tissue" does
-    assert (window.viewer.window.center, window.viewer.window.width) == (40.0, 400.0)
+    assert (window.viewer.window_level.center, window.viewer.window_level.width) == (40.0, 400.0)
     assert window.viewer.image.levels == pytest.approx([-160.0, 240.0])
 
     window.open_paths([gap_and_mr["mr"]])
@@ -125,8 +125,8 @@ def test_window_presets_ct_and_mr_auto(window, qtbot: QtBot, phantom_series, gap
     auto = auto_window(window.session.library.display(mr_uid).volume())
     assert window.window_combo.currentText() == f"MR auto  ({auto.center:.0f}/{auto.width:.0f})"
     assert window.window_combo.count() == 1  # no file window, no CT preset on an MR
-    assert window.viewer.window.center == pytest.approx(auto.center)
-    assert window.viewer.window.width == pytest.approx(auto.width)
+    assert window.viewer.window_level.center == pytest.approx(auto.center)
+    assert window.viewer.window_level.width == pytest.approx(auto.width)
 
 
 def test_recent_cases_menu_reopens_a_saved_case(window, qtbot: QtBot, phantom_series, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
