@@ -1,4 +1,4 @@
-"""The domain and DICOM packages never import Qt, and work without Qt installed."""
+"""The session, domain and DICOM packages never import Qt, and work without Qt installed."""
 
 from __future__ import annotations
 
@@ -23,9 +23,9 @@ def _imports(path: Path) -> set[str]:
     return names
 
 
-def test_measure_and_dicomio_do_not_import_qt() -> None:
+def test_session_measure_and_dicomio_do_not_import_qt() -> None:
     offenders = []
-    for package in ("measure", "dicomio"):
+    for package in ("session", "measure", "dicomio"):
         for path in sorted((PROJECT_ROOT / package).rglob("*.py")):
             bad = _imports(path) & set(QT_MODULES)
             if bad:
@@ -34,9 +34,9 @@ def test_measure_and_dicomio_do_not_import_qt() -> None:
 
 
 def test_every_domain_module_imports_with_qt_blocked() -> None:
-    """Import every module of measure/ and dicomio/ with PySide6/pyqtgraph made unimportable."""
+    """Import every module of session/, measure/ and dicomio/ with PySide6/pyqtgraph made unimportable."""
     modules = []
-    for package in ("measure", "dicomio"):
+    for package in ("session", "measure", "dicomio"):
         for path in sorted((PROJECT_ROOT / package).rglob("*.py")):
             rel = path.relative_to(PROJECT_ROOT).with_suffix("")
             parts = [p for p in rel.parts if p != "__init__"]
