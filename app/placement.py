@@ -8,7 +8,7 @@ next level (caudal, then cranial) without complete landmarks is suggested.
 from __future__ import annotations
 
 from measure.case import Case
-from measure.landmarks import LANDMARK_KEYS, LANDMARK_LABELS, LEVELS, level_index
+from measure.landmarks import LANDMARK_KEYS, LANDMARK_LABELS, LEVELS
 
 #: Levels offered in the level chooser (thoraco-lumbar spine and sacrum).
 PLACEMENT_LEVELS: tuple[str, ...] = tuple(lv for lv in LEVELS if lv[0] in "TLS")
@@ -44,11 +44,3 @@ def prompt_for(level: str, key: str | None) -> str:
     if key is None:
         return f"{level}: all six points placed"
     return f"{level}: click {LANDMARK_LABELS[key]}"
-
-
-def neighbour_levels(level: str) -> tuple[str | None, str | None]:
-    """(level above, level below) in anatomical order."""
-    i = level_index(level)
-    above = LEVELS[i - 1] if i > 0 else None
-    below = LEVELS[i + 1] if i + 1 < len(LEVELS) else None
-    return above, below

@@ -40,12 +40,6 @@ def _tool_parts(result: StirResult) -> tuple[str, str]:
     return "edema: not measured", ""
 
 
-def tool_text(result: StirResult) -> str:
-    """What the tool says, short: the flag with its numbers, or why there is none."""
-    verdict, numbers = _tool_parts(result)
-    return f"{verdict} ({numbers})" if numbers else verdict
-
-
 def badge_text(result: StirResult, multiline: bool = False) -> str:
     """The badge beside a vertebra: the tool's flag, then the reader's decision.
 

@@ -338,13 +338,6 @@ def _drop_copied_identifiers(sr: Dataset, keep_age: bool) -> None:
             delattr(sr, keyword)
 
 
-def write_sr(doc: SrDocument, path: Path) -> Dataset:
-    """Build the SR and write it to ``path`` (plain write; callers do atomic placement)."""
-    sr = build_sr(doc)
-    sr.save_as(path, enforce_file_format=True)
-    return sr
-
-
 def sr_bytes(doc: SrDocument) -> bytes:
     """The SR as Part 10 file bytes (for an atomic write by the caller)."""
     from io import BytesIO
