@@ -5,7 +5,9 @@ a viewer shows:
 
 ``scan``           the folder walk (the one place that looks for DICOM files), one file's
                    scan, files grouped into series; ``find_series_files`` for moved series
-``headers``        a header -> frames with geometry, pixel format, series info; ``read_header``
+``headers``        a header -> frames with geometry, pixel format, series info; ``read_header``,
+                   ``read_image_header`` (with generated UIDs filled in)
+``grouping``       files without Study/Series/SOPInstanceUID: series key, generated stable UIDs
 ``dicom_bytes``    the hand-parsed pixel element: truncation checks, native frame offsets
 ``assemble``       one series' images -> ordered, checked stacks with spacing warnings
 ``model``          the plain types a scan produces (``SeriesStack``, ``FrameRef`` ...)

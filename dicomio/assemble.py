@@ -50,6 +50,11 @@ class SeriesInfo:
     patient_name: str = ""
     windows: list[WindowPreset] = field(default_factory=list)  # from the file
     attributes: dict[str, Any] = field(default_factory=dict)
+    #: Files without SeriesInstanceUID: their :func:`dicomio.grouping.series_key`; the scan
+    #: names each acquisition of the key with a generated ``series_uid``.
+    series_key: tuple[str, ...] = ()
+    generated_series_uid: bool = False
+    generated_study_uid: bool = False
 
 
 @dataclass(frozen=True)
@@ -227,6 +232,8 @@ def build_stack(
         windows=window_presets(info.modality, info.windows),
         warnings=notes,
         attributes=dict(info.attributes),
+        generated_series_uid=info.generated_series_uid,
+        generated_study_uid=info.generated_study_uid,
     )
     if info.modality.upper() == "MR":
         stack.sequence, stack.sequence_reason = classify_mr(info.attributes)

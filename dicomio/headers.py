@@ -5,8 +5,11 @@ holds (single-frame, or every frame of an Enhanced/multi-frame object from its
 functional groups), each with exact geometry and the byte offset of native pixels, and
 the series-level values (:data:`KEPT_ATTRIBUTES`, windows, patient and study).  Files
 that cannot be measured on (no geometry, not an image, colour ...) raise ``_Skip`` with
-a reason a user understands.  :func:`read_header` is the same header read for one file
-whose dataset a caller needs (e.g. the SR writer's evidence).
+a reason a user understands; a missing StudyInstanceUID, SeriesInstanceUID or
+SOPInstanceUID is not a reason (:mod:`dicomio.grouping` names such files).
+:func:`read_header` is the same header read for one file whose dataset a caller needs;
+:func:`read_image_header` the header of one image of a stack, with generated UIDs filled in
+(the SR writer's evidence).
 """
 
 from __future__ import annotations
@@ -26,7 +29,8 @@ from pydicom.valuerep import PersonName
 from dicomio.assemble import FrameCandidate, SeriesInfo
 from dicomio.dicom_bytes import _check_fragments, _read_pixel_element, _Skip, _sniff
 from dicomio.geometry import ImageGeometry
-from dicomio.model import FrameRef, PixelFormat, SkippedFile, WindowPreset
+from dicomio.grouping import Identity, identify, text
+from dicomio.model import FrameRef, PixelFormat, SeriesStack, SkippedFile, WindowPreset
 from dicomio.windowing import file_windows
 
 #: Header values kept in ``SeriesStack.attributes`` (classification, export, display).
@@ -95,6 +99,10 @@ class FileScan:
     candidates: list[FrameCandidate] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     skipped: SkippedFile | None = None
+    #: Files without SeriesInstanceUID: their frame of reference and acquisition time
+    #: (which tell repeats apart, :func:`dicomio.grouping.split_acquisitions`).
+    acquisition: tuple[str, ...] = ()
+    generated_sop_uid: bool = False
 
 
 # -- small helpers ----------------------------------------------------------------------
@@ -255,14 +263,13 @@ def _geometry(
         raise _Skip(f"missing geometry: {where} has unusable geometry: {exc}") from exc
 
 
-def _series_info(ds: Dataset, attrs: dict[str, Any], windows: list[WindowPreset]) -> SeriesInfo:
-    series_uid = str(ds.get("SeriesInstanceUID", "")).strip()
-    if not series_uid:
-        raise _Skip("unreadable: the file has no SeriesInstanceUID; expected every image to name its series")
+def _series_info(
+    ds: Dataset, attrs: dict[str, Any], windows: list[WindowPreset], ident: Identity
+) -> SeriesInfo:
     for_uid = str(ds.get("FrameOfReferenceUID", "")).strip() or None
     return SeriesInfo(
-        study_uid=str(ds.get("StudyInstanceUID", "")).strip(),
-        series_uid=series_uid,
+        study_uid=ident.study_uid,
+        series_uid=ident.series_uid,
         frame_of_reference_uid=for_uid,
         modality=str(ds.get("Modality", "")).strip(),
         description=str(ds.get("SeriesDescription", "")).strip(),
@@ -273,6 +280,9 @@ def _series_info(ds: Dataset, attrs: dict[str, Any], windows: list[WindowPreset]
         patient_name=str(ds.get("PatientName", "")).strip(),
         windows=windows,
         attributes=attrs,
+        series_key=ident.series_key,
+        generated_series_uid=bool(ident.series_key),
+        generated_study_uid=ident.generated_study_uid,
     )
 
 
@@ -281,9 +291,10 @@ def _frame_nbytes(ds: Dataset) -> int:
     return (int(ds.Rows) * int(ds.Columns) * bits + 7) // 8
 
 
-#: Series-level values already read, keyed by (study, series, rescale slope, intercept,
-#: pixel encoding): the pixel format and SeriesInfo of the first single-frame file of a
-#: series.  Reading ~30 series attributes per file was half the scan time of a 600-file CT.
+#: Series-level values already read, keyed by (study, series UID or series key, rescale
+#: slope, intercept, pixel encoding): the pixel format and SeriesInfo of the first
+#: single-frame file of a series.  Reading ~30 series attributes per file was half the
+#: scan time of a 600-file CT.
 SeriesCache = dict[tuple[str, str, str, str, str], tuple[PixelFormat, SeriesInfo]]
 
 
@@ -367,13 +378,17 @@ def _scan_dataset(
             )
 
     scan = FileScan(path)
-    sop_uid = str(ds.get("SOPInstanceUID", meta.get("MediaStorageSOPInstanceUID", ""))).strip()
     instance_number = _int(ds, "InstanceNumber")
 
     def offset_of(frame: int) -> tuple[int | None, int | None]:
         if not native_le or element is None:
             return None, None
         return element.value_offset + frame * frame_bytes, frame_bytes
+
+    def identified(first: ImageGeometry) -> Identity:
+        ident = identify(ds, first)
+        scan.acquisition, scan.generated_sop_uid = ident.acquisition, ident.generated_sop_uid
+        return ident
 
     if per_frame_seq is None and n_frames == 1:
         geometry = _geometry(
@@ -384,21 +399,23 @@ def _scan_dataset(
             ds.get("PixelSpacing"),
             "the image",
         )
+        ident = identified(geometry)
         offset, nbytes = offset_of(0)
-        frame = FrameRef(path, sop_uid, geometry, None, instance_number, offset, nbytes)
+        frame = FrameRef(path, ident.sop_uid, geometry, None, instance_number, offset, nbytes)
         key = (
-            str(ds.get("StudyInstanceUID", "")),
-            str(ds.get("SeriesInstanceUID", "")),
+            ident.study_uid,
+            ident.series_uid or "\x1f".join(ident.series_key),
             str(ds.get("RescaleSlope", "")),
             str(ds.get("RescaleIntercept", "")),
             # how the pixels are encoded: one series may mix them (e.g. some images compressed)
             f"{syntax}|{photometric}|{ds.get('BitsAllocated', '')}|{ds.get('BitsStored', '')}|"
             f"{ds.get('PixelRepresentation', '')}",
         )
-        cached = series_cache.get(key) if series_cache is not None and key[1] else None
+        cached = series_cache.get(key) if series_cache is not None else None
         if cached is None:
-            cached = (_pixel_format(ds, None), _series_info(ds, _attributes(ds, None), _windows(ds, None)))
-            if series_cache is not None and key[1]:
+            attrs = _attributes(ds, None)
+            cached = (_pixel_format(ds, None), _series_info(ds, attrs, _windows(ds, None), ident))
+            if series_cache is not None:
                 series_cache[key] = cached
         scan.candidates.append(FrameCandidate(frame, cached[0]))
         scan.info = cached[1]
@@ -423,6 +440,7 @@ def _scan_dataset(
             f"{len(items) - n_frames} ignored."
         )
         items = items[:n_frames]
+    frames: list[tuple[ImageGeometry, PixelFormat]] = []
     for j, item in enumerate(items):
         position_item = _functional(ds, item, "PlanePositionSequence")
         orientation_item = _functional(ds, item, "PlaneOrientationSequence")
@@ -437,12 +455,15 @@ def _scan_dataset(
             measures.get("PixelSpacing") if measures is not None else ds.get("PixelSpacing"),
             f"frame {j + 1} of {n_frames}",
         )
-        offset, nbytes = offset_of(j)
-        frame = FrameRef(path, sop_uid, geometry, j, instance_number, offset, nbytes)
         transform = _functional(ds, item, "PixelValueTransformationSequence")
-        scan.candidates.append(FrameCandidate(frame, _pixel_format(ds, transform)))
+        frames.append((geometry, _pixel_format(ds, transform)))
+    ident = identified(frames[0][0])
+    for j, (geometry, pixel_format) in enumerate(frames):
+        offset, nbytes = offset_of(j)
+        frame = FrameRef(path, ident.sop_uid, geometry, j, instance_number, offset, nbytes)
+        scan.candidates.append(FrameCandidate(frame, pixel_format))
     first = items[0] if items else None
-    scan.info = _series_info(ds, _attributes(ds, first), _windows(ds, first))
+    scan.info = _series_info(ds, _attributes(ds, first), _windows(ds, first), ident)
     return scan
 
 
@@ -496,4 +517,27 @@ def read_header(path: Path) -> Dataset:
             ds, _ = _read_dataset(fp)
     except Exception as exc:
         raise ValueError(f"Cannot read the DICOM header of {path}: {_skip_reason(exc)}.") from exc
+    return ds
+
+
+def read_image_header(stack: SeriesStack, index: int) -> Dataset:
+    """The header of slice ``index`` of ``stack`` (:func:`read_header`), with the UIDs the scan
+    generated for what the file lacks (study, series, SOP instance) filled in.
+
+    For the SR's evidence: a reference to an image needs its study, series and SOP UIDs, and
+    a file written without them is referenced by the UIDs the case knows it by.
+    """
+    frame = stack.frames[index]
+    ds = read_header(frame.path)
+    filled = (
+        ("StudyInstanceUID", stack.study_uid),
+        ("SeriesInstanceUID", stack.series_uid),
+        ("SOPInstanceUID", frame.sop_instance_uid),
+    )
+    for keyword, uid in filled:
+        if not text(ds, keyword):
+            setattr(ds, keyword, uid)
+    meta = getattr(ds, "file_meta", None)
+    if meta is not None and not text(meta, "MediaStorageSOPInstanceUID"):
+        meta.MediaStorageSOPInstanceUID = frame.sop_instance_uid
     return ds

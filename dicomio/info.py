@@ -51,6 +51,9 @@ def series_summary(stack: SeriesStack) -> dict[str, Any]:
         "rescale_intercept": stack.pixel_format.rescale_intercept,
         "windows": [{"name": w.name, "center": w.center, "width": w.width} for w in stack.windows],
         "files": len({f.path for f in stack.frames}),
+        "generated_series_uid": stack.generated_series_uid,
+        "generated_study_uid": stack.generated_study_uid,
+        "generated_sop_uids": stack.generated_sop_uids,
         "warnings": list(stack.warnings),
     }
 
@@ -79,7 +82,8 @@ def _text_table(result: ScanResult, out: TextIO) -> None:
     for study in result.studies:
         print(
             f"Study {study.date or '(no date)'} {study.description or '(no description)'}  "
-            f"patient {study.patient_id or '?'}  [{study.study_uid}]",
+            f"patient {study.patient_id or '?'}  [{study.study_uid}"
+            f"{' generated' if any(s.generated_study_uid for s in study.stacks) else ''}]",
             file=out,
         )
         header = f"  {'#':>4}  {'mod':3}  {'description':28}  {'plane':8}  {'seq':5}  {'images':>6}  "
@@ -99,6 +103,8 @@ def _text_table(result: ScanResult, out: TextIO) -> None:
                 f"{s.anterior or '-'}/{s.superior or '-'}",
                 file=out,
             )
+            if s.generated_series_uid:
+                print(f"        series UID (generated): {s.series_uid}", file=out)
             if s.sequence_reason:
                 print(f"        sequence: {s.sequence_reason}", file=out)
             for w in s.warnings:

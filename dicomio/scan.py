@@ -13,12 +13,15 @@ from __future__ import annotations
 
 import os
 import threading
+from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
+from dataclasses import replace
 from pathlib import Path
 
-from dicomio.assemble import FrameCandidate, assemble_series
+from dicomio.assemble import FrameCandidate, SeriesInfo, assemble_series
 from dicomio.dicom_bytes import _ends_inside_an_element
+from dicomio.grouping import series_uid_of, series_warning, sop_warning, split_acquisitions, study_warning
 from dicomio.headers import FileScan, SeriesCache, _read_dataset, _scan_dataset, _skip_reason
 from dicomio.model import ScanResult, SkippedFile
 from dicomio.pixels import default_workers
@@ -78,30 +81,63 @@ def collect_files(paths: Iterable[Path | str]) -> tuple[list[Path], list[Skipped
     return files, skipped
 
 
+def _acquisitions(file_scans: list[FileScan]) -> list[tuple[SeriesInfo, list[FileScan], list[str]]]:
+    """The files of one series UID (or one series key) as acquisitions, each with its info
+    and the warnings about UIDs the files lack: files without SeriesInstanceUID get the
+    generated UID of their series key, frame of reference and acquisition time
+    (:mod:`dicomio.grouping`)."""
+    info = file_scans[0].info
+    assert info is not None
+    study = [study_warning(info.study_uid)] if info.generated_study_uid else []
+    if not info.series_key:
+        return [(info, file_scans, study)]
+    groups = split_acquisitions([(s.acquisition, s.candidates) for s in file_scans])
+    found = []
+    for indices in groups:
+        scans = [file_scans[i] for i in indices]
+        uid = series_uid_of(info.series_key, [s.acquisition for s in scans])
+        # the group's own frame of reference (the cached info may be another group's): that
+        # of most files, whatever their order (anonymisers may give each file its own)
+        counts = Counter(s.acquisition[0] for s in scans)
+        for_uid = min(counts, key=lambda u: (-counts[u], u)) or None
+        own = replace(info, series_uid=uid, frame_of_reference_uid=for_uid)
+        found.append((own, scans, [series_warning(uid, len(groups) > 1), *study]))
+    return found
+
+
 def build_result(scans: Iterable[FileScan], skipped: Iterable[SkippedFile] = ()) -> ScanResult:
-    """Group file scans into series and assemble their stacks."""
+    """Group file scans into series (by UID, else by series key) and assemble their stacks."""
     result = ScanResult(skipped=list(skipped))
-    by_series: dict[tuple[str, str], list[FileScan]] = {}
+    by_series: dict[tuple[str, ...], list[FileScan]] = {}
     for s in sorted(scans, key=lambda s: str(s.path)):
         if s.skipped is not None:
             result.skipped.append(s.skipped)
         elif s.info is not None:
-            by_series.setdefault((s.info.study_uid, s.info.series_uid), []).append(s)
-    for file_scans in by_series.values():
-        info = file_scans[0].info
-        assert info is not None
-        candidates = [c for s in file_scans for c in s.candidates]
-        warnings = [w for s in file_scans for w in s.warnings]
-        uids: dict[str, list[FrameCandidate]] = {}
-        for c in candidates:
-            uids.setdefault(c.frame.sop_instance_uid, []).append(c)
-        repeated = [u for u, cs in uids.items() if len({c.frame.path for c in cs}) > 1]
-        if repeated:
-            warnings.append(
-                f"{len(repeated)} SOPInstanceUID(s) occur in more than one file (copies of the same "
-                "image); the copies count as duplicates."
+            key = (
+                ("key", *s.info.series_key)
+                if s.info.series_key
+                else ("uid", s.info.study_uid, s.info.series_uid)
             )
-        result.stacks.extend(assemble_series(info, candidates, warnings))
+            by_series.setdefault(key, []).append(s)
+    for series_scans in by_series.values():
+        for info, file_scans, uid_notes in _acquisitions(series_scans):
+            candidates = [c for s in file_scans for c in s.candidates]
+            warnings = uid_notes + [w for s in file_scans for w in s.warnings]
+            no_sop = {s.path for s in file_scans if s.generated_sop_uid}
+            if no_sop:
+                warnings.append(sop_warning(len(no_sop)))
+            uids: dict[str, list[FrameCandidate]] = {}
+            for c in candidates:
+                uids.setdefault(c.frame.sop_instance_uid, []).append(c)
+            repeated = [u for u, cs in uids.items() if len({c.frame.path for c in cs}) > 1]
+            if repeated:
+                warnings.append(
+                    f"{len(repeated)} SOPInstanceUID(s) occur in more than one file (copies of the same "
+                    "image); the copies count as duplicates."
+                )
+            for stack in assemble_series(info, candidates, warnings):
+                stack.generated_sop_uids = any(f.path in no_sop for f in stack.frames)
+                result.stacks.append(stack)
     result.stacks.sort(
         key=lambda s: (s.study_date or "", s.study_uid, s.series_number or 0, s.series_uid, s.stack_index)
     )
@@ -161,7 +197,8 @@ def scan_paths(
 def find_series_files(root: Path, series_uids: set[str]) -> dict[str, list[Path]]:
     """The files under ``root`` that hold images of the wanted series, by SeriesInstanceUID.
 
-    For finding series again after their folders moved (their UID does not change): the
+    For finding series again after their folders moved (their UID does not change; a UID
+    generated for files without one is the same at every scan, wherever they are): the
     same scan as opening a folder (:func:`scan_paths`), so a file counts exactly when it
     would load.  Each file is listed once, sorted; a multi-frame file once for all its
     frames.  Series not found are absent from the result; a missing ``root`` finds nothing.

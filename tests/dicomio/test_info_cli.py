@@ -160,6 +160,7 @@ def test_info_json_types_null_directions_and_docs(tmp_path: Path, capsys: pytest
         "anterior": direction, "superior": direction, "gantry_tilt_deg": float,
         "transfer_syntax_uid": str, "photometric": str, "rescale_slope": float,
         "rescale_intercept": float, "windows": list, "files": int, "warnings": list,
+        "generated_series_uid": bool, "generated_study_uid": bool, "generated_sop_uids": bool,
     }  # fmt: skip
     assert set(types) == _documented_series_keys()
     for series in out["series"]:
