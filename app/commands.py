@@ -22,12 +22,21 @@ class PlaceLandmarkCommand(QUndoCommand):
     """Place, move or remove (``landmark=None``) one landmark; adds the vertebra if needed."""
 
     def __init__(
-        self, case: Case, timepoint: str, level: str, key: str, landmark: Landmark | None, text: str = ""
+        self,
+        case: Case,
+        timepoint: str,
+        level: str,
+        key: str,
+        landmark: Landmark | None,
+        series_uid: str | None = None,
+        text: str = "",
     ) -> None:
         verb = "Remove" if landmark is None else "Place"
         super().__init__(text or f"{verb} {level} {LANDMARK_LABELS.get(key, key)}")
         self.case, self.timepoint, self.level, self.key = case, timepoint, level, key
         self.landmark = landmark
+        #: The landmark set: the series it is placed on (``landmark.series_uid``) by default.
+        self.series_uid = series_uid or (landmark.series_uid if landmark is not None else None)
         self.previous: Landmark | None = None
         self.created_vertebra = False
 
@@ -36,11 +45,13 @@ class PlaceLandmarkCommand(QUndoCommand):
             self.created_vertebra = self.case.vertebra(self.timepoint, self.level) is None
             if self.created_vertebra:
                 self.case.add_vertebra(self.timepoint, self.level)
-            self.previous = self.case.set_landmark(self.timepoint, self.level, self.key, self.landmark)
+            self.previous = self.case.set_landmark(
+                self.timepoint, self.level, self.key, self.landmark, self.series_uid
+            )
 
     def undo(self) -> None:
         with self.case.batch():
-            self.case.set_landmark(self.timepoint, self.level, self.key, self.previous)
+            self.case.set_landmark(self.timepoint, self.level, self.key, self.previous, self.series_uid)
             if self.created_vertebra:
                 self.case.remove_vertebra(self.timepoint, self.level)
 
@@ -48,9 +59,17 @@ class PlaceLandmarkCommand(QUndoCommand):
 class MoveLandmarkCommand(PlaceLandmarkCommand):
     """A handle drag, pushed once on release."""
 
-    def __init__(self, case: Case, timepoint: str, level: str, key: str, landmark: Landmark) -> None:
+    def __init__(
+        self,
+        case: Case,
+        timepoint: str,
+        level: str,
+        key: str,
+        landmark: Landmark,
+        series_uid: str | None = None,
+    ) -> None:
         super().__init__(
-            case, timepoint, level, key, landmark, f"Move {level} {LANDMARK_LABELS.get(key, key)}"
+            case, timepoint, level, key, landmark, series_uid, f"Move {level} {LANDMARK_LABELS.get(key, key)}"
         )
 
 
@@ -87,7 +106,22 @@ class RemoveVertebraCommand(QUndoCommand):
     def undo(self) -> None:
         v = self.removed
         assert v is not None
-        self.case.add_vertebra(v.timepoint, v.level, v.status, dict(v.landmarks))
+        self.case.add_vertebra(v.timepoint, v.level, v.status, landmark_sets=v.landmark_sets)
+
+
+class RemoveLandmarkSetCommand(QUndoCommand):
+    """Delete a vertebra's landmarks on one series (its other sets and its status stay)."""
+
+    def __init__(self, case: Case, timepoint: str, level: str, series_uid: str) -> None:
+        super().__init__(f"Delete {level} on this series")
+        self.case, self.timepoint, self.level, self.series_uid = case, timepoint, level, series_uid
+        self.previous: dict[str, Landmark] = {}
+
+    def redo(self) -> None:
+        self.previous = dict(self.case.set_landmark_set(self.timepoint, self.level, self.series_uid, None))
+
+    def undo(self) -> None:
+        self.case.set_landmark_set(self.timepoint, self.level, self.series_uid, self.previous)
 
 
 class AddTimepointCommand(QUndoCommand):

@@ -83,7 +83,7 @@ class CompareView(QtWidgets.QWidget):
         levels: list[str] = []
         for tp in tps:
             for v in case.vertebrae(tp.id):
-                if v.landmarks and v.level not in levels:
+                if case.landmarks(tp.id, v.level) and v.level not in levels:
                     levels.append(v.level)
         levels.sort(key=level_index)
         current = self.level_combo.currentText()
@@ -105,7 +105,7 @@ class CompareView(QtWidgets.QWidget):
                 viewer.hide()
                 continue
             tp = tps[i]
-            uid = case.series_of(tp.id)[0].series_uid
+            uid = self.series_of(tp.id)
             viewer.show()
             display = library.loaded_display(uid)
             if display is None:
@@ -114,8 +114,8 @@ class CompareView(QtWidgets.QWidget):
                 continue
             if viewer.source is not display:
                 viewer.set_source(display, volume=display.volume())
-                presets, default = self.series.window_presets_for(uid)
-                viewer.set_window(presets[default].center, presets[default].width)
+                window = self.series.window_for(uid)
+                viewer.set_window(window.center, window.width)
             title = (
                 tp.kind + (f"  {tp.date}" if tp.date else "") + (f"  ({tp.id})" if tp.id != tp.kind else "")
             )
@@ -124,13 +124,18 @@ class CompareView(QtWidgets.QWidget):
         self.go_to_level(self.level)
         self._fill_deltas()
 
+    def series_of(self, timepoint_id: str) -> str:
+        """The series a timepoint is shown on: the one its compared numbers come from."""
+        case = self.session.case
+        return case.measurement_series(timepoint_id) or case.series_of(timepoint_id)[0].series_uid
+
     def go_to_level(self, level: str) -> None:
         case = self.session.case
         for i, tp in enumerate(self.timepoints):
-            v = case.vertebra(tp, level) if level else None
-            if v is None or not v.landmarks or self.viewers[i].source is None:
+            placed = case.landmarks(tp, level) if level else {}
+            if not placed or self.viewers[i].source is None:
                 continue
-            pts = np.array([lm.position_mm for lm in v.landmarks.values()])
+            pts = np.array([lm.position_mm for lm in placed.values()])
             # The level and its neighbours fill the view, the same way at every timepoint.
             self.viewers[i].fit_points(pts, margin_mm=LEVEL_MARGIN_MM)
         self._fill_deltas()

@@ -23,6 +23,7 @@ from session.model import Session, SessionEvent
 VERTEBRA_COLUMNS = (
     "Timepoint",
     "Level",
+    "Series",
     "Status",
     "VKA (°)",
     "Ha (mm)",
@@ -53,13 +54,16 @@ COMPARISON_COLUMNS = (
     "Restoration Hm (%)",
     "Loss of correction (°)",
 )
+#: Marks the series whose numbers go to the registry (the timepoint's measurement set).
+MEASUREMENT_MARK = "★ "
 #: Session events after which the panel redraws.
 REDRAW_EVENTS = frozenset({"case", "case-changed", "stir"})
 
 
 class _Table(QtWidgets.QTableWidget):
-    def __init__(self, columns: tuple[str, ...]) -> None:
+    def __init__(self, columns: tuple[str, ...], first_number_column: int) -> None:
         super().__init__(0, len(columns))
+        self.first_number_column = first_number_column
         self.setHorizontalHeaderLabels(list(columns))
         self.verticalHeader().setVisible(False)
         self.setEditTriggers(QtWidgets.QAbstractItemView.EditTrigger.NoEditTriggers)
@@ -72,7 +76,11 @@ class _Table(QtWidgets.QTableWidget):
         for i, row in enumerate(rows):
             for j, text in enumerate(row):
                 item = QtWidgets.QTableWidgetItem(text)
-                align = QtCore.Qt.AlignmentFlag.AlignRight if j >= 3 else QtCore.Qt.AlignmentFlag.AlignLeft
+                align = (
+                    QtCore.Qt.AlignmentFlag.AlignRight
+                    if j >= self.first_number_column
+                    else QtCore.Qt.AlignmentFlag.AlignLeft
+                )
                 item.setTextAlignment(align | QtCore.Qt.AlignmentFlag.AlignVCenter)
                 self.setItem(i, j, item)
         self.resizeColumnsToContents()
@@ -100,9 +108,9 @@ class MeasurementPanel(QtWidgets.QWidget):
         self.setObjectName("MeasurementPanel")
         layout = QtWidgets.QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
-        self.vertebrae = _Table(VERTEBRA_COLUMNS)
-        self.regional = _Table(REGIONAL_COLUMNS)
-        self.comparisons = _Table(COMPARISON_COLUMNS)
+        self.vertebrae = _Table(VERTEBRA_COLUMNS, 4)
+        self.regional = _Table(REGIONAL_COLUMNS, 2)
+        self.comparisons = _Table(COMPARISON_COLUMNS, 3)
         self.message = QtWidgets.QLabel("")
         self.message.setWordWrap(True)
         self.message.setObjectName("PanelMessage")
@@ -165,16 +173,29 @@ class MeasurementPanel(QtWidgets.QWidget):
                 tp_result = results.timepoints.get(tp.id)
                 if tp_result is None:
                     continue
-                for r in tp_result.vertebrae.values():
-                    row = vertebra_row(tp.id, r)
-                    v = case.vertebra(tp.id, r.level)
-                    if not r.measured and v is not None:
-                        complete = len(v.landmarks) == 6
-                        row[3] = "not measured" if complete else f"{len(v.landmarks)}/6 points"
-                        if complete and r.notes:
-                            refused[len(rows)] = " ".join(r.notes)
-                    row += stir_cells((stir.get(tp.id) or {}).get(r.level))
-                    rows.append(row)
+                main = results.measurement_series.get(tp.id)
+                sets = [(main, tp_result)] + [
+                    (uid, r) for uid, r in results.by_series.get(tp.id, {}).items() if uid != main
+                ]
+                for uid, set_result in sets:
+                    label = self._series_label(case, uid)
+                    if uid == main and len(sets) > 1:
+                        label = MEASUREMENT_MARK + label
+                    for r in set_result.vertebrae.values():
+                        v = case.vertebra(tp.id, r.level)
+                        placed = 0 if v is None else len(v.landmarks_on(uid))
+                        if uid != main and placed == 0:
+                            continue  # another set: only the levels placed on it
+                        row = vertebra_row(tp.id, r)
+                        row.insert(2, label)
+                        if not r.measured and v is not None:
+                            row[4] = "not measured" if placed == 6 else f"{placed}/6 points"
+                            if placed == 6 and r.notes:
+                                refused[len(rows)] = " ".join(r.notes)
+                        body = (stir.get(tp.id) or {}).get(r.level)
+                        analysed_here = body is not None and body.landmark_series_uid in (uid, None)
+                        row += stir_cells(body if analysed_here or uid == main else None)
+                        rows.append(row)
                 for reg in tp_result.regional:
                     regional.append([tp.id, reg.label, fmt(reg.angle_deg, reg.uncertainty_deg)])
             comparisons = [comparison_row(c) for c in results.comparisons]
@@ -190,6 +211,17 @@ class MeasurementPanel(QtWidgets.QWidget):
         messages = [f"Measurements could not be computed: {error}"] if error else []
         messages += [rows[i][0] + " " + why for i, why in refused.items()]
         self.message.setText("\n".join(messages))
+
+    @staticmethod
+    def _series_label(case: Case, series_uid: str | None) -> str:
+        """How a row names the series its numbers come from."""
+        if series_uid is None:
+            return "–"
+        ref = case.series_ref(series_uid)
+        if ref is None:
+            return series_uid[-12:]
+        name = ref.description or series_uid[-12:]
+        return f"{ref.modality} {name}".strip() if ref.modality else name
 
     def _stir_tooltips(self, stir: Mapping[str, Mapping[str, StirResult]]) -> None:
         """Each STIR cell explains itself: the analysis sentence and the no-cut-off note."""

@@ -2,8 +2,8 @@
 
 :func:`overlay_state_for` turns the case and its typed results into the plain
 :class:`~app.overlays.OverlayState` an :class:`~app.overlays.OverlayLayer` draws: only the
-landmarks placed on the series shown, at the timepoint shown, with the text beside each
-vertebra and the regional angles whose four endplate points are on that series.
+landmark set of the series shown (each series holds its own set), at the timepoint shown,
+with that set's values beside each vertebra and its regional angles.
 """
 
 from __future__ import annotations
@@ -24,9 +24,9 @@ def overlay_state_for(
     state = OverlayState()
     if timepoint is None:
         return state
-    tp_result = None if results is None else results.timepoints.get(timepoint)
+    tp_result = None if results is None else results.on_series(timepoint, series_uid)
     for v in case.vertebrae(timepoint):
-        points = {k: lm.array for k, lm in v.landmarks.items() if lm.series_uid == series_uid}
+        points = {k: lm.array for k, lm in v.landmarks_on(series_uid).items()}
         if not points:
             continue
         r = None if tp_result is None else tp_result.vertebrae.get(v.level)
@@ -46,8 +46,8 @@ def _endplate_points(
     case: Case, tp: str, level: str, endplate: str, series_uid: str
 ) -> tuple[NDArray[np.float64], NDArray[np.float64]] | None:
     prefix = "sup" if endplate == "superior" else "inf"
-    ant = case.landmark(tp, level, f"{prefix}_ant")
-    post = case.landmark(tp, level, f"{prefix}_post")
-    if ant is None or post is None or ant.series_uid != series_uid or post.series_uid != series_uid:
+    ant = case.landmark(tp, level, f"{prefix}_ant", series_uid)
+    post = case.landmark(tp, level, f"{prefix}_post", series_uid)
+    if ant is None or post is None:
         return None
     return ant.array, post.array

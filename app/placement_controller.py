@@ -58,9 +58,10 @@ class PlacementController(QtCore.QObject):
     def set_placing(self, on: bool) -> None:
         self.placing = bool(on)
         self.place_action.setChecked(self.placing)
-        case, tp, level = self.session.case, self.session.current_timepoint, self.session.current_level
-        if self.placing and placement.next_key(case, tp, level) is None:
-            self.set_level(placement.suggest_level(case, tp, level))
+        s = self.session
+        case, tp, level, uid = s.case, s.current_timepoint, s.current_level, s.current_series_uid
+        if self.placing and placement.next_key(case, tp, level, uid) is None:
+            self.set_level(placement.suggest_level(case, tp, level, uid))
         self.update_prompt()
 
     def update_prompt(self) -> None:
@@ -68,7 +69,7 @@ class PlacementController(QtCore.QObject):
             self.viewer.set_prompt("")
             return
         s = self.session
-        key = placement.next_key(s.case, s.current_timepoint, s.current_level)
+        key = placement.next_key(s.case, s.current_timepoint, s.current_level, s.current_series_uid)
         self.viewer.set_prompt(placement.prompt_for(s.current_level, key))
 
     def update_status_buttons(self) -> None:
@@ -126,7 +127,8 @@ class PlacementController(QtCore.QObject):
                 self.overlay.select(*hit)
             return
         level = s.current_level
-        key = placement.next_key(s.case, s.current_timepoint, level)
+        uid = s.current_series_uid
+        key = placement.next_key(s.case, s.current_timepoint, level, uid)
         if key is None:
             return
         landmark = self._landmark_at(lps, slice_index)
@@ -136,15 +138,17 @@ class PlacementController(QtCore.QObject):
             self.undo_stack.push(commands.PlaceLandmarkCommand(s.case, tp, level, key, landmark))
         finally:
             self.undo_stack.endMacro()
-        if placement.next_key(s.case, tp, level) is None:
-            self.set_level(placement.suggest_level(s.case, tp, level))
+        if placement.next_key(s.case, tp, level, uid) is None:
+            self.set_level(placement.suggest_level(s.case, tp, level, uid))
 
     def live_text(self, level: str, points_mm: dict[str, NDArray[np.float64]]) -> str:
         """Angle and heights of ``level`` with its points where the handles are now."""
         tp = self.session.current_timepoint
         if tp is None:
             return ""
-        inputs = {vi.level: vi for vi in self.session.case.vertebra_inputs(tp)}
+        inputs = {
+            vi.level: vi for vi in self.session.case.vertebra_inputs(tp, self.session.current_series_uid)
+        }
         vi = inputs.get(level)
         if vi is None:
             return ""
@@ -154,26 +158,32 @@ class PlacementController(QtCore.QObject):
         return vertebra_value_text(measure_vertebra(replace(vi, landmarks=landmarks)))
 
     def _on_handle_moved(self, level: str, key: str, lps: NDArray[np.float64]) -> None:
-        tp = self.session.current_timepoint
-        if tp is None or self.session.case.landmark(tp, level, key) is None:
+        tp, uid = self.session.current_timepoint, self.session.current_series_uid
+        if tp is None or uid is None or self.session.case.landmark(tp, level, key, uid) is None:
             return
         landmark = self._landmark_at(lps, self.viewer.slice_index)
-        self.undo_stack.push(commands.MoveLandmarkCommand(self.session.case, tp, level, key, landmark))
+        self.undo_stack.push(commands.MoveLandmarkCommand(self.session.case, tp, level, key, landmark, uid))
 
     def delete_selected(self) -> None:
-        tp = self.session.current_timepoint
+        tp, uid = self.session.current_timepoint, self.session.current_series_uid
         sel = self.overlay.selected
-        if tp is None or sel is None or self.session.case.landmark(tp, *sel) is None:
+        if tp is None or uid is None or sel is None or self.session.case.landmark(tp, *sel, uid) is None:
             return
         self.overlay.selected = None
-        self.undo_stack.push(commands.PlaceLandmarkCommand(self.session.case, tp, sel[0], sel[1], None))
+        self.undo_stack.push(commands.PlaceLandmarkCommand(self.session.case, tp, sel[0], sel[1], None, uid))
 
     def delete_current_vertebra(self) -> None:
-        tp = self.session.current_timepoint
-        level = self.session.current_level
-        if tp is None or self.session.case.vertebra(tp, level) is None:
+        """Delete the level's landmarks on the series shown; the whole vertebra (status too)
+        when that was its only landmark set."""
+        s = self.session
+        tp, level, uid = s.current_timepoint, s.current_level, s.current_series_uid
+        v = None if tp is None else s.case.vertebra(tp, level)
+        if tp is None or v is None:
             return
-        self.undo_stack.push(commands.RemoveVertebraCommand(self.session.case, tp, level))
+        if uid is not None and uid in v.series and len(v.series) > 1:
+            self.undo_stack.push(commands.RemoveLandmarkSetCommand(s.case, tp, level, uid))
+        else:
+            self.undo_stack.push(commands.RemoveVertebraCommand(s.case, tp, level))
 
     def toggle_status(self, status: str) -> None:
         s = self.session

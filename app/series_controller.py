@@ -266,7 +266,7 @@ class SeriesController(QtCore.QObject):
         tp = self.session.current_timepoint
         if tp is not None:
             verts = case.vertebrae(tp)
-            points = [lm.position_mm for v in verts for lm in v.landmarks.values() if lm.series_uid == uid]
+            points = [lm.position_mm for v in verts for lm in v.landmarks_on(uid).values()]
             if points:
                 # Open on the landmarks: their slice, zoomed so that the measured levels fill the view.
                 self.viewer.fit_points(np.array(points), margin_mm=LANDMARK_MARGIN_MM)
@@ -274,8 +274,8 @@ class SeriesController(QtCore.QObject):
             level = self.session.current_level
             if flagged and flagged[0] in placement.PLACEMENT_LEVELS:
                 self.session.set_level(flagged[0])
-            elif placement.next_key(case, tp, level) is None:
-                self.session.set_level(placement.suggest_level(case, tp, level))
+            elif placement.next_key(case, tp, level, uid) is None:
+                self.session.set_level(placement.suggest_level(case, tp, level, uid))
         self.loaded.emit()
 
     # -- window presets ------------------------------------------------------------------------
@@ -286,6 +286,14 @@ class SeriesController(QtCore.QObject):
         if stack is None:
             raise ValueError(f"series {uid} is not among the scanned series")
         return display_presets(stack, display.volume())
+
+    def window_for(self, uid: str) -> WindowPreset:
+        """The window a series is shown with: the reader's, kept in the case, else its default."""
+        ref = self.session.case.series_ref(uid)
+        if ref is not None and ref.window is not None:
+            return WindowPreset(ref.window.name or "reader's", ref.window.center, ref.window.width)
+        presets, default = self.window_presets_for(uid)
+        return presets[default]
 
     def _fill_window_presets(self, uid: str) -> None:
         presets, default = self.window_presets_for(uid)

@@ -249,8 +249,10 @@ class StirController(QtCore.QObject):
             return None  # another frame of reference (e.g. the CT): the STIR map does not belong there
         outlines = {}
         for v in session.case.vertebrae(tp):
-            if v.level in per_level and v.complete:
-                outlines[v.level] = np.array([v.landmarks[k].position_mm for k in OUTLINE_ORDER], dtype=float)
+            analysed = per_level.get(v.level)
+            placed = v.landmarks_on(analysed.landmark_series_uid if analysed is not None else None)
+            if analysed is not None and len(placed) == len(OUTLINE_ORDER):
+                outlines[v.level] = np.array([placed[k].position_mm for k in OUTLINE_ORDER], dtype=np.float64)
         badge_levels = frozenset(lvl for lvl in outlines if uid == stir_uid or lvl not in labelled)
         return EdemaContent(
             per_level, stir.geometry, outlines, badge_levels, outlines_visible=uid == stir_uid
@@ -287,7 +289,13 @@ class StirController(QtCore.QObject):
             return False
         tp = timepoint or self._timepoint_shown(uid)
         case = self.session.case
-        points = [lm.position_mm for v in (case.vertebrae(tp) if tp else []) for lm in v.landmarks.values()]
+        points = [
+            lm.position_mm
+            for v in (case.vertebrae(tp) if tp else [])
+            for uid in v.series
+            for lm in v.landmarks_on(uid).values()
+            if lm.series_uid == uid
+        ]
 
         def fit() -> None:
             if self.viewer.source is not None and self.viewer.source.series_uid == uid and points:

@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import datetime as _dt
+
 
 def dicom_date_iso(value: str | None) -> str | None:
     """``"20260302"`` -> ``"2026-03-02"``; None when absent or not a DICOM date.
 
-    Only the first eight characters count (some writers append a time); the date itself
-    is not checked for existence (that is the case model's job when it is stored).
+    Only the first eight characters count (some writers append a time); a date that does
+    not exist (``"20261345"``) is None too.
     """
     if not value or len(value) < 8 or not value[:8].isdigit():
         return None
-    return f"{value[:4]}-{value[4:6]}-{value[6:8]}"
+    iso = f"{value[:4]}-{value[4:6]}-{value[6:8]}"
+    try:
+        _dt.date.fromisoformat(iso)
+    except ValueError:
+        return None
+    return iso

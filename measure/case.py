@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 from measure.angles import RegionalSpec
@@ -28,6 +29,7 @@ from measure.case_values import (
     STIR_DECISIONS,
     TIMEPOINT_KINDS,
     VERTEBRA_STATUSES,
+    LandmarkSet,
     Patient,
     ReaderEntry,
     RemovedTimepoint,
@@ -39,6 +41,7 @@ from measure.case_values import (
     VertebraStatus,
     check_choice,
     check_level,
+    set_series_of,
 )
 from measure.comparison import compare_timepoints
 from measure.engine import measure_timepoint
@@ -68,6 +71,8 @@ class Case:
         self._timepoints: dict[str, Timepoint] = {}
         self._series: dict[str, SeriesRef] = {}
         self._vertebrae: dict[tuple[str, str], Vertebra] = {}
+        #: Per timepoint, the series of its landmark sets in the order they were started.
+        self._set_order: dict[str, list[str]] = {}
         self._reader: dict[tuple[str | None, str | None], ReaderEntry] = {}
         self._stir: dict[tuple[str, str], StirDecision] = {}
         self._regional: tuple[RegionalSpec, ...] = ()
@@ -188,9 +193,33 @@ class Case:
     def vertebra(self, timepoint_id: str, level: str) -> Vertebra | None:
         return self._vertebrae.get((timepoint_id, level))
 
-    def landmark(self, timepoint_id: str, level: str, key: str) -> Landmark | None:
+    def landmark(
+        self, timepoint_id: str, level: str, key: str, series_uid: str | None = None
+    ) -> Landmark | None:
+        """One landmark of the set on ``series_uid`` (default: the timepoint's measurement set)."""
+        return self.landmarks(timepoint_id, level, series_uid).get(key)
+
+    def landmarks(self, timepoint_id: str, level: str, series_uid: str | None = None) -> LandmarkSet:
+        """The landmark set of a vertebra on ``series_uid`` (default: the measurement set)."""
         v = self._vertebrae.get((timepoint_id, level))
-        return None if v is None else v.landmarks.get(key)
+        if v is None:
+            return MappingProxyType({})
+        return v.landmarks_on(series_uid if series_uid is not None else self.measurement_series(timepoint_id))
+
+    def landmark_series(self, timepoint_id: str) -> tuple[str, ...]:
+        """The series that hold a landmark set at a timepoint, in the order the sets were started."""
+        present = {uid for v in self._vertebrae.values() if v.timepoint == timepoint_id for uid in v.series}
+        ordered = [uid for uid in self._set_order.get(timepoint_id, []) if uid in present]
+        return tuple(ordered + sorted(present - set(ordered)))
+
+    def measurement_series(self, timepoint_id: str) -> str | None:
+        """The landmark set whose numbers go to the registry: the reader's choice when it
+        holds landmarks, else the first set started at the timepoint (None: no landmarks)."""
+        sets = self.landmark_series(timepoint_id)
+        chosen = self.timepoint(timepoint_id).measurement_series
+        if chosen is not None and chosen in sets:
+            return chosen
+        return sets[0] if sets else None
 
     def reader_entry(self, timepoint_id: str | None = None, level: str | None = None) -> ReaderEntry | None:
         """The reader entry of a timepoint+level, or the case-wide one (both None)."""
@@ -333,28 +362,53 @@ class Case:
         return ref
 
     # -- mutations: vertebrae and landmarks --------------------------------------------
+    def _note_sets(self, v: Vertebra) -> None:
+        order = self._set_order.setdefault(v.timepoint, [])
+        order.extend(uid for uid in v.series if uid not in order)
+
     def add_vertebra(
         self,
         timepoint_id: str,
         level: str,
         status: str = "unknown",
         landmarks: Mapping[str, Landmark] | None = None,
+        landmark_sets: Mapping[str, Mapping[str, Landmark]] | None = None,
     ) -> Vertebra:
-        """Add a vertebra (optionally with landmarks, to undo a removal); returns it."""
+        """Add a vertebra (optionally with landmarks, to undo a removal); returns it.
+
+        ``landmarks`` is one set (kept on the series most of its landmarks lie on, see
+        :func:`~measure.case_values.set_series_of`); ``landmark_sets`` several, by series.
+        """
         self._require_timepoint(timepoint_id)
         if (timepoint_id, level) in self._vertebrae:
             raise ValueError(f"timepoint {timepoint_id!r} already has a vertebra {level}")
-        v = Vertebra(timepoint_id, level, status, dict(landmarks or {}))
+        sets: dict[str, Mapping[str, Landmark]] = dict(landmark_sets or {})
+        if landmarks:
+            sets[set_series_of(landmarks)] = dict(landmarks)
+        v = Vertebra(timepoint_id, level, status, sets)
         self._vertebrae[(timepoint_id, level)] = v
+        self._note_sets(v)
         self._changed("vertebra-added", timepoint_id, level)
         return v
 
     def remove_vertebra(self, timepoint_id: str, level: str) -> Vertebra:
-        """Remove a vertebra with its landmarks; returns it (for undo)."""
+        """Remove a vertebra with all its landmark sets; returns it (for undo)."""
         v = self._require_vertebra(timepoint_id, level)
         del self._vertebrae[(timepoint_id, level)]
         self._changed("vertebra-removed", timepoint_id, level)
         return v
+
+    def set_landmark_set(
+        self, timepoint_id: str, level: str, series_uid: str, landmarks: Mapping[str, Landmark] | None
+    ) -> LandmarkSet:
+        """Replace (None or empty: remove) a vertebra's set on one series; returns the previous set."""
+        v = self._require_vertebra(timepoint_id, level)
+        previous = v.landmarks_on(series_uid)
+        updated = v.with_set(series_uid, landmarks)
+        self._vertebrae[(timepoint_id, level)] = updated
+        self._note_sets(updated)
+        self._changed("landmark", timepoint_id, level)
+        return previous
 
     def set_status(self, timepoint_id: str, level: str, status: str) -> str:
         v = self._require_vertebra(timepoint_id, level)
@@ -363,25 +417,38 @@ class Case:
         return v.status
 
     def set_landmark(
-        self, timepoint_id: str, level: str, key: str, landmark: Landmark | None
+        self,
+        timepoint_id: str,
+        level: str,
+        key: str,
+        landmark: Landmark | None,
+        series_uid: str | None = None,
     ) -> Landmark | None:
-        """Place, move or (``None``) remove one landmark; returns the previous one."""
+        """Place, move or (``None``) remove one landmark; returns the previous one.
+
+        The landmark goes into the set of ``series_uid``, by default the series it was
+        placed on (a removal, by default, from the measurement set).
+        """
         v = self._require_vertebra(timepoint_id, level)
         check_choice(key, LANDMARK_KEYS, "landmark key")
         if landmark is not None and not isinstance(landmark, Landmark):
             raise ValueError(f"set_landmark needs a Landmark or None, got {type(landmark).__name__}")
-        previous = v.landmarks.get(key)
-        landmarks = dict(v.landmarks)
-        if landmark is None:
-            landmarks.pop(key, None)
-        else:
-            landmarks[key] = landmark
-        self._vertebrae[(timepoint_id, level)] = replace(v, landmarks=landmarks)
+        target = series_uid or (
+            landmark.series_uid if landmark is not None else self.measurement_series(timepoint_id)
+        )
+        if target is None:  # removing from a vertebra without landmarks: nothing changes
+            return None
+        previous = v.landmarks_on(target).get(key)
+        updated = v.with_landmark(target, key, landmark)
+        self._vertebrae[(timepoint_id, level)] = updated
+        self._note_sets(updated)
         self._changed("landmark", timepoint_id, level, key)
         return previous
 
-    def remove_landmark(self, timepoint_id: str, level: str, key: str) -> Landmark | None:
-        return self.set_landmark(timepoint_id, level, key, None)
+    def remove_landmark(
+        self, timepoint_id: str, level: str, key: str, series_uid: str | None = None
+    ) -> Landmark | None:
+        return self.set_landmark(timepoint_id, level, key, None, series_uid)
 
     # -- mutations: reader input ---------------------------------------------------------
     def set_reader_entry(
@@ -437,22 +504,30 @@ class Case:
         return previous
 
     # -- measurement -------------------------------------------------------------------
-    def vertebra_inputs(self, timepoint_id: str) -> list[VertebraInput]:
-        """The engine's input for one timepoint: landmarks plus the planes they lie on."""
+    def vertebra_inputs(self, timepoint_id: str, series_uid: str | None = None) -> list[VertebraInput]:
+        """The engine's input for one timepoint: one landmark set (default: the measurement
+        set) plus the planes its landmarks lie on.  Every vertebra of the timepoint is in it,
+        without landmarks when it has none on that series."""
         self._require_timepoint(timepoint_id)
+        series = series_uid if series_uid is not None else self.measurement_series(timepoint_id)
         inputs = []
         for v in self.vertebrae(timepoint_id):
+            landmarks = dict(v.landmarks_on(series))
             planes = {}
-            for lm in v.landmarks.values():
+            for lm in landmarks.values():
                 ref = self._series.get(lm.series_uid)
                 plane = None if ref is None else ref.plane
                 if plane is not None:
                     planes[lm.series_uid] = plane
-            inputs.append(VertebraInput(v.level, v.status, dict(v.landmarks), planes))
+            inputs.append(VertebraInput(v.level, v.status, landmarks, planes))
         return inputs
 
     def measure(self, thresholds: ChangeThresholds | None = None) -> CaseResults:
         """Measure every timepoint and compare them in clinical order.
+
+        Each timepoint is measured on its measurement set (:meth:`measurement_series`):
+        those numbers are compared and registered; its other landmark sets are measured too
+        (``CaseResults.by_series``), for the views.
 
         Timepoints come in :meth:`ordered_timepoints` order.  A vertebra the engine cannot
         measure (landmarks on non-parallel images, a plane far from sagittal, missing
@@ -466,9 +541,13 @@ class Case:
         """
         notes: list[str] = []
         results: dict[str, TimepointResult] = {}
+        by_series: dict[str, dict[str, TimepointResult]] = {}
+        measured_on: dict[str, str | None] = {}
         ordered = self.ordered_timepoints()
         for tp in ordered:
-            inputs = self.vertebra_inputs(tp.id)
+            main = self.measurement_series(tp.id)
+            measured_on[tp.id] = main
+            inputs = self.vertebra_inputs(tp.id, main)
             regional: list[RegionalSpec] | None = None
             if self._regional:
                 levels = {v.level for v in inputs}
@@ -485,6 +564,16 @@ class Case:
                 results[tp.id] = measure_timepoint(inputs, regional=regional)
             except ValueError as exc:
                 notes.append(f"timepoint {tp.id}: not measured: {exc}")
+                continue
+            per_series = by_series[tp.id] = {}
+            for uid in self.landmark_series(tp.id):
+                if uid == main:
+                    per_series[uid] = results[tp.id]
+                    continue
+                try:  # another landmark set (e.g. the MR T1 of the same day): shown, not registered
+                    per_series[uid] = measure_timepoint(self.vertebra_inputs(tp.id, uid), regional=regional)
+                except ValueError as exc:
+                    notes.append(f"timepoint {tp.id}, series {uid}: not measured: {exc}")
         try:
             comparisons = compare_timepoints(
                 [(tp.id, tp.kind, results[tp.id]) for tp in ordered if tp.id in results],
@@ -493,7 +582,13 @@ class Case:
         except ValueError as exc:
             comparisons = []
             notes.append(f"no comparisons: {exc}")
-        return CaseResults(timepoints=results, comparisons=tuple(comparisons), notes=tuple(notes))
+        return CaseResults(
+            timepoints=results,
+            comparisons=tuple(comparisons),
+            notes=tuple(notes),
+            by_series=by_series,
+            measurement_series=measured_on,
+        )
 
 
 __all__ = [

@@ -20,6 +20,7 @@ class CaseSnapshot:
         self._series = tuple(case.series)
         self._vertebrae = {t.id: tuple(case.vertebrae(t.id)) for t in self._timepoints}
         self._decisions = dict(case.stir_decisions())
+        self._measurement = {t.id: case.measurement_series(t.id) for t in self._timepoints}
 
     @property
     def timepoints(self) -> tuple[Timepoint, ...]:
@@ -46,6 +47,9 @@ class CaseSnapshot:
 
     def series_of(self, timepoint_id: str) -> list[SeriesRef]:
         return [s for s in self._series if s.timepoint == timepoint_id]
+
+    def measurement_series(self, timepoint_id: str) -> str | None:
+        return self._measurement.get(timepoint_id)
 
     def series_ref(self, series_uid: str) -> SeriesRef | None:
         return next((s for s in self._series if s.series_uid == series_uid), None)

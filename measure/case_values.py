@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as _dt
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Literal
 
@@ -73,12 +73,61 @@ class Timepoint:
     kind: str  # one of TIMEPOINT_KINDS
     date: str | None = None  # ISO YYYY-MM-DD
     label: str = ""
+    #: The landmark set (series UID) whose numbers go to the registry, as the reader chose
+    #: it; None: the first set placed at this timepoint (:meth:`Case.measurement_series`).
+    measurement_series: str | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.id, str) or not self.id.strip():
             raise ValueError(f"a timepoint id must be a non-empty text, got {self.id!r}")
         check_choice(self.kind, TIMEPOINT_KINDS, f"timepoint {self.id!r} kind")
         _check_iso_date(self.date, f"timepoint {self.id!r} date")
+
+
+@dataclass(frozen=True)
+class SeriesIdentity:
+    """Who and what study a series belongs to, as its DICOM header says (None: absent).
+
+    Kept with the series in the case so that a series of another patient is noticed when it
+    is added, and so that reports and registry rows carry the identity the images carry.
+    """
+
+    patient_name: str | None = None
+    patient_id: str | None = None
+    patient_birth_date: str | None = None  # ISO YYYY-MM-DD
+    patient_sex: str | None = None  # M, F, O
+    study_uid: str | None = None
+    study_date: str | None = None  # ISO YYYY-MM-DD
+    study_description: str | None = None
+    accession_number: str | None = None
+
+    def __post_init__(self) -> None:
+        _check_iso_date(self.patient_birth_date, "patient birth date of the series")
+        _check_iso_date(self.study_date, "study date of the series")
+        if self.patient_sex is not None:
+            check_choice(self.patient_sex, SEXES, "patient sex of the series")
+
+    @property
+    def patient(self) -> Patient:
+        return Patient(self.patient_name, self.patient_id, self.patient_birth_date, self.patient_sex)
+
+
+@dataclass(frozen=True)
+class DisplayWindow:
+    """The window (contrast) the reader chose for a series: centre and width in its units."""
+
+    center: float
+    width: float
+    name: str = ""
+
+    def __post_init__(self) -> None:
+        center, width = float(self.center), float(self.width)
+        if not (math.isfinite(center) and math.isfinite(width) and width > 0):
+            raise ValueError(
+                f"a window needs a finite centre and a positive width, got {self.center}/{self.width}"
+            )
+        object.__setattr__(self, "center", center)
+        object.__setattr__(self, "width", width)
 
 
 @dataclass(frozen=True)
@@ -89,7 +138,10 @@ class SeriesRef:
     the case file's folder by :meth:`Case.series_path`).  ``orientation`` (the six
     ImageOrientationPatient cosines) and ``pixel_spacing_mm`` (row, column) describe the
     image stack the landmarks are placed on; ``reformat`` says that stack is a
-    reformat computed from the series rather than its original images.
+    reformat computed from the series rather than its original images.  ``identity`` is
+    what the DICOM says of patient and study; ``window`` the reader's window (None: the
+    series' default); ``generated_uid`` says the files had no SeriesInstanceUID and the
+    UID was generated from what identifies the acquisition (``dicomio``).
     """
 
     series_uid: str
@@ -101,6 +153,9 @@ class SeriesRef:
     orientation: tuple[float, float, float, float, float, float] | None = None
     pixel_spacing_mm: tuple[float, float] | None = None
     reformat: bool = False
+    identity: SeriesIdentity | None = None
+    window: DisplayWindow | None = None
+    generated_uid: bool = False
 
     def __post_init__(self) -> None:
         if not isinstance(self.series_uid, str) or not self.series_uid.strip():
@@ -135,34 +190,87 @@ class SeriesRef:
         return ImagePlane.from_orientation(self.orientation, self.pixel_spacing_mm)
 
 
+LandmarkSet = Mapping[str, Landmark]
+
+
+def set_series_of(landmarks: Mapping[str, Landmark]) -> str:
+    """The series a set of landmarks belongs to: the one most of them lie on (the first
+    landmark's series on a tie).  Files of version 2 and older kept one set per vertebra
+    whose points could lie on parallel images of two series."""
+    if not landmarks:
+        raise ValueError("an empty landmark set belongs to no series")
+    series = [lm.series_uid for lm in landmarks.values()]
+    return max(dict.fromkeys(series), key=series.count)
+
+
 @dataclass(frozen=True)
 class Vertebra:
-    """One vertebral body at one timepoint: status and the landmarks placed so far."""
+    """One vertebral body at one timepoint: its status and its landmark sets.
+
+    A timepoint may be measured on several series (CT for morphometry, the MR T1 for the
+    STIR edema of the same day): each series the landmarks were placed on holds one set
+    of up to six landmarks (``landmark_sets``: series UID -> key -> landmark, in the order
+    the sets were started).  The status belongs to the body, whatever the series.
+    """
 
     timepoint: str
     level: str
     status: str = "unknown"
-    landmarks: Mapping[str, Landmark] = field(default_factory=dict)
+    landmark_sets: Mapping[str, LandmarkSet] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         check_level(self.level)
         check_choice(self.status, VERTEBRA_STATUSES, f"status of {self.level}")
-        for key, lm in self.landmarks.items():
-            check_choice(key, LANDMARK_KEYS, f"landmark key of {self.level}")
-            if not isinstance(lm, Landmark):
-                raise ValueError(
-                    f"landmark {key} of {self.level} must be a Landmark, got {type(lm).__name__}"
+        sets: dict[str, LandmarkSet] = {}
+        for series_uid, landmarks in self.landmark_sets.items():
+            if not isinstance(series_uid, str) or not series_uid.strip():
+                raise ValueError(f"a landmark set of {self.level} needs a series UID, got {series_uid!r}")
+            for key, lm in landmarks.items():
+                check_choice(key, LANDMARK_KEYS, f"landmark key of {self.level}")
+                if not isinstance(lm, Landmark):
+                    raise ValueError(
+                        f"landmark {key} of {self.level} must be a Landmark, got {type(lm).__name__}"
+                    )
+            if landmarks:
+                sets[series_uid] = MappingProxyType(
+                    {k: landmarks[k] for k in LANDMARK_KEYS if k in landmarks}
                 )
-        ordered = {k: self.landmarks[k] for k in LANDMARK_KEYS if k in self.landmarks}
-        object.__setattr__(self, "landmarks", MappingProxyType(ordered))
+        object.__setattr__(self, "landmark_sets", MappingProxyType(sets))
 
     @property
-    def missing_keys(self) -> tuple[str, ...]:
-        return tuple(k for k in LANDMARK_KEYS if k not in self.landmarks)
+    def series(self) -> tuple[str, ...]:
+        """The series that hold a landmark set of this body, first started first."""
+        return tuple(self.landmark_sets)
 
-    @property
-    def complete(self) -> bool:
-        return not self.missing_keys
+    def landmarks_on(self, series_uid: str | None) -> LandmarkSet:
+        """The landmarks placed on ``series_uid`` (empty when none, or for None)."""
+        if series_uid is None:
+            return MappingProxyType({})
+        return self.landmark_sets.get(series_uid, MappingProxyType({}))
+
+    def missing_keys_on(self, series_uid: str | None) -> tuple[str, ...]:
+        placed = self.landmarks_on(series_uid)
+        return tuple(k for k in LANDMARK_KEYS if k not in placed)
+
+    def complete_on(self, series_uid: str | None) -> bool:
+        return not self.missing_keys_on(series_uid)
+
+    def with_landmark(self, series_uid: str, key: str, landmark: Landmark | None) -> Vertebra:
+        """This body with one landmark of one set placed, moved or (None) removed."""
+        sets = {uid: dict(lms) for uid, lms in self.landmark_sets.items()}
+        target = sets.setdefault(series_uid, {})
+        if landmark is None:
+            target.pop(key, None)
+        else:
+            target[key] = landmark
+        return replace(self, landmark_sets=sets)
+
+    def with_set(self, series_uid: str, landmarks: LandmarkSet | None) -> Vertebra:
+        """This body with one whole set replaced (None or empty: removed)."""
+        sets = {uid: dict(lms) for uid, lms in self.landmark_sets.items() if uid != series_uid}
+        if landmarks:
+            sets[series_uid] = dict(landmarks)
+        return replace(self, landmark_sets=sets)
 
 
 @dataclass(frozen=True)

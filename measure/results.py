@@ -337,16 +337,25 @@ class ComparisonResult:
 class CaseResults:
     """Every timepoint of a case measured, in clinical order, and their comparisons.
 
-    A timepoint the engine refused as a whole is absent and its reason is in ``notes``.
+    ``timepoints`` holds each timepoint's measurement set (compared, registered); a
+    timepoint the engine refused as a whole is absent and its reason is in ``notes``.
     """
 
     timepoints: Mapping[str, TimepointResult]
     comparisons: tuple[ComparisonResult, ...] = ()
     notes: tuple[str, ...] = ()
+    #: Every landmark set measured: timepoint -> series UID -> its results.
+    by_series: Mapping[str, Mapping[str, TimepointResult]] = field(default_factory=dict)
+    #: The series whose set ``timepoints`` holds (the registry's), per timepoint.
+    measurement_series: Mapping[str, str | None] = field(default_factory=dict)
 
     def vertebra(self, timepoint_id: str, level: str) -> VertebraResult | None:
         tp = self.timepoints.get(timepoint_id)
         return None if tp is None else tp.vertebrae.get(level)
+
+    def on_series(self, timepoint_id: str, series_uid: str) -> TimepointResult | None:
+        """The results of the landmark set on one series (None: no set there)."""
+        return self.by_series.get(timepoint_id, {}).get(series_uid)
 
 
 # -- STIR marrow edema ------------------------------------------------------------------------
@@ -417,6 +426,8 @@ class StirResult:
     reader_decision: StirDecision | None = None
     stir_series_uid: str | None = None
     t1_series_uid: str | None = None
+    #: The landmark set (series UID) whose outline was analysed.
+    landmark_series_uid: str | None = None
     slice_shape: tuple[int, int] | None = None
     masks: tuple[SliceMask, ...] = field(default=(), repr=False, compare=False)
 

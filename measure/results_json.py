@@ -199,6 +199,8 @@ def stir_json(r: StirResult) -> dict[str, Any]:
         "reference_median": r.reference_median,
         "is_reference": r.is_reference,
         "reference_rejected": r.reference_rejected,
+        "stir_series_uid": r.stir_series_uid,
+        "landmark_series_uid": r.landmark_series_uid,
     }
     if r.t1_available:
         out["t1_ratio"] = r.t1_ratio
@@ -218,7 +220,12 @@ def case_results_json(case: Case, results: CaseResults, stir: StirResults | None
         result = results.timepoints.get(tp.id)
         if result is None:
             continue
-        entry: dict[str, Any] = {"kind": tp.kind, "date": tp.date, "label": tp.label}
+        entry: dict[str, Any] = {
+            "kind": tp.kind,
+            "date": tp.date,
+            "label": tp.label,
+            "series_uid": results.measurement_series.get(tp.id),
+        }
         entry.update(timepoint_json(result))
         if stir is not None:
             per_level: Mapping[str, StirResult] = stir.get(tp.id, {})

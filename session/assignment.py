@@ -21,7 +21,7 @@ from dicomio.dates import dicom_date_iso
 from dicomio.geometry import StackGeometry
 from dicomio.model import SeriesStack
 from measure.case import Case
-from measure.case_values import SeriesRef, Timepoint
+from measure.case_values import SeriesIdentity, SeriesRef, Timepoint
 
 
 @dataclass(frozen=True)
@@ -105,6 +105,30 @@ def series_ref_from_stack(
         ),
         pixel_spacing_mm=(row_mm, col_mm),
         reformat=reformat,
+        identity=series_identity(stack),
+        window=existing.window if existing is not None else None,
+        generated_uid=stack.generated_series_uid,
+    )
+
+
+def _text(value: object) -> str | None:
+    text = str(value).strip() if value is not None else ""
+    return text or None
+
+
+def series_identity(stack: SeriesStack) -> SeriesIdentity:
+    """Patient and study as the stack's DICOM header says (DICOM dates as ISO dates)."""
+    attrs = stack.attributes
+    sex = _text(attrs.get("PatientSex"))
+    return SeriesIdentity(
+        patient_name=_text(stack.patient_name),
+        patient_id=_text(stack.patient_id),
+        patient_birth_date=dicom_date_iso(_text(attrs.get("PatientBirthDate"))),
+        patient_sex=sex.upper() if sex and sex.upper() in ("M", "F", "O") else None,
+        study_uid=_text(stack.study_uid),
+        study_date=dicom_date_iso(stack.study_date),
+        study_description=_text(stack.study_description),
+        accession_number=_text(attrs.get("AccessionNumber")),
     )
 
 

@@ -10,6 +10,7 @@ through :mod:`dicomio`; the exporters and the analysis in :mod:`measure` never o
 
 from __future__ import annotations
 
+import logging
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
@@ -19,8 +20,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from dicomio.display_stack import DisplayStack
-from dicomio.headers import read_header
-from dicomio.model import SeriesStack
+from dicomio.headers import read_image_header
+from dicomio.model import SeriesStack, WindowPreset
 from dicomio.scan import scan_paths
 from dicomio.sr import SourceImage
 from dicomio.windowing import display_presets, window_to_uint8
@@ -30,6 +31,8 @@ from measure.export.key_images import KeyImage
 from measure.landmarks import Landmark
 from measure.results import StirResult
 from session.library import SeriesLibrary
+
+_log = logging.getLogger("endplate.session")
 
 #: Landmarks within this many slices of the key slice are drawn on it.
 KEY_SLICE_TOLERANCE = 0.5
@@ -89,7 +92,8 @@ class CaseImages:
         frame = stack.frames[index]
         cached = self._headers.get(frame.sop_instance_uid)
         if cached is None:
-            cached = self._headers[frame.sop_instance_uid] = SourceImage(frame.path, read_header(frame.path))
+            cached = SourceImage(frame.path, read_image_header(stack, index))
+            self._headers[frame.sop_instance_uid] = cached
         return cached
 
     def image(self, sop_uid: str) -> SourceImage | None:
@@ -125,34 +129,41 @@ class CaseImages:
     def key_image(self, timepoint_id: str) -> KeyImage | str:
         """The measured slice of a timepoint as the screen shows it, or why there is none.
 
-        The series that carries most of the timepoint's landmarks, its display stack (the
-        sagittal reformat of an axial CT), the slice the landmarks lie on (their median
-        slice position), windowed with the viewer's default window.
+        The measurement set's series, its display stack (the sagittal reformat of an axial
+        CT), the slice the landmarks lie on, windowed as the reader left it (the window kept
+        in the case) or with the viewer's default window.
         """
+        series_uid = self.case.measurement_series(timepoint_id)
         points = [
-            (v.level, key, lm) for v in self.case.vertebrae(timepoint_id) for key, lm in v.landmarks.items()
+            (v.level, key, lm)
+            for v in self.case.vertebrae(timepoint_id)
+            for key, lm in v.landmarks_on(series_uid).items()
+            if lm.series_uid == series_uid
         ]
-        if not points:
+        if series_uid is None or not points:
             return "no landmarks at this timepoint"
-        series_uid = Counter(lm.series_uid for _, _, lm in points).most_common(1)[0][0]
         stack = self.library.stack(series_uid)
         if stack is None:
             return "the images the landmarks were placed on were not found"
         try:
             display = self.library.display(series_uid)
             geometry = display.geometry
-            mine = [p for p in points if p[2].series_uid == series_uid]
             along = np.asarray(
-                geometry.slice_index_of(np.array([lm.position_mm for _, _, lm in mine])), dtype=float
+                geometry.slice_index_of(np.array([lm.position_mm for _, _, lm in points])), dtype=float
             )
-            k = self._key_slice(display, [lm for _, _, lm in mine], along)
+            k = self._key_slice(display, [lm for _, _, lm in points], along)
             volume = display.volume()
-        except (ValueError, OSError, MemoryError) as exc:
-            return f"the image could not be read: {exc}"
-        presets, default = display_presets(stack, volume)
-        preset = presets[default]
+        except (ValueError, OSError, MemoryError):
+            _log.exception("key image of timepoint %s (series %s)", timepoint_id, series_uid)
+            return "the image could not be read (the log has the details)"
+        ref = self.case.series_ref(series_uid)
+        if ref is not None and ref.window is not None:
+            preset = WindowPreset(ref.window.name or "reader's", ref.window.center, ref.window.width)
+        else:
+            presets, default = display_presets(stack, volume)
+            preset = presets[default]
         on_slice: dict[str, dict[str, Landmark]] = {}
-        for (level, key, lm), slice_pos in zip(mine, along, strict=True):
+        for (level, key, lm), slice_pos in zip(points, along, strict=True):
             if abs(float(slice_pos) - k) <= KEY_SLICE_TOLERANCE:
                 on_slice.setdefault(level, {})[key] = lm
         kind = "sagittal reformat, " if display.is_reformat else ""

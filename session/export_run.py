@@ -58,7 +58,7 @@ class _Loaded:
 def _load(path: Path, key: str | None) -> _Loaded:
     case = load_case(path)
     identity = PatientIdentity.of(
-        case.patient.name or "", case.patient.id or "", case.patient.birth_date, key
+        case.patient.name or "", case.patient.id or "", case.patient.birth_date, key, case.case_id
     )
     images = CaseImages(case)
     notes: list[str] = []

@@ -160,7 +160,7 @@ def demo_outputs(work: Path) -> dict[str, str]:
     images = case_path.parent / "images"
     names = uid_names(images)
     outputs: dict[str, str] = {}
-    outputs["measure.json"] = _cli(["measure", str(case_path), "--json"])
+    outputs["measure.json"] = _replace_uids(_cli(["measure", str(case_path), "--json"]), names)
     for fmt, name in (("csv", "export.csv"), ("json", "export.json"), ("fhir", "export.fhir.json")):
         target = work / name
         _cli(["export", str(case_path), "--format", fmt, "--out", str(target), "--force"])

@@ -9,11 +9,21 @@ Top-level fields this version does not know are kept verbatim.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import asdict
 from typing import Any
 
 from measure.angles import RegionalSpec
 from measure.case import Case
-from measure.case_values import Patient, ReaderEntry, SeriesRef, StirDecision, Timepoint
+from measure.case_values import (
+    DisplayWindow,
+    Patient,
+    ReaderEntry,
+    SeriesIdentity,
+    SeriesRef,
+    StirDecision,
+    Timepoint,
+    set_series_of,
+)
 from measure.casefile.errors import CaseFileError
 from measure.casefile.migration import CURRENT_VERSION, FORMAT_NAME, migrate
 from measure.casefile.schema import describe, field_path, validate_case_dict
@@ -74,7 +84,14 @@ def case_to_dict(
             "sex": patient.sex,
         },
         "timepoints": [
-            {"id": tp.id, "kind": tp.kind, "date": tp.date, "label": tp.label} for tp in case.timepoints
+            {
+                "id": tp.id,
+                "kind": tp.kind,
+                "date": tp.date,
+                "label": tp.label,
+                "measurement_series": tp.measurement_series,
+            }
+            for tp in case.timepoints
         ],
         "series": [
             {
@@ -87,18 +104,13 @@ def case_to_dict(
                 "orientation": None if s.orientation is None else list(s.orientation),
                 "pixel_spacing": None if s.pixel_spacing_mm is None else list(s.pixel_spacing_mm),
                 "reformat": s.reformat,
+                "generated_uid": s.generated_uid,
+                "identity": None if s.identity is None else asdict(s.identity),
+                "window": None if s.window is None else asdict(s.window),
             }
             for s in case.series
         ],
-        "vertebrae": [
-            {
-                "timepoint": v.timepoint,
-                "level": v.level,
-                "status": v.status,
-                "landmarks": {k: _landmark_to_dict(lm) for k, lm in v.landmarks.items()},
-            }
-            for v in case.vertebrae()
-        ],
+        "vertebrae": _vertebra_entries(case),
         "reader": [
             {
                 "timepoint": tp,
@@ -131,6 +143,30 @@ def case_to_dict(
         data.setdefault(key, value)
     data["measurements"] = measurements
     return data
+
+
+def _vertebra_entries(case: Case) -> list[dict[str, Any]]:
+    """One entry per vertebra and landmark set (``series_uid`` names the set), grouped per
+    timepoint by set in the order the sets were started, so that the order survives."""
+    entries: list[dict[str, Any]] = []
+    for tp in case.timepoints:
+        vertebrae = case.vertebrae(tp.id)
+        for v in vertebrae:
+            if not v.series:  # a status without landmarks yet
+                entries.append({"timepoint": tp.id, "level": v.level, "status": v.status, "landmarks": {}})
+        for uid in case.landmark_series(tp.id):
+            for v in vertebrae:
+                if uid in v.series:
+                    entries.append(
+                        {
+                            "timepoint": tp.id,
+                            "level": v.level,
+                            "series_uid": uid,
+                            "status": v.status,
+                            "landmarks": {k: _landmark_to_dict(lm) for k, lm in v.landmarks_on(uid).items()},
+                        }
+                    )
+    return entries
 
 
 def _written_by() -> str:
@@ -183,7 +219,9 @@ def _build_case(data: dict[str, Any], source: str) -> Case:
 
     for i, t in enumerate(data["timepoints"]):
         try:
-            case.add_timepoint(Timepoint(t["id"], t["kind"], t.get("date"), t.get("label", "")))
+            case.add_timepoint(
+                Timepoint(t["id"], t["kind"], t.get("date"), t.get("label", ""), t.get("measurement_series"))
+            )
         except ValueError as exc:
             raise fail(["timepoints", i], str(exc)) from None
 
@@ -212,19 +250,17 @@ def _build_case(data: dict[str, Any], source: str) -> Case:
                 orientation=s.get("orientation"),
                 pixel_spacing_mm=s.get("pixel_spacing"),
                 reformat=bool(s.get("reformat", False)),
+                identity=None if s.get("identity") is None else SeriesIdentity(**s["identity"]),
+                window=None if s.get("window") is None else DisplayWindow(**s["window"]),
+                generated_uid=bool(s.get("generated_uid", False)),
             )
         except ValueError as exc:
             raise fail(["series", i], str(exc)) from None
         case.assign_series(ref)
 
     for i, v in enumerate(data["vertebrae"]):
-        check_tp(["vertebrae", i, "timepoint"], v["timepoint"])
-        if case.vertebra(v["timepoint"], v["level"]) is not None:
-            raise fail(
-                ["vertebrae", i, "level"],
-                f'{v["level"]} is listed twice for timepoint "{v["timepoint"]}"; '
-                "expected one entry per level",
-            )
+        tp, level = v["timepoint"], v["level"]
+        check_tp(["vertebrae", i, "timepoint"], tp)
         landmarks: dict[str, Landmark] = {}
         for key in LANDMARK_KEYS:
             lm = v["landmarks"].get(key)
@@ -236,7 +272,31 @@ def _build_case(data: dict[str, Any], source: str) -> Case:
                 )
             except ValueError as exc:
                 raise fail(["vertebrae", i, "landmarks", key], str(exc)) from None
-        case.add_vertebra(v["timepoint"], v["level"], v["status"], landmarks)
+        series_uid = v.get("series_uid") or (set_series_of(landmarks) if landmarks else None)
+        existing = case.vertebra(tp, level)
+        if existing is None:
+            try:
+                case.add_vertebra(
+                    tp, level, v["status"], landmark_sets={series_uid: landmarks} if series_uid else None
+                )
+            except ValueError as exc:
+                raise fail(["vertebrae", i], str(exc)) from None
+            continue
+        # Another landmark set of a vertebra already listed (version 3: one entry per set).
+        if series_uid is None or series_uid in existing.series:
+            raise fail(
+                ["vertebrae", i, "level"],
+                f'{level} is listed twice for timepoint "{tp}"'
+                + (f" on series {series_uid}" if series_uid else "")
+                + "; expected one entry per level and landmark set",
+            )
+        if v["status"] != existing.status:
+            raise fail(
+                ["vertebrae", i, "status"],
+                f'{level} at timepoint "{tp}" is "{existing.status}" in one entry and "{v["status"]}" in '
+                "another; expected one status per vertebra",
+            )
+        case.set_landmark_set(tp, level, series_uid, landmarks)
 
     for i, r in enumerate(data.get("reader", [])):
         if r["timepoint"] is not None:

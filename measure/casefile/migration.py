@@ -10,7 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 FORMAT_NAME = "endplate-case"
-CURRENT_VERSION = 2
+CURRENT_VERSION = 3
 
 
 def _migrate_1_to_2(data: dict[str, Any]) -> dict[str, Any]:
@@ -26,8 +26,25 @@ def _migrate_1_to_2(data: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _migrate_2_to_3(data: dict[str, Any]) -> dict[str, Any]:
+    """Version 3 holds landmark sets per series: a version-2 vertebra becomes the one set
+    of the series most of its landmarks lie on (its numbers are unchanged); timepoints have
+    no chosen measurement set yet, series no identity, window or generated UID."""
+    out = dict(data)
+    out["version"] = 3
+    vertebrae = []
+    for v in data.get("vertebrae", []):
+        entry = dict(v)
+        series = [lm.get("series_uid") for lm in (v.get("landmarks") or {}).values()]
+        if series:
+            entry["series_uid"] = max(dict.fromkeys(series), key=series.count)
+        vertebrae.append(entry)
+    out["vertebrae"] = vertebrae
+    return out
+
+
 #: ``MIGRATIONS[n]`` turns a version-n dict into a version-(n+1) dict.
-MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {1: _migrate_1_to_2}
+MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {1: _migrate_1_to_2, 2: _migrate_2_to_3}
 
 
 def migrate(data: dict[str, Any]) -> dict[str, Any]:

@@ -24,6 +24,7 @@ from measure.edema.constants import (
     STATUS_UNREADABLE,
 )
 from measure.edema_config import DEFAULT_CONFIG, EdemaConfig
+from measure.landmarks import Landmark
 from measure.results import StirResult
 
 #: ``load_volume(stack)``: the stack's voxels (slices, rows, columns), bright = high.
@@ -49,6 +50,8 @@ class CaseView(Protocol):
     def series_of(self, timepoint_id: str) -> list[SeriesRef]: ...
 
     def series_ref(self, series_uid: str) -> SeriesRef | None: ...
+
+    def measurement_series(self, timepoint_id: str) -> str | None: ...
 
 
 def no_stir_results(levels: Sequence[str], reason: str = NO_STIR_MESSAGE) -> dict[str, StirResult]:
@@ -82,13 +85,30 @@ def _timepoint_stacks(case: CaseView, timepoint_id: str, stacks: Sequence[Series
     return [s for s in free if s.series_uid in mine or s.study_uid in studies]
 
 
-def _landmark_frames(vertebra: Vertebra, by_series: Mapping[str, SeriesStack]) -> set[str]:
+def _set_frames(landmarks: Mapping[str, Landmark], by_series: Mapping[str, SeriesStack]) -> set[str]:
+    """The frames of reference of the series one landmark set lies on."""
     frames = set()
-    for lm in vertebra.landmarks.values():
+    for lm in landmarks.values():
         stack = by_series.get(lm.series_uid)
         if stack is not None and stack.frame_of_reference_uid:
             frames.add(stack.frame_of_reference_uid)
     return frames
+
+
+def _set_for(
+    case: CaseView,
+    timepoint_id: str,
+    vertebra: Vertebra,
+    stir_for: str | None,
+    by_series: Mapping[str, SeriesStack],
+) -> str | None:
+    """The landmark set the STIR analysis of a body reads: one in the STIR's frame of
+    reference (e.g. the MR T1 set of a CT + MR workup), else the measurement set."""
+    for uid in vertebra.series:
+        if stir_for is not None and stir_for in _set_frames(vertebra.landmarks_on(uid), by_series):
+            return uid
+    main = case.measurement_series(timepoint_id)
+    return main if main in vertebra.series else (vertebra.series[0] if vertebra.series else None)
 
 
 def _pick(
@@ -139,11 +159,12 @@ def analyse_case_timepoint(
         return finish(no_stir_results(levels))
 
     by_series = {s.series_uid: s for s in stacks}
-    frames_of = {v.level: _landmark_frames(v, by_series) for v in vertebrae}
-    landmark_series = {lm.series_uid for v in vertebrae for lm in v.landmarks.values()}
-    all_frames = set().union(*frames_of.values()) if frames_of else set()
+    all_sets = [v.landmarks_on(uid) for v in vertebrae for uid in v.series]
+    landmark_series = {lm.series_uid for lms in all_sets for lm in lms.values()}
+    all_frames = set().union(*(_set_frames(lms, by_series) for lms in all_sets))
     stir = _pick(stirs, all_frames, landmark_series)
     stir_for = stir.frame_of_reference_uid
+    set_of = {v.level: _set_for(case, timepoint_id, v, stir_for, by_series) for v in vertebrae}
 
     try:
         stir_volume = load_volume(stir)
@@ -170,7 +191,8 @@ def analyse_case_timepoint(
     bodies: dict[str, BodyInput] = {}
     results: dict[str, StirResult] = {}
     for v in vertebrae:
-        frames = frames_of[v.level]
+        landmarks = v.landmarks_on(set_of[v.level])
+        frames = _set_frames(landmarks, by_series)
         if stir_for is not None and frames and stir_for not in frames:
             results[v.level] = StirResult(
                 v.level,
@@ -180,7 +202,7 @@ def analyse_case_timepoint(
                 "when both share one frame of reference. Recency unknown.",
             )
             continue
-        points = {k: lm.position_mm for k, lm in v.landmarks.items()}
+        points = {k: lm.position_mm for k, lm in landmarks.items()}
         bodies[v.level] = BodyInput(points, v.status)
 
     report = analyse_edema(
@@ -198,6 +220,7 @@ def analyse_case_timepoint(
             r,
             message=r.message + extra,
             stir_series_uid=stir.series_uid,
+            landmark_series_uid=set_of.get(lvl),
             t1_series_uid=t1_stack.series_uid if t1_stack is not None else None,
         )
     return finish(results)

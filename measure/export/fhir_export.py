@@ -15,6 +15,7 @@ elements used here are identical in R4 4.0.1).  fhir.resources' default package 
 from __future__ import annotations
 
 import json
+import logging
 import uuid
 from collections.abc import Sequence
 from typing import Any
@@ -36,6 +37,7 @@ from measure.export.codes import (
 from measure.export.records import CaseRecords
 
 UCUM_SYSTEM = "http://unitsofmeasure.org"
+_log = logging.getLogger("endplate.export")
 _CATEGORY = {
     "coding": [
         {
@@ -134,7 +136,10 @@ def case_resources(case: CaseRecords, study_uids: dict[str, str | None]) -> list
     dates = {tp.id: tp.date for tp in case.timepoints}
 
     def add(resource: dict[str, Any]) -> None:
-        resource.setdefault("identifier", []).append({"system": "urn:endplate:case", "value": case.case_id})
+        if case.case_id:  # the minimal case form has no case id: FHIR allows no empty value
+            resource.setdefault("identifier", []).append(
+                {"system": "urn:endplate:case", "value": case.case_id}
+            )
         entries.append({"fullUrl": _urn(), "resource": resource})
 
     for row in case.rows:
@@ -226,14 +231,33 @@ def fhir_bundle(cases: Sequence[CaseRecords], study_uids: Sequence[dict[str, str
     return bundle
 
 
+#: Problems named in a validation failure (the rest are counted).
+MAX_REPORTED_PROBLEMS = 3
+
+
 def validate_bundle(bundle: dict[str, Any]) -> None:
-    """Raise ValueError (a sentence) when ``bundle`` is not a valid FHIR R4B Bundle."""
+    """Raise ValueError (one paragraph naming at most three fields) when ``bundle`` is not a
+    valid FHIR R4B Bundle; the full report goes to the log."""
     from fhir.resources.R4B.bundle import Bundle
+    from pydantic import ValidationError
 
     try:
         Bundle.model_validate(bundle)
-    except Exception as exc:  # pydantic ValidationError and friends
-        raise ValueError(f"The FHIR bundle does not validate against FHIR R4B: {exc}") from None
+    except ValidationError as exc:
+        _log.warning("FHIR validation failed:\n%s", exc)
+        problems = exc.errors()
+        named = []
+        for error in problems[:MAX_REPORTED_PROBLEMS]:
+            where = ".".join(str(part) for part in error.get("loc", ())) or "the bundle"
+            named.append(f"{where} ({error.get('msg', 'invalid')})")
+        more = len(problems) - len(named)
+        tail = f", and {more} more problem{'s' if more != 1 else ''}" if more > 0 else ""
+        raise ValueError(
+            "The FHIR bundle does not validate against FHIR R4B, so it was not written: "
+            + "; ".join(named)
+            + tail
+            + "."
+        ) from None
 
 
 def fhir_text(cases: Sequence[CaseRecords], study_uids: Sequence[dict[str, str | None]]) -> str:

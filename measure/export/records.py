@@ -23,12 +23,13 @@ from importlib import resources
 from typing import TYPE_CHECKING, Any
 
 from measure.export.codes import LEVEL_SCT_CODES
-from measure.export.pseudonymize import PatientIdentity, iso_date
+from measure.export.pseudonymize import PatientIdentity
 from measure.landmarks import LANDMARK_KEYS, Landmark, level_index
 from measure.results import PerHeight
 
 if TYPE_CHECKING:
     from measure.case import Case
+    from measure.case_values import SeriesRef
     from measure.results import (
         CaseResults,
         ComparisonResult,
@@ -69,10 +70,14 @@ class ExportRecord:
     timepoint_id: str
     timepoint_kind: str
     timepoint_date: str
+    study_description: str
+    accession_number: str
     level: str
     level_sct_code: str
     status: str
     landmarks_placed: int
+    measurement_series_uid: str
+    measurement_series_description: str
     fracture_type: str | None = None
     genant_grade: int | None = None
     vka_deg: float | None = None
@@ -134,7 +139,13 @@ CASE_FIELDS = (
     "pseudonymized",
     "study_dates",
 )
-TIMEPOINT_FIELDS = ("timepoint_id", "timepoint_kind", "timepoint_date")
+TIMEPOINT_FIELDS = (
+    "timepoint_id",
+    "timepoint_kind",
+    "timepoint_date",
+    "study_description",
+    "accession_number",
+)
 
 
 @dataclass(frozen=True)
@@ -289,6 +300,12 @@ def _apply_comparison(record: ExportRecord, comparison: ComparisonRecord) -> Non
     record.change_within_error = comparison.change_within_error
 
 
+def _series_text(ref: SeriesRef | None) -> str:
+    if ref is None:
+        return ""
+    return f"{ref.description} ({ref.modality})" if ref.modality else ref.description
+
+
 def build_case_records(
     case: Case,
     results: CaseResults,
@@ -302,15 +319,15 @@ def build_case_records(
     (e.g. why the STIR analysis is missing) are added to the case's notes.
     """
     ordered = case.ordered_timepoints()
-    study_dates = ";".join(iso_date(tp.date) for tp in ordered if tp.date)
+    study_dates = ";".join(identity.date(tp.date) for tp in ordered if tp.date)
     comparisons = _comparison_records(results.comparisons)
     result = CaseRecords(
-        case_id=case.case_id,
+        case_id=identity.case_id,
         identity=identity,
         patient_sex=case.patient.sex or "",
         timepoints=[
             TimepointInfo(
-                tp.id, tp.kind, iso_date(tp.date), tuple(s.series_uid for s in case.series_of(tp.id))
+                tp.id, tp.kind, identity.date(tp.date), tuple(s.series_uid for s in case.series_of(tp.id))
             )
             for tp in ordered
         ],
@@ -324,12 +341,15 @@ def build_case_records(
         regional = _regional_records(tp.id, tp_result.regional if tp_result is not None else ())
         result.regional.extend(regional)
         tp_stir = (stir or {}).get(tp.id) or {}
+        main = case.measurement_series(tp.id)
+        main_ref = None if main is None else case.series_ref(main)
+        identity_ref = main_ref or next(iter(case.series_of(tp.id)), None)
+        study = None if identity_ref is None else identity_ref.identity
         for v in case.vertebrae(tp.id):
-            result.landmarks[(tp.id, v.level)] = {
-                k: v.landmarks[k] for k in LANDMARK_KEYS if k in v.landmarks
-            }
+            placed = v.landmarks_on(main)
+            result.landmarks[(tp.id, v.level)] = {k: placed[k] for k in LANDMARK_KEYS if k in placed}
             record = ExportRecord(
-                case_id=case.case_id,
+                case_id=identity.case_id,
                 patient_name=identity.name,
                 patient_id=identity.patient_id,
                 patient_birth_date=identity.birth_date,
@@ -338,11 +358,17 @@ def build_case_records(
                 study_dates=study_dates,
                 timepoint_id=tp.id,
                 timepoint_kind=tp.kind,
-                timepoint_date=iso_date(tp.date),
+                timepoint_date=identity.date(tp.date),
+                study_description=(study.study_description if study is not None else None) or "",
+                accession_number=identity.accession(
+                    (study.accession_number if study is not None else None) or ""
+                ),
                 level=v.level,
                 level_sct_code=LEVEL_SCT_CODES.get(v.level, ""),
                 status=v.status,
-                landmarks_placed=len(v.landmarks),
+                landmarks_placed=len(placed),
+                measurement_series_uid=main or "",
+                measurement_series_description=_series_text(main_ref),
             )
             measured = None if tp_result is None else tp_result.vertebrae.get(v.level)
             if measured is not None:
@@ -368,18 +394,18 @@ def build_case_records(
                 record.procedure = reader.procedure
                 record.cement_volume_ml = reader.cement_volume_ml
                 record.cement_leakage = ";".join(reader.leakage)
-                record.complications = reader.complications
-                record.reader_notes = reader.notes
+                record.complications = identity.free_text(reader.complications)
+                record.reader_notes = identity.free_text(reader.notes)
             mine = [c for c in comparisons if c.level == v.level and c.to_timepoint == tp.id]
             if mine:
                 # The previous timepoint in clinical order that has this level, if compared.
                 preferred = [c for c in mine if c.from_timepoint in seen_tp]
                 preferred.sort(key=lambda c: seen_tp.index(c.from_timepoint), reverse=True)
                 _apply_comparison(record, (preferred or mine)[0])
+            record.stir_reader_note = identity.free_text(record.stir_reader_note)
             result.rows.append(record)
         seen_tp.append(tp.id)
-    result.notes.extend(results.notes)
-    result.notes.extend(notes)
+    result.notes.extend(identity.sentence(n) for n in (*results.notes, *notes))
     return result
 
 

@@ -101,7 +101,7 @@ def test_export_current_case_to_csv_then_pdf(window, qtbot: QtBot, saved_case: P
         assert float(r["vka_deg"]) == pytest.approx(vka, abs=1e-9)
         # ...and that is the signed VKA computed by hand from the phantom landmarks.
         v = case.vertebra(r["timepoint_id"], r["level"])
-        hand = signed_vka_deg({k: lm.position_mm for k, lm in v.landmarks.items()})
+        hand = signed_vka_deg({k: lm.position_mm for k, lm in v.landmarks_on(v.series[0]).items()})
         assert float(r["vka_deg"]) == pytest.approx(hand, abs=1e-6)
         assert r["status"] == v.status
 

@@ -57,7 +57,9 @@ def test_demo_opens_on_the_t1_landmarks_and_the_panel_shows_the_engine_stir(
     _open_demo(window, qtbot, demo_case)
     t1_uid = _series_uid(demo_case, "pre_t1")
     assert window.viewer.source.series_uid == t1_uid  # the series that carries the landmarks
-    assert {lm.series_uid for v in window.case.vertebrae("pre-op") for lm in v.landmarks.values()} == {t1_uid}
+    assert {
+        lm.series_uid for v in window.case.vertebrae("pre-op") for lm in v.landmarks_on(v.series[0]).values()
+    } == {t1_uid}
     # The same numbers as the analysis run without the app (scanning the case's folders).
     engine = CaseImages(window.case).stir_results()["pre-op"]
     for level, flag in (("L1", "recent likely"), ("T12", "no")):

@@ -83,7 +83,7 @@ def test_compare_view_shows_the_engine_deltas(window, qtbot: QtBot, demo_case: P
     truth = json.loads((demo_case.parent / "images" / "ground_truth.json").read_text(encoding="utf-8"))
     levels = {tp: truth["timepoints"][tp]["levels"]["L1"] for tp in ("pre", "post")}
     t1_uid = next(uid for uid, s in truth["series"].items() if s["key"] == "pre_t1")
-    assert {lm.series_uid for lm in window.case.vertebra("pre-op", "L1").landmarks.values()} == {t1_uid}
+    assert {lm.series_uid for lm in window.case.landmarks("pre-op", "L1").values()} == {t1_uid}
     truth_gain = levels["post"]["heights_mm"]["Ha"] - levels["pre"]["heights_mm"]["Ha"]
     truth_correction = levels["pre"]["vka_deg"] - levels["post"]["vka_deg"]
     # Exact landmarks: the engine's numbers are the truth to rounding (was abs=0.02).
@@ -91,7 +91,7 @@ def test_compare_view_shows_the_engine_deltas(window, qtbot: QtBot, demo_case: P
     assert correction == pytest.approx(truth_correction, abs=1e-6) and correction > 5.0
     # Both viewers show L1, each on its own timepoint's landmarks.
     for viewer, tp in zip(compare.viewers[:2], ("pre-op", "post-op"), strict=True):
-        pts = np.array([lm.position_mm for lm in window.case.vertebra(tp, "L1").landmarks.values()])
+        pts = np.array([lm.position_mm for lm in window.case.landmarks(tp, "L1").values()])
         assert viewer.slice_index == round(viewer.slice_of(pts.mean(axis=0)))
     assert {o.level for o in compare.layers[1].state.vertebrae} >= {"L1", "L2"}
 
@@ -147,7 +147,7 @@ def test_screenshot_has_overlays_at_the_landmarks(
     vertebra = window.case.vertebra(tp, "L1")
     colour = STATUS_COLOURS[vertebra.status]  # fractured: orange
     assert colour == (255, 120, 40)
-    points = {k: lm.position_mm for k, lm in vertebra.landmarks.items()}
+    points = {k: lm.position_mm for k, lm in vertebra.landmarks_on(vertebra.series[0]).items()}
     origin = QtCore.QPointF(viewer.canvas.viewport().mapTo(window, QtCore.QPoint(0, 0)))
     to_window = {k: lps_to_viewport(viewer, p) + origin for k, p in points.items()}
     assert finish_screenshot(window, out, expect_content=True) == 0

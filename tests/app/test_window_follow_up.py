@@ -118,14 +118,14 @@ def test_follow_up_with_its_date_and_a_three_way_compare(
     assert compare.level == "L1"
     # Synchronised: each viewer on the slice of its L1 landmarks, centred on them.
     for viewer, tp in zip(compare.viewers, compare.timepoints, strict=True):
-        pts = np.array([lm.position_mm for lm in window.case.vertebra(tp, "L1").landmarks.values()])
+        pts = np.array([lm.position_mm for lm in window.case.landmarks(tp, "L1").values()])
         assert viewer.slice_index == round(viewer.slice_of(pts.mean(axis=0)))
         centre = viewer.view.viewRect().center()
         x, y = _bbox_centre(viewer, pts)
         assert (centre.x(), centre.y()) == pytest.approx((x, y), abs=0.5)
     compare.level_combo.setCurrentText("L2")  # another level: all three follow
     for viewer, tp in zip(compare.viewers, compare.timepoints, strict=True):
-        pts = np.array([lm.position_mm for lm in window.case.vertebra(tp, "L2").landmarks.values()])
+        pts = np.array([lm.position_mm for lm in window.case.landmarks(tp, "L2").values()])
         centre = viewer.view.viewRect().center()
         x, y = _bbox_centre(viewer, pts)
         assert (centre.x(), centre.y()) == pytest.approx((x, y), abs=0.5)

@@ -91,10 +91,10 @@ def test_six_clicks_place_l1_and_panel_shows_engine_numbers(placed, qtbot: QtBot
     tp = window.current_timepoint()
     assert tp == "pre-op"  # the first click assigned the series to a pre-op timepoint
     v = case.vertebra(tp, "L1")
-    assert v is not None and v.complete
+    assert v is not None and v.complete_on(v.series[0])
     tol_mm = _mm_per_screen_px(window)  # a click lands on a whole screen pixel
     for key in LANDMARK_KEYS:
-        lm = v.landmarks[key]
+        lm = v.landmarks_on(v.series[0])[key]
         np.testing.assert_allclose(lm.position_mm, truth["L1"][key], atol=tol_mm)
         assert lm.position_mm[0] == pytest.approx(-3.0, abs=1e-9)  # on the slice plane
         assert lm.series_uid == window.viewer.source.series_uid
@@ -117,7 +117,7 @@ def test_six_clicks_place_l1_and_panel_shows_engine_numbers(placed, qtbot: QtBot
         and level_truth.vka_deg > 10
     )
     assert result.vka_deg.value == pytest.approx(level_truth.vka_deg, abs=1.0)
-    clicked = {k: lm.position_mm for k, lm in v.landmarks.items()}
+    clicked = {k: lm.position_mm for k, lm in v.landmarks_on(v.series[0]).items()}
     assert result.vka_deg.value == pytest.approx(signed_vka_deg(clicked), abs=1e-9)
     # The label beside the vertebra carries the same live angle.
     overlay = next(o for o in window.overlay.state.vertebrae if o.level == "L1")
@@ -168,7 +168,7 @@ def test_drag_a_point_then_undo_and_redo(placed, qtbot: QtBot) -> None:  # type:
     np.testing.assert_allclose(after.position_mm, target_mm, atol=tol)
     vka_after = window.case.measure().timepoints[tp].vertebrae["L1"].vka_deg.value
     # Lowering the anterior superior corner closes the body in front: more kyphosis (signed).
-    points = {k: lm.position_mm for k, lm in window.case.vertebra(tp, "L1").landmarks.items()}
+    points = {k: lm.position_mm for k, lm in window.case.landmarks(tp, "L1").items()}
     assert vka_after == pytest.approx(signed_vka_deg(points), abs=1e-9)
     points["sup_ant"] = tuple(target_mm)
     assert vka_after == pytest.approx(signed_vka_deg(points), abs=1.0)  # 2 screen px over ~30 mm
@@ -233,12 +233,12 @@ def test_copy_measurements_as_tab_separated(placed, qtbot: QtBot) -> None:  # ty
     window.act_copy.trigger()
     text = QGuiApplication.clipboard().text()
     lines = text.splitlines()
-    assert lines[0].split("\t")[:4] == ["Timepoint", "Level", "Status", "VKA (°)"]
+    assert lines[0].split("\t")[:5] == ["Timepoint", "Level", "Series", "Status", "VKA (°)"]
     assert lines[1].split("\t")[:2] == ["pre-op", "L1"]
     # The copied numbers are those of the clicked points, computed by hand (signed).
     cells = dict(zip(lines[0].split("\t"), lines[1].split("\t"), strict=True))
     v = window.case.vertebra("pre-op", "L1")
-    clicked = {k: lm.position_mm for k, lm in v.landmarks.items()}
+    clicked = {k: lm.position_mm for k, lm in v.landmarks_on(v.series[0]).items()}
     assert _value(cells["VKA (°)"]) == pytest.approx(signed_vka_deg(clicked), abs=0.051)
     assert _value(cells["VKA (°)"]) > 10.0  # the wedge fracture: kyphosis
     for name, key in (("Ha (mm)", "Ha"), ("Hm (mm)", "Hm"), ("Hp (mm)", "Hp")):
@@ -275,7 +275,7 @@ def test_key_image_has_the_overlays_where_the_landmarks_are(placed, qtbot: QtBot
     ratio = image.width() / window.viewer.width()
     colour = STATUS_COLOURS["unknown"]
     hits = 0
-    for lm in window.case.vertebra(tp, "L1").landmarks.values():
+    for lm in window.case.landmarks(tp, "L1").values():
         pos = lps_to_viewport(window.viewer, lm.position_mm) + QtCore.QPointF(
             window.viewer.canvas.viewport().mapTo(window.viewer, QtCore.QPoint(0, 0))
         )
@@ -331,7 +331,9 @@ def test_overlay_draws_endplate_lines_heights_and_the_label_and_the_panel_grades
     tp = window.current_timepoint()
     v = window.case.vertebra(tp, "L1")
     geom = window.viewer.source.geometry
-    scene = {k: np.array(lps_to_scene(lm.position_mm, geom)[:2]) for k, lm in v.landmarks.items()}
+    scene = {
+        k: np.array(lps_to_scene(lm.position_mm, geom)[:2]) for k, lm in v.landmarks_on(v.series[0]).items()
+    }
     curves = [i for i in window.overlay._items if isinstance(i, pg.PlotCurveItem)]
     segments = []
     for c in curves:

@@ -228,9 +228,9 @@ def test_demo_from_the_command_line_is_built_on_first_use_with_its_landmarks(tmp
     truth = json.loads((home / "demo" / "images" / "ground_truth.json").read_text(encoding="utf-8"))
     levels = sorted(truth["timepoints"]["pre"]["levels"])
     assert sorted(v.level for v in case.vertebrae("pre-op")) == levels
-    assert all(v.complete for v in case.vertebrae())
+    assert all(v.complete_on(v.series[0]) for v in case.vertebrae())
     l1 = case.vertebra("pre-op", "L1")
     assert l1.status == "fractured"
     t1_uid = next(uid for uid, s in truth["series"].items() if s["key"] == "pre_t1")
     sup_ant = truth["series"][t1_uid]["landmarks"]["L1"]["sup_ant"]["position_mm"]
-    np.testing.assert_allclose(l1.landmarks["sup_ant"].position_mm, sup_ant, atol=1e-9)
+    np.testing.assert_allclose(l1.landmarks_on(l1.series[0])["sup_ant"].position_mm, sup_ant, atol=1e-9)

@@ -89,10 +89,10 @@ def test_axial_ct_opens_as_a_sagittal_reformat_and_clicks_give_the_true_lps(
         qtbot.waitUntil(placed, timeout=2000)
     tp = window.current_timepoint()
     v = window.case.vertebra(tp, "L1")
-    assert v is not None and v.complete
+    assert v is not None and v.complete_on(v.series[0])
     tol_mm = float(max(viewer.view.viewPixelSize()))  # one screen pixel
     for key in LANDMARK_KEYS:
-        lm = v.landmarks[key]
+        lm = v.landmarks_on(v.series[0])[key]
         np.testing.assert_allclose(lm.position_mm, truth["L1"][key], atol=tol_mm)
         assert lm.position_mm[0] == pytest.approx(-3.0, abs=1e-9)  # on the reformat plane
         assert lm.series_uid == source.series_uid
@@ -108,13 +108,13 @@ def test_axial_ct_opens_as_a_sagittal_reformat_and_clicks_give_the_true_lps(
         level_truth.vka_deg == pytest.approx(signed_vka_deg(truth["L1"]), abs=1e-9)
         and level_truth.vka_deg > 10
     )
-    clicked = {k: lm.position_mm for k, lm in v.landmarks.items()}
+    clicked = {k: lm.position_mm for k, lm in v.landmarks_on(v.series[0]).items()}
     assert result.vka_deg.value == pytest.approx(signed_vka_deg(clicked), abs=1e-9)
     # Overlays are drawn on the reformat where the landmarks are: scene mm of each point
     # from the reformat slice's own position, cosines and spacing (test-side, tests/app/aim.py).
     slice_geometry = geom.slices[viewer.slice_index]
     for key in LANDMARK_KEYS:
         x, y = window.overlay.handle_scene_pos("L1", key)
-        column, row, off_plane = lps_to_pixel(v.landmarks[key].position_mm, slice_geometry)
+        column, row, off_plane = lps_to_pixel(v.landmarks_on(v.series[0])[key].position_mm, slice_geometry)
         assert off_plane == pytest.approx(0.0, abs=1e-9)
         assert (x, y) == pytest.approx(pixel_to_scene_mm(column, row, slice_geometry), abs=1e-6)

@@ -152,10 +152,10 @@ def test_sr_reopens_as_the_case_landmarks(sr_files: list[Path], demo_case: DemoC
         back = landmarks_from_sr(path)
         assert list(back) == [v.level for v in case.vertebrae(tp)]
         for level, points in back.items():
-            original = case.vertebra(tp, level)
-            assert original is not None and set(points) == set(original.landmarks)
+            original = case.landmarks(tp, level)
+            assert set(points) == set(original)
             for key, lm in points.items():
-                expected = original.landmarks[key]
+                expected = original[key]
                 np.testing.assert_allclose(lm.position_mm, expected.position_mm, atol=1e-3)
                 assert lm.series_uid == expected.series_uid == demo_case.series_keys[tp]
                 assert lm.sop_uid == expected.sop_uid  # one image per vertebra on the demo CT

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -156,7 +157,7 @@ def test_a_batch_sends_one_event_listing_its_changes() -> None:
     assert (event.kind, event.timepoint, event.level) == ("batch", "pre", "L1")
     assert [c.key for c in event.changes] == [*LANDMARK_KEYS, None]
     assert case.revision == revision + 7
-    assert case.vertebra("pre", "L1").landmarks == {}
+    assert case.landmarks("pre", "L1") == {}
 
     with case.batch():  # an empty batch says nothing
         pass
@@ -206,7 +207,7 @@ def test_mutations_return_the_previous_value_for_undo() -> None:
     before = case.vertebra("pre", "L1")
     removed = case.remove_vertebra("pre", "L1")
     assert removed == before and case.vertebra("pre", "L1") is None
-    case.add_vertebra(removed.timepoint, removed.level, removed.status, removed.landmarks)
+    case.add_vertebra(removed.timepoint, removed.level, removed.status, landmark_sets=removed.landmark_sets)
     assert case.vertebra("pre", "L1") == before
 
     assert case.set_status("pre", "L1", "treated") == "fractured"
@@ -230,8 +231,12 @@ def test_mutations_return_the_previous_value_for_undo() -> None:
 def test_snapshots_handed_out_cannot_change_the_case() -> None:
     case = make_case()
     v = case.vertebra("pre", "L1")
+    assert v is not None
+    (uid,) = v.series
     with pytest.raises(TypeError):
-        v.landmarks["sup_ant"] = v.landmarks["sup_post"]  # type: ignore[index]
+        v.landmark_sets[uid]["sup_ant"] = v.landmark_sets[uid]["sup_post"]  # type: ignore[index]
+    with pytest.raises(TypeError):
+        v.landmark_sets["9.9"] = {}  # type: ignore[index]
     extras = case.extras
     extras["x"] = 1
     assert case.extras == {}
@@ -308,8 +313,10 @@ def test_vertebrae_are_listed_cranial_to_caudal() -> None:
     case.add_vertebra("pre", "T11")
     case.add_vertebra("pre", "C7")
     assert [v.level for v in case.vertebrae("pre")] == ["C7", "T11", "T12", "L1", "L2"]
-    assert case.vertebra("pre", "C7").missing_keys == LANDMARK_KEYS
-    assert case.vertebra("pre", "L1").complete
+    c7, l1 = case.vertebra("pre", "C7"), case.vertebra("pre", "L1")
+    assert c7 is not None and l1 is not None
+    assert c7.series == () and c7.missing_keys_on("1.2.826.0.1.1") == LANDMARK_KEYS
+    assert l1.complete_on(case.measurement_series("pre"))
 
 
 def test_vertebra_inputs_carry_landmarks_and_the_planes_of_their_series() -> None:
@@ -325,3 +332,34 @@ def test_vertebra_inputs_carry_landmarks_and_the_planes_of_their_series() -> Non
     # A series without geometry gives no plane (the engine then fits one to the points).
     case.assign_series(SeriesRef("1.2.826.0.1.1", "pre", "pre_ct"))
     assert case.vertebra_inputs("pre")[1].planes == {}
+
+
+def test_a_timepoint_holds_one_landmark_set_per_series() -> None:
+    """CT morphometry and the MR T1 of the same day: two sets, one measured for the registry."""
+    case = make_case()
+    ct = "1.2.826.0.1.1"
+    mr = "1.2.826.0.1.7"
+    case.assign_series(SeriesRef(mr, "pre", "/mr", "SAG T1", "MR", "T1", (0, 1, 0, 0, 0, -1), (0.5, 0.5)))
+    assert case.landmark_series("pre") == (ct,) and case.measurement_series("pre") == ct
+    # The same L1 on the MR, 1 mm taller in front.
+    for key, lm in case.landmarks("pre", "L1").items():
+        x, y, z = lm.position_mm
+        on_mr = Landmark((x, y, z + (1.0 if key == "sup_ant" else 0.0)), mr, None)
+        assert case.set_landmark("pre", "L1", key, on_mr) is None  # a new set: nothing before
+    v = case.vertebra("pre", "L1")
+    assert v is not None and v.series == (ct, mr) and v.status == "fractured"
+    assert case.landmark_series("pre") == (ct, mr)
+    results = case.measure()
+    ct_ha = results.timepoints["pre"].vertebrae["L1"].ha_mm.value
+    mr_result = results.on_series("pre", mr)
+    assert mr_result is not None and ct_ha is not None
+    assert mr_result.vertebrae["L1"].ha_mm.value == pytest.approx(ct_ha + 1.0, abs=1e-9)
+    assert results.measurement_series["pre"] == ct  # the first set placed
+    # The reader chooses the MR set for the registry.
+    tp = case.timepoint("pre")
+    case.update_timepoint(replace(tp, measurement_series=mr))
+    assert case.measurement_series("pre") == mr
+    assert case.measure().timepoints["pre"].vertebrae["L1"].ha_mm.value == pytest.approx(ct_ha + 1.0)
+    # Removing the MR set leaves the CT set and falls back to it.
+    assert len(case.set_landmark_set("pre", "L1", mr, None)) == 6
+    assert case.measurement_series("pre") == ct

@@ -82,7 +82,7 @@ def test_round_trip_gives_an_identical_model(tmp_path: Path) -> None:
     loaded = load_case(path)
     assert loaded.same_content(case)
     assert not loaded.dirty
-    assert loaded.vertebra("fu", "L1").landmarks["sup_ant"] == Landmark(
+    assert loaded.landmarks("fu", "L1")["sup_ant"] == Landmark(
         (1.5, -14.25, 81.125), "1.2.826.0.1.3", None, 7
     )
     assert loaded.patient == Patient("DOE^JANE", "P0001", "1950-04-02", "F")
@@ -103,6 +103,7 @@ def test_saved_file_contains_the_minimal_form_and_a_measurement_snapshot(tmp_pat
         "kind": "pre-op",
         "date": "2026-03-01",
         "label": "before kyphoplasty",
+        "measurement_series": None,
     }
     assert {k: data["series"][0][k] for k in ("series_uid", "timepoint", "path")} == {
         "series_uid": "1.2.826.0.1.1",
@@ -136,9 +137,10 @@ def test_the_minimal_form_written_by_other_tools_loads(tmp_path: Path) -> None:
     assert ref is not None and ref.path == "pre_ct" and ref.orientation is None
     assert case.series_path("1.2.3") == tmp_path / "pre_ct"
     l1 = case.vertebra("pre", "L1")
-    assert l1.status == "fractured" and l1.complete
-    assert l1.landmarks["sup_ant"] == Landmark((0.0, -25.1, 12.3), "1.2.3", "1.2.3.4")
-    assert l1.landmarks["sup_post"].sop_uid is None
+    assert l1 is not None and l1.status == "fractured" and l1.series == ("1.2.3",)
+    assert l1.complete_on("1.2.3")
+    assert case.landmarks("pre", "L1")["sup_ant"] == Landmark((0.0, -25.1, 12.3), "1.2.3", "1.2.3.4")
+    assert case.landmarks("pre", "L1")["sup_post"].sop_uid is None
     assert case.reader_entries() == {} and case.regional == () and case.extras == {}
 
 
@@ -651,7 +653,55 @@ def test_every_saved_case_contains_the_minimal_form(tmp_path: Path, build) -> No
     ]
     for v in case.vertebrae():
         again = stripped.vertebra(v.timepoint, v.level)
-        assert again is not None and again.status == v.status
-        assert {k: (lm.position_mm, lm.series_uid, lm.sop_uid) for k, lm in again.landmarks.items()} == {
-            k: (lm.position_mm, lm.series_uid, lm.sop_uid) for k, lm in v.landmarks.items()
-        }
+        assert again is not None and again.status == v.status and again.series == v.series
+        for uid in v.series:
+            assert {
+                k: (lm.position_mm, lm.series_uid, lm.sop_uid) for k, lm in again.landmarks_on(uid).items()
+            } == {k: (lm.position_mm, lm.series_uid, lm.sop_uid) for k, lm in v.landmarks_on(uid).items()}
+
+
+def test_a_version_2_file_migrates_to_one_landmark_set_per_vertebra(tmp_path: Path) -> None:
+    """Version 2 kept one set per vertebra, its points possibly on parallel images of two
+    series: it becomes the set of the series most points lie on, with the same numbers."""
+    case = make_case()
+    v2 = casefile.case_to_dict(case)
+    v2["version"] = 2
+    for entry in v2["vertebrae"]:
+        entry.pop("series_uid", None)
+    for t in v2["timepoints"]:
+        t.pop("measurement_series")
+    for s in v2["series"]:
+        for key in ("identity", "window", "generated_uid"):
+            s.pop(key)
+    l1 = next(e for e in v2["vertebrae"] if (e["timepoint"], e["level"]) == ("pre", "L1"))
+    l1["landmarks"]["inf_post"]["series_uid"] = "1.2.826.0.1.9"  # one point on another series
+    loaded = load_case(write_json(tmp_path / "v2.json", v2))
+    v = loaded.vertebra("pre", "L1")
+    assert v is not None and v.series == ("1.2.826.0.1.1",)
+    assert loaded.landmarks("pre", "L1")["inf_post"].series_uid == "1.2.826.0.1.9"
+    expected = case.measure().timepoints["pre"].vertebrae["L1"].ha_mm.value
+    assert loaded.measure().timepoints["pre"].vertebrae["L1"].ha_mm.value == expected
+
+
+def test_two_landmark_sets_round_trip_and_a_status_conflict_is_refused(tmp_path: Path) -> None:
+    case = make_case()
+    mr = "1.2.826.0.1.7"
+    case.assign_series(SeriesRef(mr, "pre", "mr", "SAG T1", "MR", "T1"))
+    for key, lm in case.landmarks("pre", "L1").items():
+        case.set_landmark("pre", "L1", key, Landmark(lm.position_mm, mr, None))
+    tp = case.timepoint("pre")
+    case.update_timepoint(Timepoint(tp.id, tp.kind, tp.date, tp.label, mr))
+    path = save_case(case, tmp_path / "case.json")
+    data = json.loads(path.read_text(encoding="utf-8"))
+    entries = [(e["timepoint"], e["level"], e.get("series_uid")) for e in data["vertebrae"]]
+    assert ("pre", "L1", "1.2.826.0.1.1") in entries and ("pre", "L1", mr) in entries
+    assert data["measurements"]["timepoints"]["pre"]["series_uid"] == mr
+    loaded = load_case(path)
+    assert loaded.same_content(case) and loaded.measurement_series("pre") == mr
+    assert loaded.landmark_series("pre") == case.landmark_series("pre")
+    second = next(e for e in data["vertebrae"] if e.get("series_uid") == mr and e["level"] == "L1")
+    second["status"] = "reference"
+    with pytest.raises(
+        CaseFileError, match='L1 at timepoint "pre" is "fractured" in one entry and "reference"'
+    ):
+        load_case(write_json(tmp_path / "conflict.json", data))

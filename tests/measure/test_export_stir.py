@@ -86,9 +86,7 @@ def test_csv_and_json_carry_the_stir_numbers(stir: dict[str, dict], mr_case: MrC
     assert float(fu["loss_of_correction_deg"]) > 0  # anterior height lost: kyphosis came back
 
     def vka(tp: str) -> float:  # hand computation on the landmarks (one sagittal slice)
-        v = case.vertebra(tp, "L1")
-        assert v is not None
-        return signed_vka_deg({k: lm.position_mm for k, lm in v.landmarks.items()})
+        return signed_vka_deg({k: lm.position_mm for k, lm in case.landmarks(tp, "L1").items()})
 
     # Loss of correction = VKA_follow-up - VKA_post (clinical reference), signed.
     assert float(fu["loss_of_correction_deg"]) == pytest.approx(vka("fu") - vka("post"), abs=1e-9)

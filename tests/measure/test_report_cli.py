@@ -310,7 +310,8 @@ def test_a_refused_vertebra_is_shown_with_its_reason(
     )
     lm = case.landmark("pre", "L2", "inf_post")
     assert lm is not None
-    case.set_landmark("pre", "L2", "inf_post", replace(lm, series_uid="9.9"))
+    # A point of the set placed on a parallel-looking but tilted series (same set, other image).
+    case.set_landmark("pre", "L2", "inf_post", replace(lm, series_uid="9.9"), case.measurement_series("pre"))
     path = save_case(case, tmp_path / "case.json")
 
     code, out, err = run(capsys, str(path), "--json")

@@ -101,4 +101,5 @@ def test_sources_and_missing_series(demo_set: DemoManifest, tmp_path: Path) -> N
     first = images.first_image(ct.series_uid)
     assert first is not None and first.path == min(ct.files, key=str)
     assert images.study_uid_of(["1.2.826.0.1.99", ct.series_uid]) == ct.study_uid
-    assert images.key_image("nope") == "no landmarks at this timepoint"
+    case.add_timepoint(Timepoint("fu", "follow-up", "2026-09-01"))
+    assert images.key_image("fu") == "no landmarks at this timepoint"
