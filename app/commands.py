@@ -9,11 +9,13 @@ run inside ``case.batch()`` so that views see one event.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 
 from PySide6.QtGui import QUndoCommand, QUndoStack
 
 from measure.angles import RegionalSpec
-from measure.case import Case, ReaderEntry, RemovedTimepoint, SeriesRef, Timepoint, Vertebra
+from measure.case import Case, Patient, ReaderEntry, RemovedTimepoint, SeriesRef, Timepoint, Vertebra
+from measure.case_values import DisplayWindow
 from measure.landmarks import LANDMARK_LABELS, Landmark
 from session.assignment import AssignmentPlan
 
@@ -107,6 +109,70 @@ class RemoveVertebraCommand(QUndoCommand):
         v = self.removed
         assert v is not None
         self.case.add_vertebra(v.timepoint, v.level, v.status, landmark_sets=v.landmark_sets)
+
+
+class SetPatientCommand(QUndoCommand):
+    """The case's patient (filled in from the DICOM of its first series)."""
+
+    def __init__(self, case: Case, patient: Patient) -> None:
+        super().__init__("Set the patient from the DICOM")
+        self.case, self.patient = case, patient
+        self.previous = case.patient
+
+    def redo(self) -> None:
+        self.previous = self.case.set_patient(self.patient)
+
+    def undo(self) -> None:
+        self.case.set_patient(self.previous)
+
+
+class SetMeasurementSeriesCommand(QUndoCommand):
+    """Which landmark set of a timepoint goes to the registry."""
+
+    def __init__(self, case: Case, timepoint: str, series_uid: str | None) -> None:
+        super().__init__("Measure the timepoint on this series")
+        self.case, self.timepoint, self.series_uid = case, timepoint, series_uid
+        self.previous: Timepoint | None = None
+
+    def redo(self) -> None:
+        tp = self.case.timepoint(self.timepoint)
+        self.previous = self.case.update_timepoint(replace(tp, measurement_series=self.series_uid))
+
+    def undo(self) -> None:
+        if self.previous is not None:
+            self.case.update_timepoint(self.previous)
+
+
+class SetSeriesWindowCommand(QUndoCommand):
+    """The window the reader chose for a series, kept in the case (merged while dragging)."""
+
+    ID = 7301
+
+    def __init__(self, case: Case, series_uid: str, window: DisplayWindow | None) -> None:
+        super().__init__("Change the window")
+        self.case, self.series_uid, self.window = case, series_uid, window
+        ref = case.series_ref(series_uid)
+        self.previous = None if ref is None else ref.window
+
+    def id(self) -> int:
+        return self.ID
+
+    def mergeWith(self, other: QUndoCommand) -> bool:
+        if not isinstance(other, SetSeriesWindowCommand) or other.series_uid != self.series_uid:
+            return False
+        self.window = other.window
+        return True
+
+    def _set(self, window: DisplayWindow | None) -> None:
+        ref = self.case.series_ref(self.series_uid)
+        if ref is not None and ref.window != window:
+            self.case.set_series_window(self.series_uid, window)
+
+    def redo(self) -> None:
+        self._set(self.window)
+
+    def undo(self) -> None:
+        self._set(self.previous)
 
 
 class RemoveLandmarkSetCommand(QUndoCommand):
@@ -205,6 +271,8 @@ class SetReaderEntryCommand(QUndoCommand):
 
 def push_assignment(stack: QUndoStack, case: Case, plan: AssignmentPlan) -> str:
     """Push the commands of an assignment plan (inside the caller's macro); its timepoint id."""
+    if plan.patient is not None:
+        stack.push(SetPatientCommand(case, plan.patient))
     if plan.add_timepoint is not None:
         stack.push(AddTimepointCommand(case, plan.add_timepoint))
     if plan.update_timepoint is not None:

@@ -29,6 +29,7 @@ from measure.case_values import (
     STIR_DECISIONS,
     TIMEPOINT_KINDS,
     VERTEBRA_STATUSES,
+    DisplayWindow,
     LandmarkSet,
     Patient,
     ReaderEntry,
@@ -352,6 +353,18 @@ class Case:
         self._series[ref.series_uid] = ref
         self._changed("series", ref.timepoint, key=ref.series_uid)
         return previous
+
+    def set_series_window(self, series_uid: str, window: DisplayWindow | None) -> DisplayWindow | None:
+        """Keep the window the reader chose for a series (None: its default); returns the old one.
+
+        Its own event kind ("series-window"), so that views redraw but no analysis reruns.
+        """
+        ref = self._series.get(series_uid)
+        if ref is None:
+            raise ValueError(f"the case has no series with UID {series_uid}")
+        self._series[series_uid] = replace(ref, window=window)
+        self._changed("series-window", ref.timepoint, key=series_uid)
+        return ref.window
 
     def unassign_series(self, series_uid: str) -> SeriesRef:
         """Remove a series reference (landmarks placed on it stay); returns it."""

@@ -19,6 +19,7 @@ EVENT_KINDS: tuple[str, ...] = (
     "timepoint-removed",
     "timepoint-changed",
     "series",  # a series reference was assigned, replaced or removed (key = series UID)
+    "series-window",  # the reader's window of a series changed (key = series UID)
     "vertebra-added",
     "vertebra-removed",
     "status",

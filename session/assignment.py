@@ -7,7 +7,8 @@ Domain rules that used to live in the main window: the app turns an
   study date if there is one; else it becomes the pre-op timepoint (the first one) or a
   dated follow-up.  Post-op is never guessed: the reader assigns it.
 * Assigning to a kind reuses the timepoint of that kind (for follow-ups: of that date),
-  filling in its date when it had none.
+  filling in its date when it had none; the case's patient is filled in from the series'
+  DICOM when the case has none yet.
 * The series reference records the geometry of the stack the landmarks are placed on
   (the display stack: a reformat's orientation and pixel spacing, not the axial source's),
   which is what the engine's one-pixel uncertainty needs.
@@ -21,7 +22,8 @@ from dicomio.dates import dicom_date_iso
 from dicomio.geometry import StackGeometry
 from dicomio.model import SeriesStack
 from measure.case import Case
-from measure.case_values import SeriesIdentity, SeriesRef, Timepoint
+from measure.case_values import Patient, SeriesIdentity, SeriesRef, Timepoint
+from session.identity import is_blank
 
 
 @dataclass(frozen=True)
@@ -32,6 +34,8 @@ class AssignmentPlan:
     add_timepoint: Timepoint | None  # a new timepoint, added first
     update_timepoint: Timepoint | None  # an existing timepoint whose date is filled in
     series: SeriesRef
+    #: The case's patient, filled in from the series' DICOM when the case has none yet.
+    patient: Patient | None = None
 
 
 def new_timepoint_id(case: Case, kind: str) -> str:
@@ -140,10 +144,15 @@ def plan_assignment(case: Case, kind: str, date: str | None, series: SeriesRef) 
     date; for pre-op and post-op one without a date or of the same date (its date is then
     filled in).
     """
+    patient = None
+    if series.identity is not None and is_blank(case.patient) and not is_blank(series.identity.patient):
+        patient = series.identity.patient
     for t in case.timepoints:
         same_date = t.date == date if kind == "follow-up" else (date is None or t.date in (date, None))
         if t.kind == kind and same_date:
             update = replace(t, date=date) if date is not None and t.date != date else None
-            return AssignmentPlan(t.id, None, update, replace(series, timepoint=t.id))
+            return AssignmentPlan(t.id, None, update, replace(series, timepoint=t.id), patient)
     tp_id = new_timepoint_id(case, kind)
-    return AssignmentPlan(tp_id, Timepoint(tp_id, kind, date), None, replace(series, timepoint=tp_id))
+    return AssignmentPlan(
+        tp_id, Timepoint(tp_id, kind, date), None, replace(series, timepoint=tp_id), patient
+    )

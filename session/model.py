@@ -25,7 +25,14 @@ from measure.case_values import SeriesRef
 from measure.events import CaseEvent
 from measure.landmarks import LEVELS
 from measure.results import CaseResults, StirResult
-from session.assignment import AssignmentPlan, default_assignment, plan_assignment, series_ref_from_stack
+from session.assignment import (
+    AssignmentPlan,
+    default_assignment,
+    plan_assignment,
+    series_identity,
+    series_ref_from_stack,
+)
+from session.identity import conflict_sentence, is_blank
 from session.library import SeriesLibrary
 
 log = logging.getLogger("endplate.session")
@@ -217,6 +224,25 @@ class Session:
     def plan_assignment(self, series_uid: str, kind: str, date: str | None) -> AssignmentPlan:
         """Assigning a series to the timepoint of ``kind`` (ISO ``date``, follow-ups)."""
         return plan_assignment(self._case, kind, date, self.series_ref(series_uid, ""))
+
+    def patient_conflict(self, series_uid: str) -> str | None:
+        """A sentence naming both patients when a series is not of the case's patient (the
+        case's own patient, else that of a series already in it); None when it is or
+        cannot be told."""
+        stack = self.library.stack(series_uid)
+        if stack is None:
+            return None
+        theirs = series_identity(stack).patient
+        what = f"the series {stack.description or series_uid}"
+        case = self._case
+        if not is_blank(case.patient):
+            return conflict_sentence(case.patient, theirs, what)
+        for ref in case.series:
+            if ref.series_uid != series_uid and ref.identity is not None:
+                sentence = conflict_sentence(ref.identity.patient, theirs, what)
+                if sentence is not None:
+                    return sentence
+        return None
 
     def plan_default_assignment(self, series_uid: str) -> AssignmentPlan:
         """Where a series the reader starts measuring on goes (:func:`default_assignment`)."""
