@@ -19,7 +19,7 @@ from typing import Any
 
 from PySide6 import QtCore, QtGui, QtWidgets
 
-from app import placement, recovery, workers
+from app import commands, placement, recovery, workers
 from app.browser import SeriesBrowser, SkippedFilesPanel
 from app.case_actions import CaseActions, CloseDecision
 from app.compare import CompareView
@@ -35,7 +35,11 @@ from app.stir_controller import StirController
 from app.tasks import TaskRunner
 from app.viewer import SliceViewer
 from dicomio.dates import dicom_date_iso
+from dicomio.model import WindowPreset
 from measure.case import TIMEPOINT_KINDS, VERTEBRA_STATUSES, Case
+from measure.case_values import DisplayWindow
+from session.identity import describe as describe_patient
+from session.identity import is_blank
 from session.model import Session, SessionEvent
 
 log = logging.getLogger("endplate.app")
@@ -51,6 +55,7 @@ class MainWindow(QtWidgets.QMainWindow):
         close_decision: CloseDecision | None = None,
         interactive_errors: bool = True,
         session: Session | None = None,
+        patient_decision: Callable[[str], str] | None = None,
     ) -> None:
         super().__init__()
         self.setObjectName("MainWindow")
@@ -79,7 +84,6 @@ class MainWindow(QtWidgets.QMainWindow):
             self.viewer,
             self.browser,
             self.skipped_panel,
-            self.skipped_dock,
             self.window_combo,
             self.set_case,
             self.show_error,
@@ -88,6 +92,9 @@ class MainWindow(QtWidgets.QMainWindow):
         self.loaded = self.series.loaded
         self.scanFinished = self.series.scanFinished
         self.displayLoaded = self.series.displayLoaded
+        self.series.window_chosen = self._keep_window
+        self.series.skipped_changed = self._show_skipped_count
+        self.series.warn = lambda sentence: self.statusBar().showMessage(sentence, 15000)
         self.compare = CompareView(self.session, self.series, self)
         self.series.extra_viewers = lambda: (
             [v for v in self.compare.viewers if v.isVisible()]
@@ -124,6 +131,8 @@ class MainWindow(QtWidgets.QMainWindow):
             self.statusBar(),
             self._show_series_then,
         )
+        self.placement.patient_decision = patient_decision or self._ask_patient
+        self.placement.start_new_case = lambda: self.new_case(keep_series=True)
         self._build_actions()
         self.setAcceptDrops(True)
         self.browser.seriesActivated.connect(self.show_series)
@@ -234,13 +243,16 @@ class MainWindow(QtWidgets.QMainWindow):
 
         menu = self.menuBar()
         m_file = menu.addMenu("&File")
-        for a in (self.act_open_folder, self.act_open_files, self.act_open_case):
+        self.act_new_case = self._action("&New case", lambda: self.new_case(True), sk.New)
+        self.act_close_case = self._action("&Close case", self.close_case, sk.Close)
+        for a in (self.act_new_case, self.act_open_folder, self.act_open_files, self.act_open_case):
             m_file.addAction(a)
         self.recent_menu = m_file.addMenu("Open &recent")
         self.recent_menu.aboutToShow.connect(lambda: acts.fill_recent_menu(self.recent_menu))
         m_file.addSeparator()
         for a in (self.act_save, self.act_save_as, self.act_export, self.act_export_data):
             m_file.addAction(a)
+        m_file.addAction(self.act_close_case)
         m_file.addSeparator()
         m_file.addAction(self.act_quit)
         m_edit = menu.addMenu("&Edit")
@@ -314,6 +326,16 @@ class MainWindow(QtWidgets.QMainWindow):
         self.progress.hide()
         self.cancel_button = QtWidgets.QPushButton("Cancel")
         self.cancel_button.hide()
+        self.hint = QtWidgets.QLabel(SliceViewer.HINT)
+        self.hint.setObjectName("MouseHint")
+        sb.addWidget(self.hint, 1)
+        self.skipped_button = QtWidgets.QToolButton()
+        self.skipped_button.setObjectName("SkippedFiles")
+        self.skipped_button.setToolTip("Show the files that were not loaded, and why")
+        self.skipped_button.setAutoRaise(True)
+        self.skipped_button.clicked.connect(self._toggle_skipped)
+        self.skipped_button.hide()
+        sb.addPermanentWidget(self.skipped_button)
         sb.addPermanentWidget(self.progress)
         sb.addPermanentWidget(self.cancel_button)
 
@@ -348,6 +370,10 @@ class MainWindow(QtWidgets.QMainWindow):
             self.placement.update_prompt()
             self.placement.update_status_buttons()
         elif event.kind in ("case", "case-changed", "current", "series", "stir", "display"):
+            ce = event.case_event
+            current_uid = self.session.current_series_uid
+            if ce is not None and ce.kind == "series-window" and current_uid and ce.key == current_uid:
+                self.series.show_window(current_uid)  # an undone or redone window change
             self.refresh()
 
     def refresh(self) -> None:
@@ -384,9 +410,57 @@ class MainWindow(QtWidgets.QMainWindow):
         self.statusBar().showMessage(f"{description}: cancelled", 5000)
 
     def _update_title(self) -> None:
-        name = self.session.case.file_path.name if self.session.case.file_path else "Untitled case"
-        self.setWindowTitle(f"{name}[*] — Endplate")
+        """File name, then the patient as the case holds it (read from the DICOM)."""
+        case = self.session.case
+        name = case.file_path.name if case.file_path else "Untitled case"
+        who = "" if is_blank(case.patient) else f" — {describe_patient(case.patient)}"
+        self.setWindowTitle(f"{name}[*]{who} — Endplate")
         self.setWindowModified(self.session.is_dirty())
+
+    def _ask_patient(self, sentence: str) -> str:
+        """Another patient's series: add it anyway, start a new case, or cancel."""
+        box = QtWidgets.QMessageBox(
+            QtWidgets.QMessageBox.Icon.Warning, "Another patient", sentence, parent=self
+        )
+        box.setInformativeText("Add it to this case anyway, or start a new case with it?")
+        add = box.addButton("Add to this case", QtWidgets.QMessageBox.ButtonRole.AcceptRole)
+        new = box.addButton("New case", QtWidgets.QMessageBox.ButtonRole.ActionRole)
+        box.addButton(QtWidgets.QMessageBox.StandardButton.Cancel)
+        box.exec()
+        clicked = box.clickedButton()
+        return "add" if clicked is add else "new-case" if clicked is new else "cancel"
+
+    def new_case(self, keep_series: bool = True) -> bool:
+        """File > New case: an empty case (the open series stay listed); asks before losing edits."""
+        if not self.case_actions.confirm_discard():
+            return False
+        self.set_case(Case())
+        if not keep_series:
+            self.series.forget_series()
+        self.statusBar().showMessage("New case.", 5000)
+        return True
+
+    def close_case(self) -> bool:
+        """File > Close case: no case and no series open; asks before losing edits."""
+        return self.new_case(keep_series=False)
+
+    def _keep_window(self, series_uid: str, preset: WindowPreset) -> None:
+        """The reader's window is kept with the series in the case (Compare and the PDF use it)."""
+        ref = self.session.case.series_ref(series_uid)
+        if ref is None:
+            return  # not in the case (yet): the viewer keeps it for the session
+        window = DisplayWindow(preset.center, preset.width, preset.name)
+        if ref.window != window:
+            self.undo_stack.push(commands.SetSeriesWindowCommand(self.session.case, series_uid, window))
+
+    def _show_skipped_count(self, n: int) -> None:
+        self.skipped_button.setText(f"{n} file{'s' if n != 1 else ''} skipped")
+        self.skipped_button.setVisible(n > 0)
+        if n == 0:
+            self.skipped_dock.hide()
+
+    def _toggle_skipped(self) -> None:
+        self.skipped_dock.setVisible(not self.skipped_dock.isVisible())
 
     def is_dirty(self) -> bool:
         return self.session.is_dirty()
@@ -472,7 +546,7 @@ class MainWindow(QtWidgets.QMainWindow):
     def toggle_status(self, status: str) -> None:
         self.placement.toggle_status(status)
 
-    def assign_series(self, series_uid: str, kind: str, date: str | None = None) -> str:
+    def assign_series(self, series_uid: str, kind: str, date: str | None = None) -> str | None:
         return self.placement.assign_series(series_uid, kind, date)
 
     def cancel_tasks(self) -> None:

@@ -9,6 +9,7 @@ It never changes the case directly: ``QUndoStack.push`` runs the command.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 
 import numpy as np
@@ -45,6 +46,13 @@ class PlacementController(QtCore.QObject):
         self.place_action = place_action
         self.status_bar = status_bar
         self.placing = False
+        #: The level whose sixth point was placed last (Mark acts on it, not on the empty
+        #: level placement moved on to).
+        self.just_completed: str | None = None
+        #: Asked when a series is not of the case's patient: "add", "new-case" or "cancel".
+        self.patient_decision: Callable[[str], str] = lambda _sentence: "cancel"
+        #: Makes a new, empty case (True when it did; the reader may refuse to lose edits).
+        self.start_new_case: Callable[[], bool] = lambda: False
         self.status_buttons: dict[str, QtWidgets.QToolButton] = {}
         viewer.clickedLps.connect(self._on_viewer_click)
         overlay.handleMoved.connect(self._on_handle_moved)
@@ -53,11 +61,39 @@ class PlacementController(QtCore.QObject):
     # -- level and mode ----------------------------------------------------------------------
     def set_level(self, level: str) -> None:
         if level in placement.PLACEMENT_LEVELS:
+            self.just_completed = None  # the reader chose a level: Mark acts on it
             self.session.set_level(level)
+
+    def mark_target(self) -> str:
+        """The level Mark acts on: the one with a handle selected, else the current level when
+        it holds landmarks on this series, else the level just completed (placement moved on
+        to an empty one), else the current level."""
+        s = self.session
+        if self.overlay.selected is not None:
+            return self.overlay.selected[0]
+        tp, uid, level = s.current_timepoint, s.current_series_uid, s.current_level
+        if tp is not None and uid is not None and s.case.landmarks(tp, level, uid):
+            return level
+        return self.just_completed or level
+
+    def check_patient(self, series_uid: str) -> bool:
+        """Before a series joins the case: is it the case's patient? When not, the reader
+        decides (both patients named): add it anyway, start a new case, or cancel."""
+        sentence = self.session.patient_conflict(series_uid)
+        if sentence is None:
+            return True
+        decision = self.patient_decision(sentence)
+        if decision == "add":
+            return True
+        if decision == "new-case":
+            return self.start_new_case()
+        self.status_bar.showMessage("Not added to the case: " + sentence, 8000)
+        return False
 
     def set_placing(self, on: bool) -> None:
         self.placing = bool(on)
         self.place_action.setChecked(self.placing)
+        self.viewer.view.left_drag_windows = not self.placing
         s = self.session
         case, tp, level, uid = s.case, s.current_timepoint, s.current_level, s.current_series_uid
         if self.placing and placement.next_key(case, tp, level, uid) is None:
@@ -74,7 +110,7 @@ class PlacementController(QtCore.QObject):
 
     def update_status_buttons(self) -> None:
         tp = self.session.current_timepoint
-        v = None if tp is None else self.session.case.vertebra(tp, self.session.current_level)
+        v = None if tp is None else self.session.case.vertebra(tp, self.mark_target())
         for status, b in self.status_buttons.items():
             b.setCheckable(True)
             b.setChecked(v is not None and v.status == status)
@@ -90,13 +126,16 @@ class PlacementController(QtCore.QObject):
         if tp is not None:
             return tp
         uid = self.session.current_series_uid
-        assert uid is not None
+        assert uid is not None  # the caller checked the patient (check_patient) before its macro
         return commands.push_assignment(
             self.undo_stack, self.session.case, self.session.plan_default_assignment(uid)
         )
 
-    def assign_series(self, series_uid: str, kind: str, date: str | None = None) -> str:
-        """Assign a series to a timepoint (one undoable step); returns the timepoint id."""
+    def assign_series(self, series_uid: str, kind: str, date: str | None = None) -> str | None:
+        """Assign a series to a timepoint (one undoable step); returns the timepoint id, or
+        None when the reader declined a series of another patient."""
+        if self.session.case.series_ref(series_uid) is None and not self.check_patient(series_uid):
+            return None
         self.undo_stack.beginMacro(f"Assign series to {kind}")
         try:
             plan = self.session.plan_assignment(series_uid, kind, date)
@@ -132,6 +171,8 @@ class PlacementController(QtCore.QObject):
         if key is None:
             return
         landmark = self._landmark_at(lps, slice_index)
+        if s.current_timepoint is None and uid is not None and not self.check_patient(uid):
+            return
         self.undo_stack.beginMacro(f"Place {level} {LANDMARK_LABELS[key]}")
         try:
             tp = self.ensure_timepoint()
@@ -140,6 +181,7 @@ class PlacementController(QtCore.QObject):
             self.undo_stack.endMacro()
         if placement.next_key(s.case, tp, level, uid) is None:
             self.set_level(placement.suggest_level(s.case, tp, level, uid))
+            self.just_completed = level
 
     def live_text(self, level: str, points_mm: dict[str, NDArray[np.float64]]) -> str:
         """Angle and heights of ``level`` with its points where the handles are now."""
@@ -192,8 +234,10 @@ class PlacementController(QtCore.QObject):
                 "Open a series first: the status belongs to a vertebra of a timepoint.", 5000
             )
             return
+        if s.current_timepoint is None and not self.check_patient(s.current_series_uid):
+            return
         tp = s.current_timepoint
-        level = s.current_level
+        level = self.mark_target()
         v = None if tp is None else s.case.vertebra(tp, level)
         new = "unknown" if v is not None and v.status == status else status
         self.undo_stack.beginMacro(f"Mark {level} {new}")

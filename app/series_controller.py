@@ -62,7 +62,6 @@ class SeriesController(QtCore.QObject):
         viewer: SliceViewer,
         browser: SeriesBrowser,
         skipped_panel: SkippedFilesPanel,
-        skipped_dock: QtWidgets.QDockWidget,
         window_combo: QtWidgets.QComboBox,
         adopt_case: Callable[[Case], None],
         report_error: ErrorFn,
@@ -74,7 +73,10 @@ class SeriesController(QtCore.QObject):
         self.viewer = viewer
         self.browser = browser
         self.skipped_panel = skipped_panel
-        self.skipped_dock = skipped_dock
+        #: Told how many files were skipped (the status bar's line that opens the list).
+        self.skipped_changed: Callable[[int], None] = lambda _n: None
+        #: Told a sentence when a scan found series of another patient than the case's.
+        self.warn: Callable[[str], None] = lambda _sentence: None
         self.window_combo = window_combo
         self._adopt_case = adopt_case
         self.report_error = report_error
@@ -84,7 +86,11 @@ class SeriesController(QtCore.QObject):
         self._pending_show: str | None = None
         self._loading: set[str] = set()
         self.series_title = ""
-        window_combo.activated.connect(self.apply_window_preset)
+        #: Called with (series UID, preset) when the reader picks or drags a window (the window
+        #: sets it to an undoable command that keeps it in the case).
+        self.window_chosen: Callable[[str, WindowPreset], None] = lambda _uid, _preset: None
+        window_combo.activated.connect(self._on_preset_chosen)
+        viewer.windowEdited.connect(self._on_window_dragged)
 
     # -- opening -------------------------------------------------------------------------------
     def open_paths(self, paths: list[Path]) -> None:
@@ -146,7 +152,7 @@ class SeriesController(QtCore.QObject):
         self.browser.set_stacks([], {})
         self.viewer.clear()
         self.skipped_panel.set_skipped([])
-        self.skipped_dock.hide()
+        self.skipped_changed(0)
 
     def scan(self, paths: list[Path], then_show: str | None = None) -> workers.Task:
         def job(progress: workers.ProgressFn, cancel: workers.CancelFn) -> ScanResult:
@@ -163,8 +169,10 @@ class SeriesController(QtCore.QObject):
         self.browser.set_stacks(list(library.stacks.values()), dict(self.session.summaries))
         skipped = list(library.skipped)
         self.skipped_panel.set_skipped(skipped)
-        if skipped:
-            self.skipped_dock.show()
+        self.skipped_changed(len(skipped))
+        others = [c for st in stacks if (c := self.session.patient_conflict(st.series_uid)) is not None]
+        if others:
+            self.warn(others[0] + " Its series are listed, but join the case only if you confirm.")
         if not library.stacks:
             self.report_error(
                 "No images found",
@@ -296,13 +304,40 @@ class SeriesController(QtCore.QObject):
         return presets[default]
 
     def _fill_window_presets(self, uid: str) -> None:
-        presets, default = self.window_presets_for(uid)
+        """The combo holds the series' presets; the one shown is the reader's window kept in
+        the case (an extra entry when it is none of the presets), else the default."""
+        presets, _default = self.window_presets_for(uid)
+        shown = self.window_for(uid)
+        match = next(
+            (i for i, p in enumerate(presets) if (p.center, p.width) == (shown.center, shown.width)), None
+        )
+        if match is None:
+            presets = [*presets, shown]
+            match = len(presets) - 1
         self.window_presets = presets
         self.window_combo.clear()
         for p in presets:
             self.window_combo.addItem(f"{p.name}  ({p.center:.0f}/{p.width:.0f})")
-        self.window_combo.setCurrentIndex(default)
-        self.apply_window_preset(default)
+        self.window_combo.setCurrentIndex(match)
+        self.apply_window_preset(match)
+
+    def show_window(self, uid: str) -> None:
+        """Show the window the case now holds for ``uid`` (after an undo, a redo)."""
+        if self.session.library.loaded_display(uid) is not None:
+            self._fill_window_presets(uid)
+
+    def _on_preset_chosen(self, index: int) -> None:
+        self.apply_window_preset(index)
+        uid = self.session.current_series_uid
+        if uid is not None and 0 <= index < len(self.window_presets):
+            self.window_chosen(uid, self.window_presets[index])
+
+    def _on_window_dragged(self, center: float, width: float) -> None:
+        uid = self.session.current_series_uid
+        if uid is not None:
+            self.window_chosen(uid, WindowPreset("reader's", center, width))
+            for v in self.extra_viewers():
+                v.set_window(center, width)
 
     def apply_window_preset(self, index: int) -> None:
         if 0 <= index < len(self.window_presets):

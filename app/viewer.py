@@ -2,9 +2,10 @@
 
 The ViewBox's view coordinates are millimetres (see :mod:`app.coords`): the image item is
 stretched to ``columns x column spacing`` by ``rows x row spacing``, so non-square pixels
-look right and overlays are placed in mm.  Mouse: left click = place/select, left drag on a
-handle = move it, left drag elsewhere = pan, right or middle drag = window/level, wheel =
-slice, Ctrl+wheel = zoom.  Keys: PageUp/PageDown/Up/Down = slice.  The screen-fixed
+look right and overlays are placed in mm.  Mouse (as Horos, Weasis and Slicer): left click =
+place/select, left drag on a handle = move it, left drag elsewhere = window/level when not
+placing, right drag = window/level, middle drag = pan, double click = reset view, wheel =
+slice, Ctrl+wheel = zoom.  Keys: PageUp/PageDown/Up/Down = slice, Home or R = reset view.  The screen-fixed
 annotations (orientation letters, scale bar, slice position, W/L, prompt) are painted in
 ``drawForeground`` so that a grab of the window includes them.
 """
@@ -90,6 +91,10 @@ class _SliceViewBox(pg.ViewBox):
     sigClicked = QtCore.Signal(float, float, object)  # view x mm, y mm, modifiers
     sigWindowDrag = QtCore.Signal(float, float)  # screen dx, dy since last event
 
+    #: Left drag changes the window unless the reader is placing landmarks (the anchors'
+    #: convention: Horos, Weasis, Slicer); the viewer sets it.
+    left_drag_windows = True
+
     def wheelEvent(self, ev: object, axis: int | None = None) -> None:  # type: ignore[override]
         if ev.modifiers() & QtCore.Qt.KeyboardModifier.ControlModifier:  # type: ignore[attr-defined]
             super().wheelEvent(ev, axis)
@@ -106,11 +111,20 @@ class _SliceViewBox(pg.ViewBox):
             self.sigClicked.emit(float(p.x()), float(p.y()), ev.modifiers())  # type: ignore[attr-defined]
 
     def mouseDragEvent(self, ev: object, axis: int | None = None) -> None:  # type: ignore[override]
+        """Middle drag pans (pyqtgraph's pan mode), right drag (and left drag when not
+        placing) changes the window; a left drag while placing does nothing (handles take
+        their own drags)."""
         button = ev.button()  # type: ignore[attr-defined]
-        if button in (QtCore.Qt.MouseButton.RightButton, QtCore.Qt.MouseButton.MiddleButton):
+        windows = button == QtCore.Qt.MouseButton.RightButton or (
+            button == QtCore.Qt.MouseButton.LeftButton and self.left_drag_windows
+        )
+        if windows:
             ev.accept()  # type: ignore[attr-defined]
             d = ev.screenPos() - ev.lastScreenPos()  # type: ignore[attr-defined]
             self.sigWindowDrag.emit(float(d.x()), float(d.y()))
+            return
+        if button == QtCore.Qt.MouseButton.LeftButton:
+            ev.ignore()  # type: ignore[attr-defined]
             return
         super().mouseDragEvent(ev, axis)
 
@@ -121,6 +135,14 @@ class _ViewerCanvas(pg.GraphicsView):
     def __init__(self, viewer: SliceViewer) -> None:
         super().__init__()
         self._viewer = viewer
+
+    def mouseDoubleClickEvent(self, event: QtGui.QMouseEvent) -> None:
+        """A double click with the left button resets the view (the viewer's home)."""
+        if event.button() == QtCore.Qt.MouseButton.LeftButton:
+            event.accept()
+            self._viewer.go_home()
+            return
+        super().mouseDoubleClickEvent(event)
 
     def drawForeground(self, painter: QtGui.QPainter, rect: QtCore.QRectF) -> None:
         super().drawForeground(painter, rect)
@@ -134,6 +156,13 @@ class SliceViewer(QtWidgets.QWidget):
     """Shows one display stack; emits clicks in LPS mm; hosts the landmark overlay layer."""
 
     sliceChanged = QtCore.Signal(int)
+    #: The reader changed the window with the mouse (centre, width): kept with the series.
+    windowEdited = QtCore.Signal(float, float)
+    #: One-line hint of the mouse and keys, for the status bar.
+    HINT = (
+        "Left click: place or select · left/right drag: window · middle drag: pan · wheel: slice · "
+        "Ctrl+wheel: zoom · Home or double-click: reset view · H: hide overlays"
+    )
     #: A left click on the image: LPS position (ndarray, mm), slice index, modifiers.
     clickedLps = QtCore.Signal(object, int, object)
     windowChanged = QtCore.Signal(float, float)
@@ -163,6 +192,7 @@ class SliceViewer(QtWidgets.QWidget):
         self.view.sigSliceStep.connect(lambda step: self.set_slice(self._slice + step))
         self.view.sigClicked.connect(self._on_view_clicked)
         self.view.sigWindowDrag.connect(self._on_window_drag)
+        self._home: tuple[int, QtCore.QRectF] | None = None
         self.view.sigRangeChanged.connect(lambda *_: self.canvas.viewport().update())
 
     # -- content -----------------------------------------------------------------------
@@ -194,6 +224,7 @@ class SliceViewer(QtWidgets.QWidget):
         self.image.setRect(QtCore.QRectF(0.0, 0.0, cols * dx, rows * dy))
         self._slice = -1
         self.set_slice(vol.shape[0] // 2 if slice_index is None else slice_index)
+        self.set_home(self._slice, None)
         self.reset_zoom()
 
     def clear(self) -> None:
@@ -205,6 +236,25 @@ class SliceViewer(QtWidgets.QWidget):
         self.image.clear()
         self.canvas.viewport().update()
         self.sliceChanged.emit(0)
+
+    def set_home(self, slice_index: int, rect_mm: tuple[float, float, float, float] | None) -> None:
+        """Where "reset view" goes: a slice and a scene rectangle (x, y, w, h mm; None: the image)."""
+        rect = QtCore.QRectF(*rect_mm) if rect_mm is not None else None
+        if rect is None and self.source is not None:
+            w_mm, h_mm = self.source.geometry.first.size_mm
+            rect = QtCore.QRectF(0.0, 0.0, w_mm, h_mm)
+        self._home = None if rect is None else (int(slice_index), rect)
+
+    def go_home(self) -> None:
+        """Reset the view: the home slice and rectangle (Home, R, double-click)."""
+        if self.source is None:
+            return
+        if self._home is None:
+            self.reset_zoom()
+            return
+        k, rect = self._home
+        self.set_slice(k)
+        self.view.setRange(rect, padding=0.02)
 
     def reset_zoom(self) -> None:
         if self.source is None:
@@ -285,9 +335,14 @@ class SliceViewer(QtWidgets.QWidget):
         # a CT (width ~2000) and an MR (~500) both feel the same.
         step = max(self.window_level.width, 10.0) / 250.0
         self.set_window(self.window_level.center - dy * step, self.window_level.width + dx * step)
+        self.windowEdited.emit(self.window_level.center, self.window_level.width)
 
     def keyPressEvent(self, event: QtGui.QKeyEvent) -> None:
         key = QtCore.Qt.Key(event.key())
+        if key in (QtCore.Qt.Key.Key_Home, QtCore.Qt.Key.Key_R):
+            self.go_home()
+            event.accept()
+            return
         step = {
             QtCore.Qt.Key.Key_PageUp: 5,
             QtCore.Qt.Key.Key_PageDown: -5,

@@ -101,20 +101,34 @@ def display_presets(stack: SeriesStack, volume: ArrayLike) -> tuple[list[WindowP
     """The presets a viewer offers for ``stack`` and the index of the default one.
 
     The file's own windows first (the technologist's choice), then the modality presets
-    (CT bone, soft tissue), each once (``stack.windows`` may already hold the modality
-    presets: :mod:`dicomio.assemble` adds them), then one computed from ``volume`` by
-    :func:`auto_window`, named "MR auto" for MR and "Auto" otherwise.  The default is the
-    automatic window for an MR without a window of its own (MR has no absolute units),
-    else the first preset.
+    (CT bone, soft tissue), then one computed from ``volume`` by :func:`auto_window`, named
+    "MR auto" for MR and "Auto" otherwise; each distinct window once (two file windows of
+    the same centre and width are one entry; ``stack.windows`` may already hold the
+    modality presets, :mod:`dicomio.assemble` adds them).  The default: the bone window on
+    CT (this is a spine tool, whatever window the file was read in, often lung on a chest
+    CT); the automatic window for an MR without a window of its own (MR has no absolute
+    units); else the first preset.
     """
     presets: list[WindowPreset] = []
-    for preset in window_presets(stack.modality, stack.windows):
-        if preset not in presets:
-            presets.append(preset)
+    seen: set[tuple[float, float]] = set()
     auto = auto_window(volume)
     is_mr = stack.modality == "MR"
-    presets.append(WindowPreset("MR auto" if is_mr else "Auto", auto.center, auto.width))
-    default = len(presets) - 1 if is_mr and not stack.windows else 0
+    candidates = [
+        *window_presets(stack.modality, stack.windows),
+        WindowPreset("MR auto" if is_mr else "Auto", auto.center, auto.width),
+    ]
+    for preset in candidates:
+        values = (round(preset.center, 6), round(preset.width, 6))
+        if values not in seen:
+            seen.add(values)
+            presets.append(preset)
+    if stack.modality.upper() == "CT":
+        bone = (CT_BONE.center, CT_BONE.width)
+        default = next(i for i, p in enumerate(presets) if (p.center, p.width) == bone)
+    elif is_mr and not stack.windows:
+        default = len(presets) - 1
+    else:
+        default = 0
     return presets, default
 
 

@@ -192,6 +192,16 @@ class Session:
             self._level = level
             self._emit("level", level)
 
+    def has_stir(self) -> bool:
+        """Does the case have a STIR series (assigned, or scanned in one of its studies)?
+        Without one the edema tools stay out of the reader's way."""
+        case = self._case
+        if any(ref.sequence == "STIR" for ref in case.series):
+            return True
+        stacks = (self.library.stack(ref.series_uid) for ref in case.series)
+        studies = {st.study_uid for st in stacks if st is not None}
+        return any(st.sequence == "STIR" and st.study_uid in studies for st in self.library.stacks.values())
+
     # -- STIR results ------------------------------------------------------------------------
     @property
     def stir(self) -> Mapping[str, Mapping[str, StirResult]]:

@@ -144,15 +144,58 @@ def test_wheel_steps_slices_and_ctrl_wheel_zooms(viewer: SliceViewer) -> None:
     assert viewer.view.viewRect().width() < width_before  # zoomed in
 
 
-def test_left_drag_on_the_image_pans_by_the_same_millimetres(viewer: SliceViewer, qtbot: QtBot) -> None:
+def _drag(qtbot: QtBot, viewer: SliceViewer, button: QtCore.Qt.MouseButton) -> None:
+    vp = viewer.canvas.viewport()
+    start, end = QtCore.QPoint(400, 250), QtCore.QPoint(300, 210)  # 100 px left, 40 px up
+    QTest.mousePress(vp, button, pos=start)
+    for f in np.linspace(0.2, 1.0, 5):
+        move_mouse(qtbot, viewer, QtCore.QPoint(round(400 - 100 * f), round(250 - 40 * f)))
+    QTest.mouseRelease(vp, button, pos=end)
+
+
+def test_left_drag_windows_unless_placing(viewer: SliceViewer, qtbot: QtBot) -> None:
+    """As in Horos, Weasis, Slicer: left drag is window/level; while placing it does nothing."""
+    viewer.set_window(100.0, 400.0)
+    rect = viewer.view.viewRect()
+    edited: list[tuple[float, float]] = []
+    viewer.windowEdited.connect(lambda c, w: edited.append((c, w)))
+    _drag(qtbot, viewer, QtCore.Qt.MouseButton.LeftButton)
+    # 100 px left narrows, 40 px up raises the level (400/250 = 1.6 units per pixel).
+    assert viewer.window_level.width == pytest.approx(400.0 - 100 * 1.6, rel=0.15)
+    assert (
+        viewer.window_level.center > 100.0
+        and edited
+        and edited[-1] == pytest.approx((viewer.window_level.center, viewer.window_level.width))
+    )
+    assert viewer.view.viewRect() == rect  # no pan
+    viewer.view.left_drag_windows = False
+    before = (viewer.window_level.center, viewer.window_level.width)
+    _drag(qtbot, viewer, QtCore.Qt.MouseButton.LeftButton)
+    assert (viewer.window_level.center, viewer.window_level.width) == before
+    assert viewer.view.viewRect() == rect
+
+
+def test_home_and_double_click_reset_the_view(viewer: SliceViewer, qtbot: QtBot) -> None:
+    viewer.set_home(1, (10.0, 20.0, 30.0, 40.0))
+    viewer.set_slice(2)
+    viewer.view.setRange(QtCore.QRectF(0, 0, 5, 5), padding=0)
+    QTest.keyClick(viewer, QtCore.Qt.Key.Key_Home)
+    r = viewer.view.viewRect()
+    assert viewer.slice_index == 1
+    assert r.contains(QtCore.QRectF(10.0, 20.0, 30.0, 40.0))
+    assert min(r.width() / 30.0, r.height() / 40.0) < 1.1  # fitted (aspect kept), not the whole image
+    viewer.set_slice(0)
+    viewer.view.setRange(QtCore.QRectF(0, 0, 5, 5), padding=0)
+    QTest.mouseDClick(viewer.canvas.viewport(), QtCore.Qt.MouseButton.LeftButton, pos=QtCore.QPoint(300, 250))
+    qtbot.waitUntil(lambda: viewer.slice_index == 1)
+    assert viewer.view.viewRect().contains(QtCore.QRectF(10.0, 20.0, 30.0, 40.0))
+
+
+def test_middle_drag_on_the_image_pans_by_the_same_millimetres(viewer: SliceViewer, qtbot: QtBot) -> None:
     vp = viewer.canvas.viewport()
     before = viewer.view.viewRect()
     mm_per_px = viewer.view.viewPixelSize()
-    start, end = QtCore.QPoint(400, 250), QtCore.QPoint(300, 210)  # 100 px left, 40 px up
-    QTest.mousePress(vp, QtCore.Qt.MouseButton.LeftButton, pos=start)
-    for f in np.linspace(0.2, 1.0, 5):
-        move_mouse(qtbot, viewer, QtCore.QPoint(round(400 - 100 * f), round(250 - 40 * f)))
-    QTest.mouseRelease(vp, QtCore.Qt.MouseButton.LeftButton, pos=end)
+    _drag(qtbot, viewer, QtCore.Qt.MouseButton.MiddleButton)
     after = viewer.view.viewRect()
     # The image follows the mouse: the view moved right and down by the dragged distance.
     assert after.x() - before.x() == pytest.approx(100 * mm_per_px[0], rel=0.05)

@@ -43,6 +43,10 @@ def test_folder_with_bad_files_lists_them_and_keeps_the_gui_responsive(
     assert set(rows) == {"notes.txt", "truncated.dcm"}
     assert rows["notes.txt"].startswith("not DICOM")
     assert rows["truncated.dcm"].startswith("truncated")
+    # The reader is told in the status bar, and the list opens on a click, not over the image.
+    assert window.skipped_button.isVisible() and window.skipped_button.text() == "2 files skipped"
+    assert not window.skipped_dock.isVisible()
+    qtbot.mouseClick(window.skipped_button, QtCore.Qt.MouseButton.LeftButton)
     assert window.skipped_dock.isVisible()
     assert len(window.browser.series_keys()) == 1  # the good series is still loaded
     qtbot.waitUntil(lambda: window.viewer.source is not None and not window.tasks, timeout=30000)

@@ -109,11 +109,12 @@ def test_window_presets_ct_and_mr_auto(window, qtbot: QtBot, phantom_series, gap
     window.open_paths([phantom_series["pre"]])
     qtbot.waitUntil(lambda: window.viewer.source is not None and not window.tasks, timeout=30000)
     names = [window.window_combo.itemText(i) for i in range(window.window_combo.count())]
-    assert names == ["file  (400/1800)", "CT bone  (400/1800)", "CT soft tissue  (40/400)", names[3]]
-    assert names[3].startswith("Auto  (")
-    assert window.window_combo.currentIndex() == 0  # the file's own window first
+    # The file's window equals the bone preset: one entry, the default on CT.
+    assert names == ["file  (400/1800)", "CT soft tissue  (40/400)", names[2]]
+    assert names[2].startswith("Auto  (")
+    assert window.window_combo.currentIndex() == 0
     assert (window.viewer.window_level.center, window.viewer.window_level.width) == (400.0, 1800.0)
-    window.window_combo.activated.emit(2)  # what choosing "CT soft tissue" does
+    window.window_combo.activated.emit(1)  # what choosing "CT soft tissue" does
     assert (window.viewer.window_level.center, window.viewer.window_level.width) == (40.0, 400.0)
     assert window.viewer.image.levels == pytest.approx([-160.0, 240.0])
 

@@ -62,7 +62,9 @@ def test_axial_ct_opens_as_a_sagittal_reformat_and_clicks_give_the_true_lps(
     assert viewer.orientation_letters() == {"left": "A", "right": "P", "up": "S", "down": "I"}
     # The same tools: CT presets, slice stepping by key with the position in mm.
     names = [window.window_combo.itemText(i) for i in range(window.window_combo.count())]
-    assert any(n.startswith("CT bone") for n in names) and any(n.startswith("CT soft tissue") for n in names)
+    # The bone window (here the file's own, equal to the bone preset) is the default.
+    assert window.window_combo.currentText().endswith("(400/1800)")
+    assert any(n.startswith("CT soft tissue") for n in names)
 
     truth = phantom.truth("pre")
     viewer.go_to_point(truth["L1"]["sup_ant"])

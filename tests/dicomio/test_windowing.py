@@ -36,7 +36,23 @@ def test_ct_presets_are_the_files_then_bone_and_soft_tissue_once_then_auto(tmp_p
         WindowPreset("CT soft tissue", 40.0, 400.0),
         WindowPreset("Auto", AUTO_CENTER, AUTO_WIDTH),
     ]
-    assert default == 0
+    assert presets[default] == CT_BONE  # a spine tool: bone, whatever the file's window
+
+
+def test_identical_windows_are_one_entry(tmp_path: Path, realdata_dir: Path) -> None:
+    """The real LIDC CT names its lung window twice (-450/2000): one entry, and a file window
+    equal to the bone preset is that preset."""
+    from dicomio.scan import scan_paths
+
+    files = sorted((realdata_dir / "lidc-idri-0314-ct").iterdir())[:3]
+    twice = scan_paths(files).stacks[0]
+    assert [(w.center, w.width) for w in twice.windows[:2]] == [(-450.0, 2000.0), (-450.0, 2000.0)]
+    presets, default = display_presets(twice, RAMP)
+    assert [(p.center, p.width) for p in presets[:3]] == [(-450.0, 2000.0), (400.0, 1800.0), (40.0, 400.0)]
+    assert presets[default] == CT_BONE
+    bone = _stack(tmp_path / "b", SeriesSpec(modality="CT", window_center=400, window_width=1800))
+    presets, default = display_presets(bone, RAMP)
+    assert [p.name for p in presets] == ["file", "CT soft tissue", "Auto"] and default == 0
 
 
 def test_ct_without_a_window_of_its_own_defaults_to_bone(tmp_path: Path) -> None:
