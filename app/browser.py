@@ -72,8 +72,12 @@ class SeriesBrowser(QtWidgets.QTreeWidget):
         self.setColumnWidth(0, 260)
         self.itemActivated.connect(self._on_activated)
         self._items: dict[str, QtWidgets.QTreeWidgetItem] = {}
+        #: Thumbnails by stack key: kept when the list is rebuilt after another scan.
+        self._icons: dict[str, QtGui.QIcon] = {}
 
     def set_stacks(self, stacks: list[SeriesStack], summaries: dict[str, dict[str, Any]]) -> None:
+        """List ``stacks`` by study; the thumbnails already made and the selection stay."""
+        selected = self.current_key()
         self.clear()
         self._items = {}
         studies: dict[str, QtWidgets.QTreeWidgetItem] = {}
@@ -98,9 +102,14 @@ class SeriesBrowser(QtWidgets.QTreeWidget):
             item.setToolTip(0, f"{name}\nSeries UID {stack.series_uid}\n{summary_text(summary)}")
             if summary.get("warnings"):
                 item.setForeground(0, QtGui.QBrush(WARNING_COLOUR))  # a series with warnings stands out
+            icon = self._icons.get(stack.key)
+            if icon is not None:
+                item.setIcon(0, icon)
             study.addChild(item)
             self._items[stack.key] = item
         self.expandAll()
+        if selected is not None:
+            self.select_key(selected)
 
     def set_thumbnail(
         self,
@@ -122,7 +131,9 @@ class SeriesBrowser(QtWidgets.QTreeWidget):
             QtCore.Qt.AspectRatioMode.IgnoreAspectRatio,
             QtCore.Qt.TransformationMode.SmoothTransformation,
         )
-        item.setIcon(0, QtGui.QIcon(QtGui.QPixmap.fromImage(qimg)))
+        icon = QtGui.QIcon(QtGui.QPixmap.fromImage(qimg))
+        self._icons[key] = icon
+        item.setIcon(0, icon)
 
     def set_timepoint_label(self, key: str, text: str) -> None:
         item = self._items.get(key)

@@ -7,6 +7,7 @@ that changes the case turns its result into one undoable command.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import weakref
 from collections.abc import Callable
@@ -20,6 +21,7 @@ from app.reader_entry import ReaderEntryDialog, default_scope
 from app.regional_dialog import RegionalDialog
 from app.series_controller import SeriesController
 from measure.casefile import CaseFileError, save_case
+from session.case_location import DEFAULT_FOLDER_NAME, suggested_case_path
 from session.export_run import ExportSummary
 from session.model import Session
 
@@ -66,9 +68,12 @@ class CaseActions:
         return self.save_as() if path is None else self.save_to(path)
 
     def save_as(self) -> bool:
-        start = str(self.session.case.file_path or (Path.home() / "case.json"))
+        start = suggested_case_path(self.session.case, recovery.recent_cases(), Path.home())
+        if start.parent.name == DEFAULT_FOLDER_NAME:
+            with contextlib.suppress(OSError):  # the dialog opens in it, not in home
+                start.parent.mkdir(parents=True, exist_ok=True)
         path, _ = QtWidgets.QFileDialog.getSaveFileName(
-            self.window, "Save case", start, "Endplate case (*.json)"
+            self.window, "Save case", str(start), "Endplate case (*.json)"
         )
         return bool(path) and self.save_to(Path(path))
 

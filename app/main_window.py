@@ -240,6 +240,14 @@ class MainWindow(QtWidgets.QMainWindow):
         self.act_compare.setCheckable(True)
         self.act_copy = self._action("&Copy measurements", self.panel.copy_to_clipboard, "Ctrl+Shift+C")
         self.act_stop = self._action("Stop placing", lambda: self.set_placing(False), "Escape")
+        self.act_measure_here = self._action(
+            "&Measure this timepoint on this series", self.placement.measure_on_shown_series
+        )
+        self.act_measure_here.setToolTip(
+            "A timepoint measured on two series (e.g. CT and MR): the registry, the PDF and the "
+            "comparisons take the numbers of the series shown (★ in the panel)."
+        )
+        self.placement.measure_here_action = self.act_measure_here
 
         menu = self.menuBar()
         m_file = menu.addMenu("&File")
@@ -259,7 +267,8 @@ class MainWindow(QtWidgets.QMainWindow):
         for a in (self.act_undo, self.act_redo):
             m_edit.addAction(a)
         m_edit.addSeparator()
-        for a in (self.act_place, self.act_delete, self.act_delete_vertebra, self.act_copy):
+        edit_actions = (self.act_place, self.act_delete, self.act_delete_vertebra, self.act_measure_here)
+        for a in (*edit_actions, self.act_copy):
             m_edit.addAction(a)
         m_edit.addSeparator()
         m_edit.addAction(self.act_procedure)

@@ -57,7 +57,9 @@ COMPARISON_COLUMNS = (
 #: Marks the series whose numbers go to the registry (the timepoint's measurement set).
 MEASUREMENT_MARK = "★ "
 #: Session events after which the panel redraws.
-REDRAW_EVENTS = frozenset({"case", "case-changed", "stir"})
+REDRAW_EVENTS = frozenset({"case", "case-changed", "stir", "series"})
+#: Said under the tables of a case without a STIR series (its columns are hidden).
+NO_STIR_MESSAGE = "No STIR series in these studies: the fracture's age (marrow edema) is not assessed."
 
 
 class _Table(QtWidgets.QTableWidget):
@@ -154,7 +156,7 @@ class MeasurementPanel(QtWidgets.QWidget):
         """Redraw from the session's case, results and STIR results."""
         if self.session is not None:
             s = self.session
-            self.show_results(s.case, s.results, s.measure_error, s.stir)
+            self.show_results(s.case, s.results, s.measure_error, s.stir, stir_available=s.has_stir())
 
     def show_results(
         self,
@@ -162,7 +164,11 @@ class MeasurementPanel(QtWidgets.QWidget):
         results: CaseResults | None,
         error: str = "",
         stir: Mapping[str, Mapping[str, StirResult]] | None = None,
+        *,
+        stir_available: bool = True,
     ) -> None:
+        """Draw ``results``; without a STIR series (``stir_available`` False) the STIR
+        columns are hidden and one line says the fracture's age is not assessed."""
         stir = stir or {}
         rows: list[list[str]] = []
         regional: list[list[str]] = []
@@ -208,8 +214,12 @@ class MeasurementPanel(QtWidgets.QWidget):
         self._stir_tooltips(stir)
         self.regional.set_rows(regional)
         self.comparisons.set_rows(comparisons)
+        for j in range(FIRST_STIR_COLUMN, len(VERTEBRA_COLUMNS)):
+            self.vertebrae.setColumnHidden(j, not stir_available)
         messages = [f"Measurements could not be computed: {error}"] if error else []
         messages += [rows[i][0] + " " + why for i, why in refused.items()]
+        if not stir_available and rows:
+            messages.append(NO_STIR_MESSAGE)
         self.message.setText("\n".join(messages))
 
     @staticmethod

@@ -54,6 +54,9 @@ class PlacementController(QtCore.QObject):
         #: Makes a new, empty case (True when it did; the reader may refuse to lose edits).
         self.start_new_case: Callable[[], bool] = lambda: False
         self.status_buttons: dict[str, QtWidgets.QToolButton] = {}
+        #: "Measure this timepoint on this series" (enabled when the shown series holds a set
+        #: that is not the measurement set); set by the window.
+        self.measure_here_action: QtGui.QAction | None = None
         viewer.clickedLps.connect(self._on_viewer_click)
         overlay.handleMoved.connect(self._on_handle_moved)
         overlay.live_text = self.live_text
@@ -109,6 +112,8 @@ class PlacementController(QtCore.QObject):
         self.viewer.set_prompt(placement.prompt_for(s.current_level, key))
 
     def update_status_buttons(self) -> None:
+        if self.measure_here_action is not None:
+            self.measure_here_action.setEnabled(self.can_measure_here())
         tp = self.session.current_timepoint
         v = None if tp is None else self.session.case.vertebra(tp, self.mark_target())
         for status, b in self.status_buttons.items():
@@ -226,6 +231,29 @@ class PlacementController(QtCore.QObject):
             self.undo_stack.push(commands.RemoveLandmarkSetCommand(s.case, tp, level, uid))
         else:
             self.undo_stack.push(commands.RemoveVertebraCommand(s.case, tp, level))
+
+    def can_measure_here(self) -> bool:
+        """Does the series shown hold another landmark set than the timepoint's measurement set?"""
+        s = self.session
+        tp, uid = s.current_timepoint, s.current_series_uid
+        if tp is None or uid is None:
+            return False
+        return uid in s.case.landmark_series(tp) and s.case.measurement_series(tp) != uid
+
+    def measure_on_shown_series(self) -> bool:
+        """The registry takes this timepoint's numbers from the landmarks on the series shown
+        (undoable); says so in the status bar.  False when the series holds no set."""
+        s = self.session
+        tp, uid = s.current_timepoint, s.current_series_uid
+        if tp is None or uid is None or uid not in s.case.landmark_series(tp):
+            self.status_bar.showMessage("This series holds no landmarks at this timepoint.", 5000)
+            return False
+        if s.case.measurement_series(tp) != uid:
+            self.undo_stack.push(commands.SetMeasurementSeriesCommand(s.case, tp, uid))
+        ref = s.case.series_ref(uid)
+        name = (ref.description if ref is not None else "") or uid
+        self.status_bar.showMessage(f"{tp}: the numbers exported are those measured on {name}.", 8000)
+        return True
 
     def toggle_status(self, status: str) -> None:
         s = self.session

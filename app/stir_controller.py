@@ -31,7 +31,7 @@ from app.tasks import TaskRunner
 from app.viewer import SliceViewer
 from measure.case_snapshot import CaseSnapshot
 from measure.case_values import StirDecision
-from measure.edema import NO_CUTOFF_NOTE, OUTLINE_ORDER, default_choice_note
+from measure.edema import NO_CUTOFF_NOTE, OUTLINE_ORDER, STATUS_NO_STIR, default_choice_note
 from measure.results import StirResult
 from session.model import Session, SessionEvent
 from session.stir_run import AnalysisCancelled, analyse_case
@@ -199,7 +199,11 @@ class StirController(QtCore.QObject):
 
     # -- views -----------------------------------------------------------------------------
     def refresh_views(self) -> None:
-        """Badges in the landmark labels, and the overlay layer of the viewer."""
+        """Badges in the landmark labels, and the overlay layer of the viewer; the edema
+        actions only where the case has a STIR series to analyse."""
+        available = self.session.has_stir()
+        for act in (self.act_overlay, self.act_decision, self.act_show_stir):
+            act.setVisible(available)
         source = self.viewer.source
         if source is None:
             self.layer.set_content(None)
@@ -214,6 +218,8 @@ class StirController(QtCore.QObject):
         changed = False
         for vert in self.overlay.state.vertebrae:
             r = per_level.get(vert.level)
+            if r is not None and r.status == STATUS_NO_STIR:
+                r = None  # said once under the tables, not on every vertebra
             labelled.add(vert.level)
             badge = badge_text(r, multiline=True) if r is not None else ""
             colour = badge_colour(r) if r is not None else None
@@ -309,6 +315,8 @@ class StirController(QtCore.QObject):
 
     # -- reader decision -----------------------------------------------------------------------
     def _on_panel_request(self, timepoint: str, level: str, global_pos: object) -> None:
+        if not self.session.has_stir():
+            return  # no STIR: nothing to confirm or override
         if not isinstance(global_pos, QtCore.QPoint):
             self.edit_decision(timepoint, level)
             return

@@ -16,7 +16,9 @@ Domain rules that used to live in the main window: the app turns an
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 from dicomio.dates import dicom_date_iso
 from dicomio.geometry import StackGeometry
@@ -60,11 +62,13 @@ def default_assignment(case: Case, study_date: str | None) -> tuple[str, str | N
 
 
 def series_path(stack: SeriesStack) -> str:
-    """The folder (or the deepest common one) that holds a stack's files, absolute."""
-    folders = {f.path.parent for f in stack.frames}
-    if len(folders) == 1:
-        return str(folders.pop().absolute())
-    return str(stack.frames[0].path.parent.absolute())
+    """Where a stack's files are, absolute: the file itself when the series is one file (a
+    multi-frame image, or one image beside other series: reopening reads that file, not
+    its whole folder), else the folder, or the deepest one that holds all its files."""
+    files = {Path(f.path).absolute() for f in stack.frames}
+    if len(files) == 1:
+        return str(files.pop())
+    return os.path.commonpath([str(p.parent) for p in files])
 
 
 def series_ref_from_stack(

@@ -178,7 +178,9 @@ def test_reader_override_is_undoable_and_saved(window, qtbot: QtBot, demo_case: 
     assert reopened.flag is True and reopened.recent is False
 
 
-def test_a_case_without_stir_says_recency_unknown(window, qtbot: QtBot, phantom_series) -> None:  # type: ignore[no-untyped-def]
+def test_a_case_without_stir_says_recency_unknown_once(window, qtbot: QtBot, phantom_series) -> None:  # type: ignore[no-untyped-def]
+    from app.measure_panel import NO_STIR_MESSAGE
+
     window.open_paths([phantom_series["pre"]])
     qtbot.waitUntil(lambda: window.viewer.source is not None and not window.tasks, timeout=WAIT_MS)
     window.set_level("L1")
@@ -187,6 +189,13 @@ def test_a_case_without_stir_says_recency_unknown(window, qtbot: QtBot, phantom_
     qtbot.waitUntil(lambda: "L1" in window.stir.results.get(tp, {}), timeout=WAIT_MS)
     result = window.stir.results[tp]["L1"]
     assert result.flag is None and "recency unknown: no STIR series" in result.message
-    assert _row(window, tp, "L1")["Edema flag"] == "recency unknown: no STIR series"
-    assert _row(window, tp, "L1")["T1 ratio"] == "–"
+    # Without a STIR the edema tools stay out of the way: no STIR columns, no badge on the
+    # labels, no edema actions; one line under the tables says the age is not assessed.
+    row = _row(window, tp, "L1")
+    assert "Edema flag" not in row and "T1 ratio" not in row and row["Level"] == "L1"
+    assert NO_STIR_MESSAGE in window.panel.message.text()
+    assert all(v.badge == "" for v in window.overlay.state.vertebrae)
+    assert not window.stir.act_overlay.isVisible() and not window.stir.act_decision.isVisible()
     assert window.stir.layer.content is None  # nothing to draw on a CT
+    # The registry still gets the status (the export reads the results, not the panel).
+    assert window.session.stir[tp]["L1"].status == "no-stir"

@@ -214,3 +214,20 @@ def test_assign_timepoints_drop_a_folder_and_export_a_key_image(
     out = window.export_key_image(tmp_path / "key.png")
     image = QtGui.QImage(str(out))
     assert image.size() == window.viewer.size() * window.viewer.devicePixelRatio()
+
+
+def test_thumbnails_and_selection_survive_a_second_scan(window, qtbot: QtBot, phantom_series) -> None:  # type: ignore[no-untyped-def]
+    window.open_paths([phantom_series["pre"]])
+    qtbot.waitUntil(lambda: window.viewer.source is not None and not window.tasks, timeout=30000)
+    (first,) = window.browser.series_keys()
+    qtbot.waitUntil(lambda: window.browser.has_thumbnail(first), timeout=30000)
+    window.browser.select_key(first)
+    icon_key = window.browser._items[first].icon(0).cacheKey()
+    window.open_paths([phantom_series["post"]])
+    qtbot.waitUntil(lambda: len(window.browser.series_keys()) == 2 and not window.tasks, timeout=30000)
+    second = next(k for k in window.browser.series_keys() if k != first)
+    qtbot.waitUntil(lambda: window.browser.has_thumbnail(second), timeout=30000)
+    # The first series' thumbnail is the same picture (kept, not lost nor remade), still selected.
+    assert window.browser._items[first].icon(0).cacheKey() == icon_key
+    assert window.browser.current_key() == first
+    assert window.viewer.source.series_uid == window.session.library.stacks[first].series_uid

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import shutil
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -9,7 +12,13 @@ from dicomio.display_stack import DisplayStack
 from dicomio.scan import scan_paths
 from dicomio.synthetic.demo import DemoManifest
 from measure.case import Case, SeriesRef, Timepoint
-from session.assignment import default_assignment, new_timepoint_id, plan_assignment, series_ref_from_stack
+from session.assignment import (
+    default_assignment,
+    new_timepoint_id,
+    plan_assignment,
+    series_path,
+    series_ref_from_stack,
+)
 
 
 def _case(*timepoints: Timepoint) -> Case:
@@ -92,3 +101,26 @@ def test_a_series_not_scanned_keeps_its_reference_or_is_refused() -> None:
     assert moved.timepoint == "post-op" and moved.path == "/gone" and moved.description == "SAG CT"
     with pytest.raises(ValueError, match=r"series 9\.9 is neither scanned nor in the case"):
         series_ref_from_stack(None, "9.9", "pre-op")
+
+
+def test_a_one_file_series_is_kept_as_that_file(spine_ls: Path) -> None:
+    """The real MR is one file beside a 275-slice CT folder: the case points at the file,
+    so reopening reads one file instead of scanning the CT's folder too."""
+    (stack,) = scan_paths([spine_ls]).stacks
+    assert series_path(stack) == str(spine_ls.absolute())
+    assert [s.series_uid for s in scan_paths([Path(series_path(stack))]).stacks] == [stack.series_uid]
+
+
+def test_a_series_split_over_folders_is_kept_as_their_common_folder(
+    demo_set: DemoManifest, tmp_path: Path
+) -> None:
+    pre = demo_set.by_key("pre_ct")
+    files = sorted(pre.folder.iterdir())
+    root = tmp_path / "export"
+    for i, f in enumerate(files):
+        target = root / "disk1" / ("a" if i % 2 else "b") / f.name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(f, target)
+    stack = scan_paths([root]).stack(pre.series_uid)
+    assert series_path(stack) == str((root / "disk1").absolute())
+    assert series_path(scan_paths([pre.folder]).stack(pre.series_uid)) == str(pre.folder.absolute())
