@@ -1,9 +1,10 @@
 """Where a case is offered to be saved: a folder of cases, never a DICOM source folder.
 
 A reader saving a new case should not have to walk to a folder each time: the dialog
-starts in the folder of the last case saved (still there), else ``~/Endplate cases``,
-with a file name made of the patient's ID and the first timepoint's date.  A folder that
-holds the case's DICOM files is never offered (the case file refuses it anyway).
+starts in the folder of the last case saved (still there), else next to the case's DICOM
+folder (in its parent, when writable), else in ``~/Endplate cases``; the file is named
+after the patient's ID and the first timepoint's date.  A folder that holds the case's
+DICOM files is never offered (the case file refuses it anyway).
 """
 
 from __future__ import annotations
@@ -47,15 +48,18 @@ def holds_case_images(case: Case, folder: Path) -> bool:
 def suggested_case_path(case: Case, recent_cases: Sequence[Path], home: Path) -> Path:
     """The path the Save dialog starts with: the case's own file when it has one; else a
     free name in the last case's folder (when it exists and holds none of the case's
-    images), else in ``home / "Endplate cases"``."""
+    images), else in the parent of the first series' folder (when writable and free of the
+    case's images), else in ``home / "Endplate cases"``."""
     if case.file_path is not None:
         return Path(case.file_path)
+    candidates = [Path(p).parent for p in recent_cases[:1]]
+    source = case.series_path(case.series[0].series_uid) if case.series else None
+    if source is not None and source.exists():  # images moved away: their old place is no hint
+        candidates.append((source if source.is_dir() else source.parent).parent)
     folder = home / DEFAULT_FOLDER_NAME
-    for previous in recent_cases:
-        parent = Path(previous).parent
-        if parent.is_dir():
-            if not holds_case_images(case, parent):
-                folder = parent
+    for candidate in candidates:
+        if candidate.is_dir() and os.access(candidate, os.W_OK) and not holds_case_images(case, candidate):
+            folder = candidate
             break
     name = suggested_file_name(case)
     path = folder / name

@@ -33,15 +33,29 @@ def test_a_new_case_goes_to_the_last_cases_folder_with_a_free_name(tmp_path: Pat
     assert path == cases / "PAT-0042-x_2026-03-02-2.json"
 
 
-def test_never_the_dicom_folder_and_a_saved_case_keeps_its_file(tmp_path: Path) -> None:
+def test_without_a_last_case_folder_next_to_the_dicom_folder_never_in_it(tmp_path: Path) -> None:
     images = tmp_path / "dicom" / "pre"
     images.mkdir(parents=True)
     case = _case(images)
     home = tmp_path / "home"
-    # The last case was saved inside the DICOM folder's tree (by another tool): not offered.
-    assert suggested_case_path(case, [images / "old.json"], home).parent == home / DEFAULT_FOLDER_NAME
-    # No recent case (or its folder is gone): the default folder.
+    # The last case was saved inside the DICOM folder (by another tool): not offered; the
+    # DICOM folder's parent is.
+    assert suggested_case_path(case, [images / "old.json"], home).parent == tmp_path / "dicom"
+    # No recent case (or its folder is gone): next to the DICOM folder too.
     gone = tmp_path / "gone" / "x.json"
-    assert suggested_case_path(case, [gone], home).parent == home / DEFAULT_FOLDER_NAME
+    assert suggested_case_path(case, [gone], home).parent == tmp_path / "dicom"
+    # A one-file series: its folder holds the images, the folder above is offered.
+    one_file = _case(images / "IM0001.dcm")
+    (images / "IM0001.dcm").write_bytes(b"")
+    assert suggested_case_path(one_file, [], home).parent == tmp_path / "dicom"
+    # Images that are not there any more: the default folder.
+    assert (
+        suggested_case_path(_case(tmp_path / "nowhere" / "x"), [], home).parent == home / DEFAULT_FOLDER_NAME
+    )
+
+
+def test_a_saved_case_keeps_its_file(tmp_path: Path) -> None:
+    case = _case(tmp_path / "dicom" / "pre")
+    home = tmp_path / "home"
     case.file_path = tmp_path / "saved.json"
     assert suggested_case_path(case, [], home) == tmp_path / "saved.json"
