@@ -138,6 +138,20 @@ def _dispatch(argv: list[str]) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Console-script entry point; returns the process exit status."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    if not (argv and argv[0] in VERBS):
+        return _run(argv)
+    from dicomio.printable import PrintableStream
+
+    # A verb prints to a terminal: control characters from files are shown, never obeyed.
+    out, err = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = PrintableStream(out), PrintableStream(err)  # type: ignore[assignment]
+    try:
+        return _run(argv)
+    finally:
+        sys.stdout, sys.stderr = out, err
+
+
+def _run(argv: list[str]) -> int:
     try:
         return _dispatch(argv)
     except KeyboardInterrupt:
@@ -148,11 +162,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.dup2(devnull, sys.stdout.fileno())
         return 0
     except Exception as exc:  # last line of defence: no traceback reaches a user
+        from dicomio.printable import printable
         from measure.userlog import log_path
 
         log_path()
         logging.getLogger("endplate").exception("unhandled error")
-        print(f"endplate: error: {exc}\n(details were written to {log_path()})", file=sys.stderr)
+        print(f"endplate: error: {printable(exc)}\n(details were written to {log_path()})", file=sys.stderr)
         return 1
 
 

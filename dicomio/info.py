@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from dicomio.model import ScanResult, SeriesStack
+from dicomio.printable import printable
 from dicomio.scan import scan_paths
 
 
@@ -81,8 +82,8 @@ def _text_table(result: ScanResult, out: TextIO) -> None:
         print("No usable image series found.", file=out)
     for study in result.studies:
         print(
-            f"Study {study.date or '(no date)'} {study.description or '(no description)'}  "
-            f"patient {study.patient_id or '?'}  [{study.study_uid}"
+            f"Study {study.date or '(no date)'} {printable(study.description or '(no description)')}  "
+            f"patient {printable(study.patient_id or '?')}  [{printable(study.study_uid)}"
             f"{' generated' if any(s.generated_study_uid for s in study.stacks) else ''}]",
             file=out,
         )
@@ -96,7 +97,7 @@ def _text_table(result: ScanResult, out: TextIO) -> None:
             if s.stack_index:
                 number += f".{s.stack_index}"
             print(
-                f"  {number:>4}  {s.modality:3}  {s.description[:28]:28}  {s.plane:8}  "
+                f"  {number:>4}  {printable(s.modality):3}  {printable(s.description)[:28]:28}  {s.plane:8}  "
                 f"{(s.sequence or '-'):5}  {s.n_images:>6}  {f'{first.rows}x{first.columns}':>9}  "
                 f"{first.pixel_spacing_mm[0]:>6.3f}x{first.pixel_spacing_mm[1]:<6.3f}  "
                 f"{'-' if spacing is None else f'{spacing:.2f}':>8}  "
@@ -106,13 +107,13 @@ def _text_table(result: ScanResult, out: TextIO) -> None:
             if s.generated_series_uid:
                 print(f"        series UID (generated): {s.series_uid}", file=out)
             if s.sequence_reason:
-                print(f"        sequence: {s.sequence_reason}", file=out)
+                print(f"        sequence: {printable(s.sequence_reason)}", file=out)
             for w in s.warnings:
-                print(f"        warning: {w}", file=out)
+                print(f"        warning: {printable(w)}", file=out)
     if result.skipped:
         print(f"\nSkipped {len(result.skipped)} file(s):", file=out)
         for k in result.skipped:
-            print(f"  {k.path}: {k.reason}", file=out)
+            print(f"  {printable(k.path)}: {printable(k.reason)}", file=out)
 
 
 def run_info(paths: Sequence[Path], as_json: bool) -> int:

@@ -235,7 +235,7 @@ def _reopen(window, qtbot: QtBot, saved: Path) -> None:  # type: ignore[no-untyp
 @pytest.mark.realdata
 def test_real_ct_measured_on_its_reformat(window, qtbot: QtBot, realdata_dir: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     folder = realdata_dir / "lidc-idri-0314-ct"
-    points, sop_by_z = _ct_truth(folder)
+    points, _sop_by_z = _ct_truth(folder)
     series_of_files = str(pydicom.dcmread(next(folder.iterdir()), stop_before_pixels=True).SeriesInstanceUID)
     window.open_paths([folder])
     qtbot.waitUntil(lambda: window.viewer.source is not None and not window.tasks, timeout=WAIT_MS)
