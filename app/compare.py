@@ -15,9 +15,9 @@ from app.measure_panel import COMPARISON_COLUMNS
 from app.overlay_state import overlay_state_for
 from app.overlays import OverlayLayer
 from app.series_controller import SeriesController
-from app.text import comparison_row
 from app.viewer import SliceViewer
 from measure.landmarks import level_index
+from measure.results_text import comparison_row
 from session.model import Session
 
 MAX_VIEWERS = 3

@@ -1,7 +1,7 @@
 """The measurement panel: tables per timepoint and level, regional angles, comparisons.
 
 It observes the :class:`~session.model.Session` and redraws from its typed results (and
-its STIR results) after every change; the cells are written by :mod:`app.text` and
+its STIR results) after every change; the cells are written by :mod:`measure.results_text` and
 :mod:`app.stir_text`.  Values are shown with their one-pixel placement uncertainty
 (``12.3 ± 0.4``), and a change within measurement error is marked ``≈``.
 """
@@ -14,10 +14,10 @@ from PySide6 import QtCore, QtGui, QtWidgets
 
 from app.stir_text import STIR_COLUMNS, badge_tooltip, stir_cells
 from app.tables import header_texts, table_rows
-from app.text import comparison_row, fmt, vertebra_row
 from measure.case import Case
 from measure.edema import NO_CUTOFF_NOTE, default_choice_note
 from measure.results import CaseResults, StirResult
+from measure.results_text import comparison_row, fmt, vertebra_row
 from session.model import Session, SessionEvent
 
 VERTEBRA_COLUMNS = (

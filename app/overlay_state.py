@@ -12,9 +12,9 @@ import numpy as np
 from numpy.typing import NDArray
 
 from app.overlays import OverlayState, RegionalOverlay, VertebraOverlay
-from app.text import fmt, vertebra_value_text
 from measure.case import Case
 from measure.results import CaseResults
+from measure.results_text import fmt, vertebra_value_text
 
 
 def overlay_state_for(

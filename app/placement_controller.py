@@ -18,10 +18,10 @@ from PySide6 import QtCore, QtGui, QtWidgets
 
 from app import commands, placement
 from app.overlays import OverlayLayer
-from app.text import vertebra_value_text
 from app.viewer import SliceViewer
 from measure.engine import measure_vertebra
 from measure.landmarks import LANDMARK_LABELS, Landmark
+from measure.results_text import vertebra_value_text
 from session.model import Session
 
 

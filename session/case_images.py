@@ -166,8 +166,12 @@ class CaseImages:
         for (level, key, lm), slice_pos in zip(points, along, strict=True):
             if abs(float(slice_pos) - k) <= KEY_SLICE_TOLERANCE:
                 on_slice.setdefault(level, {})[key] = lm
-        kind = "sagittal reformat, " if display.is_reformat else ""
-        caption = f"{stack.modality} {stack.description}, {kind}{preset.name} window".strip()
+        series = " ".join(part for part in (stack.modality, stack.description.strip()) if part)
+        parts = [series or "series without description"]
+        if display.is_reformat:
+            parts.append("sagittal reformat")
+        parts.append(f"{preset.name} window")
+        caption = ", ".join(parts)
         return KeyImage(window_to_uint8(volume[k], preset), geometry.slices[k], caption, on_slice)
 
     @staticmethod

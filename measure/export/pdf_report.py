@@ -5,17 +5,34 @@ Top: case and patient (pseudonymised when asked).  Then the key image of each ti
 makes them, :mod:`measure.export.key_images` draws the landmarks and both endplate lines),
 the measurement table, the before/after comparison of the treated levels, a small chart
 of VKA and anterior height per timepoint, and the STIR result.  Layout with reportlab.
-Numbers are derived from landmarks; the footer says it is not a diagnosis.
+Values are written as the app writes them (:mod:`measure.results_text`): with their
+one-pixel +/-, a change within measurement error marked ``≈``.  Numbers are derived from
+landmarks; the footer says it is not a diagnosis.
 """
 
 from __future__ import annotations
 
 import io
 from collections.abc import Mapping, Sequence
+from html import escape
 from typing import Any
 
 from measure.export.key_images import KeyImage, render
 from measure.export.records import CaseRecords, ExportRecord
+from measure.results import ComparisonResult, VertebraResult
+from measure.results_text import comparison_row, fmt, loss_text
+
+#: The report's font: DejaVu Sans when the system has it (it has ±, ≈, → and †), else
+#: reportlab's Helvetica, whose WinAnsi encoding lacks ≈ and → (written ~ and ->).
+_DEJAVU = (
+    "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
+    "/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf",
+)
+NO_STIR_SERIES = "No STIR series in this case: the fracture's age (marrow edema) was not assessed."
+RESTORATION_NOTE = (
+    "† Restoration above 100 %: the height after treatment exceeds the reference height (mean of "
+    "the adjacent unfractured vertebrae); check the reference levels and the landmarks."
+)
 
 #: What a report shows for a timepoint: its key image, or the sentence saying why there is none.
 KeyImages = Mapping[str, KeyImage | str]
@@ -32,7 +49,34 @@ def _fmt(value: float | int | None, digits: int = 1) -> str:
     return f"{value:.{digits}f}"
 
 
-def _measurement_table(rows: list[ExportRecord]) -> list[list[str]]:
+def _fonts() -> tuple[str, str]:
+    """(regular, bold) font names, registering DejaVu Sans once when it is installed."""
+    from pathlib import Path
+
+    from reportlab.pdfbase import pdfmetrics
+    from reportlab.pdfbase.ttfonts import TTFont
+
+    if all(Path(f).is_file() for f in _DEJAVU):
+        if "DejaVuSans" not in pdfmetrics.getRegisteredFontNames():
+            pdfmetrics.registerFont(TTFont("DejaVuSans", _DEJAVU[0]))
+            pdfmetrics.registerFont(TTFont("DejaVuSans-Bold", _DEJAVU[1]))
+            pdfmetrics.registerFontFamily("DejaVuSans", normal="DejaVuSans", bold="DejaVuSans-Bold")
+        return "DejaVuSans", "DejaVuSans-Bold"
+    return "Helvetica", "Helvetica-Bold"
+
+
+def _plain(text: str, font: str) -> str:
+    """Text the font can draw: Helvetica has no ≈ or →."""
+    if font.startswith("DejaVu"):
+        return text
+    return text.replace("≈", "~").replace("→", "->")
+
+
+def _vertebra(records: CaseRecords, r: ExportRecord) -> VertebraResult | None:
+    return None if records.results is None else records.results.vertebra(r.timepoint_id, r.level)
+
+
+def _measurement_table(records: CaseRecords) -> list[list[str]]:
     header = [
         "Time",
         "Level",
@@ -47,32 +91,57 @@ def _measurement_table(rows: list[ExportRecord]) -> list[list[str]]:
         "Type",
     ]
     body = [header]
-    for r in rows:
-        losses = [
-            v
-            for v in (
-                r.height_loss_adjacent_ha_pct,
-                r.height_loss_adjacent_hm_pct,
-                r.height_loss_adjacent_hp_pct,
-            )
-            if v is not None
-        ]
+    for r in records.rows:
+        v = _vertebra(records, r)
+        if v is None or not v.measured:
+            why = "not measured" if r.landmarks_placed == 6 else f"{r.landmarks_placed}/6 points"
+            if r.landmarks_placed == 6 and v is not None and v.notes:
+                why += ": " + " ".join(v.notes)
+            body.append([r.timepoint_kind, r.level, r.status, why, "", "", "", "", "", "", ""])
+            continue
         body.append(
             [
                 r.timepoint_kind,
                 r.level,
                 r.status,
-                _fmt(r.vka_deg),
-                _fmt(r.ha_mm),
-                _fmt(r.hm_mm),
-                _fmt(r.hp_mm),
-                _fmt(r.wedge_ratio, 2),
-                _fmt(max(losses) if losses else None),
-                _fmt(r.genant_grade),
-                r.fracture_type or "-",
+                fmt(v.vka_deg.value, v.vka_deg.uncertainty),
+                fmt(v.ha_mm.value, v.ha_mm.uncertainty),
+                fmt(v.hm_mm.value, v.hm_mm.uncertainty),
+                fmt(v.hp_mm.value, v.hp_mm.uncertainty),
+                fmt(v.wedge_ratio.value, v.wedge_ratio.uncertainty, digits=2),
+                loss_text(v.height_loss.get("adjacent")),
+                _fmt(v.genant_grade),
+                v.fracture_type or "–",
             ]
         )
     return body
+
+
+def _comparison_table(comparisons: Sequence[ComparisonResult]) -> tuple[list[list[str]], bool]:
+    """The before/after rows (every delta with its +/-, ``≈`` within error) and whether a
+    restoration above 100 % was marked † (the report then explains it)."""
+    header = [
+        "Level",
+        "From → to",
+        "Kind",
+        "Correction\ndeg",
+        "ΔHa\nmm",
+        "ΔHm\nmm",
+        "ΔHp\nmm",
+        "Restoration\nHa %",
+        "Restoration\nHm %",
+        "Loss of\ncorrection deg",
+    ]
+    body, marked = [header], False
+    for c in comparisons:
+        row = comparison_row(c)
+        for col, key in ((7, "ha"), (8, "hm")):
+            value = c.restoration_pct.get(key)
+            if value is not None and value > 100.0:
+                row[col] += " †"
+                marked = True
+        body.append(row)
+    return body, marked
 
 
 def _chart(records: CaseRecords, levels: list[str]) -> Any:
@@ -134,7 +203,13 @@ def _stir_lines(records: CaseRecords) -> list[str]:
             f"reader: {r.stir_reader_decision or 'not decided'}"
             + (f" ({r.stir_reader_note})" if r.stir_reader_note else "")
         )
-    return lines or ["No STIR analysis is recorded for this case."]
+    if lines:
+        return lines
+    return [NO_STIR_SERIES if not records.has_stir_series else "No STIR analysis is recorded for this case."]
+
+
+def _plain_cells(rows: list[list[str]], font: str) -> list[list[str]]:
+    return [[_plain(cell, font) for cell in row] for row in rows]
 
 
 def _case_story(records: CaseRecords, key_images: KeyImages, styles: Any) -> list[Any]:
@@ -145,16 +220,23 @@ def _case_story(records: CaseRecords, key_images: KeyImages, styles: Any) -> lis
 
     identity = records.identity
     story: list[Any] = []
-    story.append(Paragraph(f"Vertebral fracture measurements - case {records.case_id}", styles["Title"]))
+    title = "Vertebral fracture measurements"
+    if records.case_id:
+        title += f" - case {escape(records.case_id)}"
+    story.append(Paragraph(title, styles["Title"]))
     who = (
-        f"Patient: {identity.name or '-'} &nbsp; ID: {identity.patient_id or '-'} &nbsp; "
-        f"Born: {identity.birth_date or '-'} &nbsp; Sex: {records.patient_sex or '-'}"
+        f"Patient: {escape(identity.name or '-')} &nbsp; ID: {escape(identity.patient_id or '-')} &nbsp; "
+        f"Born: {escape(identity.birth_date or '-')} &nbsp; Sex: {escape(records.patient_sex or '-')}"
     )
     if identity.pseudonymized:
         who += " &nbsp; (pseudonymised)"
     story.append(Paragraph(who, styles["Normal"]))
-    tps = "; ".join(f"{tp.kind} {tp.date or '(no date)'}" for tp in records.timepoints)
-    story.append(Paragraph(f"Timepoints: {tps}", styles["Normal"]))
+    for tp in records.timepoints:
+        on = records.measured_on.get(tp.id)
+        where = f": measured on {escape(on)}" if on else ": no measurement series"
+        story.append(
+            Paragraph(f"<b>{escape(tp.kind)}</b> {escape(tp.date or '(no date)')}{where}", styles["Normal"])
+        )
     story.append(Spacer(1, 3 * mm))
 
     cells, captions = [], []
@@ -162,7 +244,7 @@ def _case_story(records: CaseRecords, key_images: KeyImages, styles: Any) -> lis
         key = key_images.get(tp.id, "no landmarks at this timepoint")
         if isinstance(key, str):
             caption = key
-            cells.append(Paragraph(f"<i>{tp.kind}: {caption}</i>", styles["Small"]))
+            cells.append(Paragraph(f"<i>{escape(tp.kind)}: {escape(caption)}</i>", styles["Small"]))
         else:
             caption = key.caption
             image = render(key)
@@ -171,7 +253,8 @@ def _case_story(records: CaseRecords, key_images: KeyImages, styles: Any) -> lis
             buffer.seek(0)
             width = 56 * mm
             cells.append(RLImage(buffer, width=width, height=width * image.height / image.width))
-        captions.append(Paragraph(f"<b>{tp.kind}</b> {tp.date} - {caption}", styles["Small"]))
+        about = "" if isinstance(key, str) else f" - {escape(caption)}"  # a reason is in the cell
+        captions.append(Paragraph(f"<b>{escape(tp.kind)}</b> {escape(tp.date)}{about}", styles["Small"]))
     if cells:
         grid = Table([cells, captions], colWidths=[60 * mm] * len(cells))
         grid.setStyle(
@@ -180,8 +263,11 @@ def _case_story(records: CaseRecords, key_images: KeyImages, styles: Any) -> lis
         story.append(grid)
         story.append(Spacer(1, 3 * mm))
 
-    table = Table(_measurement_table(records.rows), repeatRows=1)
+    font, bold = _fonts()
+    table = Table(_plain_cells(_measurement_table(records), font), repeatRows=1)
     style = [
+        ("FONTNAME", (0, 0), (-1, -1), font),
+        ("FONTNAME", (0, 0), (-1, 0), bold),
         ("FONTSIZE", (0, 0), (-1, -1), 7.5),
         ("BACKGROUND", (0, 0), (-1, 0), colors.HexColor("#dde6f0")),
         ("GRID", (0, 0), (-1, -1), 0.25, colors.HexColor("#9aa5b1")),
@@ -196,52 +282,61 @@ def _case_story(records: CaseRecords, key_images: KeyImages, styles: Any) -> lis
     story.append(table)
     story.append(Spacer(1, 2 * mm))
 
+    treated_levels = {r.level for r in records.rows if r.status in ("fractured", "treated")}
     treated = [
         c
-        for c in records.comparisons
-        if any(r.level == c.level and r.status in ("fractured", "treated") for r in records.rows)
+        for c in (records.results.comparisons if records.results is not None else ())
+        if c.level in treated_levels
     ]
     if treated:
-        body = [
-            ["Level", "From -> to", "Correction deg", "Ha gain mm", "Restoration Ha %", "Loss of corr. deg"]
-        ]
-        for c in treated:
-            body.append(
-                [
-                    c.level,
-                    f"{c.from_timepoint} -> {c.to_timepoint}",
-                    _fmt(c.correction_deg),
-                    _fmt(c.height_gain_mm.get("ha")),
-                    _fmt(c.restoration_pct.get("ha"), 0),
-                    _fmt(c.loss_of_correction_deg),
-                ]
-            )
-        comp = Table(body)
+        body, marked = _comparison_table(treated)
+        t = treated[0].thresholds
+        comp = Table(_plain_cells(body, font))
         comp.setStyle(
             TableStyle(
                 [
+                    ("FONTNAME", (0, 0), (-1, -1), font),
+                    ("FONTNAME", (0, 0), (-1, 0), bold),
                     ("FONTSIZE", (0, 0), (-1, -1), 7.5),
                     ("BACKGROUND", (0, 0), (-1, 0), colors.HexColor("#dde6f0")),
                     ("GRID", (0, 0), (-1, -1), 0.25, colors.HexColor("#9aa5b1")),
+                    ("ALIGN", (3, 1), (-1, -1), "RIGHT"),
                     ("TOPPADDING", (0, 0), (-1, -1), 1.5),
                     ("BOTTOMPADDING", (0, 0), (-1, -1), 1.5),
                 ]
             )
         )
         story.append(comp)
+        story.append(
+            Paragraph(
+                escape(
+                    _plain(
+                        "Values ± one-pixel placement uncertainty; ≈ marks a change smaller than the "
+                        f"measurement error (angle {t.angle_deg:g} deg, height {t.height_mm:g} mm, "
+                        f"height loss {t.height_loss_pct:g} %).",
+                        font,
+                    )
+                ),
+                styles["Small"],
+            )
+        )
+        if marked:
+            story.append(Paragraph(escape(_plain(RESTORATION_NOTE, font)), styles["Small"]))
         story.append(Spacer(1, 2 * mm))
 
     levels = list(dict.fromkeys(r.level for r in records.rows))
     story.append(_chart(records, levels))
     story.append(Paragraph("<b>STIR (marrow edema)</b>", styles["Normal"]))
     for line in _stir_lines(records):
-        story.append(Paragraph(line, styles["Small"]))
+        story.append(Paragraph(escape(_plain(line, font)), styles["Small"]))
     for r in records.rows:
         if r.procedure or r.cement_volume_ml is not None:
             story.append(
                 Paragraph(
-                    f"Treatment {r.level}: {r.procedure or '-'}, cement {_fmt(r.cement_volume_ml)} mL, "
-                    f"leakage {r.cement_leakage or 'none'}",
+                    escape(
+                        f"Treatment {r.level}: {r.procedure or '-'}, cement {_fmt(r.cement_volume_ml)} mL, "
+                        f"leakage {r.cement_leakage or 'none'}"
+                    ),
                     styles["Small"],
                 )
             )
@@ -255,15 +350,19 @@ def pdf_bytes(cases: Sequence[tuple[CaseRecords, KeyImages]]) -> bytes:
     from reportlab.lib.units import mm
     from reportlab.platypus import KeepInFrame, PageBreak, SimpleDocTemplate
 
+    font, bold = _fonts()
     styles = getSampleStyleSheet()
     styles["Title"].fontSize = 14
     styles["Title"].spaceAfter = 4
-    styles.add(ParagraphStyle("Small", parent=styles["Normal"], fontSize=7.5, leading=9))
+    styles["Title"].fontName = bold
+    styles["Normal"].fontName = font
+    styles.add(ParagraphStyle("Small", parent=styles["Normal"], fontSize=7.5, leading=9, fontName=font))
+
     buffer = io.BytesIO()
 
     def footer(canvas: Any, doc: Any) -> None:
         canvas.saveState()
-        canvas.setFont("Helvetica", 7)
+        canvas.setFont(font, 7)
         canvas.drawString(
             15 * mm,
             8 * mm,

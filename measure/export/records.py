@@ -199,6 +199,13 @@ class CaseRecords:
     #: (timepoint id, level) -> landmark key -> Landmark (LPS mm + image UIDs).
     landmarks: dict[tuple[str, str], dict[str, Landmark]] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    #: The engine's typed results behind the rows (values with their +/- and the
+    #: within-error flags the report prints); not a column of any table.
+    results: CaseResults | None = None
+    #: Does the case hold a STIR series (assigned to one of its timepoints)?
+    has_stir_series: bool = False
+    #: timepoint id -> what the measurements were made on ("SAG T2 (MR)").
+    measured_on: dict[str, str] = field(default_factory=dict)
 
     def rows_of(self, timepoint_id: str) -> list[ExportRecord]:
         return [r for r in self.rows if r.timepoint_id == timepoint_id]
@@ -303,7 +310,8 @@ def _apply_comparison(record: ExportRecord, comparison: ComparisonRecord) -> Non
 def _series_text(ref: SeriesRef | None) -> str:
     if ref is None:
         return ""
-    return f"{ref.description} ({ref.modality})" if ref.modality else ref.description
+    description = ref.description.strip() or "series without description"
+    return f"{description} ({ref.modality})" if ref.modality else description
 
 
 def build_case_records(
@@ -333,6 +341,8 @@ def build_case_records(
         ],
         rows=[],
         comparisons=comparisons,
+        results=results,
+        has_stir_series=any(ref.sequence == "STIR" for ref in case.series),
     )
     case_entry = case.reader_entry(None, None)
     seen_tp: list[str] = []
@@ -345,6 +355,8 @@ def build_case_records(
         main_ref = None if main is None else case.series_ref(main)
         identity_ref = main_ref or next(iter(case.series_of(tp.id)), None)
         study = None if identity_ref is None else identity_ref.identity
+        if main_ref is not None:
+            result.measured_on[tp.id] = _series_text(main_ref)
         for v in case.vertebrae(tp.id):
             placed = v.landmarks_on(main)
             result.landmarks[(tp.id, v.level)] = {k: placed[k] for k in LANDMARK_KEYS if k in placed}

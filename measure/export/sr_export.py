@@ -28,6 +28,11 @@ from measure.export.sources import CaseSources
 _ENDPLATE_POINTS = {"superior": ("sup_ant", "sup_post"), "inferior": ("inf_ant", "inf_post")}
 
 
+def _case_name(case_id: str) -> str:
+    """``"case X, "`` for a message, or nothing for a case without an id."""
+    return f"case {case_id}, " if case_id else ""
+
+
 def _ucum(code: str, meaning: str) -> Coding:
     return Coding("UCUM", code, meaning)
 
@@ -73,7 +78,7 @@ def timepoint_sr(case: CaseRecords, timepoint_id: str, sources: CaseSources) -> 
         if not images:
             series = sorted({lm.series_uid for lm in landmarks.values()})
             raise ValueError(
-                f"case {case.case_id}, timepoint {timepoint_id}: the source images of {row.level} "
+                f"{_case_name(case.case_id)}timepoint {timepoint_id}: the source images of {row.level} "
                 f"(series {', '.join(series)}) were not found; the SR must reference them "
                 "(check the series paths in the case file)."
             )
@@ -114,7 +119,7 @@ def timepoint_sr(case: CaseRecords, timepoint_id: str, sources: CaseSources) -> 
         )
     if not vertebrae:
         raise ValueError(
-            f"case {case.case_id}, timepoint {timepoint_id}: no landmarks are placed; no SR to write."
+            f"{_case_name(case.case_id)}timepoint {timepoint_id}: no landmarks are placed; no SR to write."
         )
     regional = []
     for r in case.regional:
@@ -154,5 +159,5 @@ def timepoint_sr(case: CaseRecords, timepoint_id: str, sources: CaseSources) -> 
         return sr_bytes(doc)
     except ValueError as exc:
         raise ValueError(
-            f"case {case.case_id}, timepoint {timepoint_id}: the SR could not be built: {exc}"
+            f"{_case_name(case.case_id)}timepoint {timepoint_id}: the SR could not be built: {exc}"
         ) from None

@@ -202,6 +202,10 @@ def _check_exports(written: dict[str, Path], identity: dict[str, str], series_ui
     for word in ERROR_WORDS:
         assert word not in text, word
     assert _pdf_image_count(written["pdf"]) >= 1, "the PDF has no key image"
+    # The key image caption names the series without a stray comma for an empty description
+    # (the real CT has none), and neither study has a STIR series: the report says so once.
+    assert " , " not in text and "CT ," not in text
+    assert text.count("No STIR series in this case") == 1
     doc = json.loads(written["json"].read_text(encoding="utf-8"))
     assert json.dumps(doc).count(identity["patient_id"]) >= 1
     bundle = json.loads(written["fhir"].read_text(encoding="utf-8"))

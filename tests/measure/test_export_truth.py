@@ -138,44 +138,96 @@ def _printed(value: float, digits: int) -> set[str]:
     return out
 
 
+def _ha_sigma_mm(lm: dict[str, tuple[float, float, float]], image_dir: Path) -> float:
+    """One-pixel uncertainty of Ha by hand: Ha = |a - b| moves by u . d per mm that a point
+    moves along d (u the unit vector between them); each of the two points may move one
+    row (row spacing along the column cosine) and one column (column spacing along the row
+    cosine), independently.  Spacing and cosines from the image's own header (pydicom)."""
+    import numpy as np
+    import pydicom
+
+    ds = pydicom.dcmread(next(image_dir.glob("*.dcm")), stop_before_pixels=True)
+    row_spacing, col_spacing = (float(v) for v in ds.PixelSpacing)
+    iop = np.array([float(v) for v in ds.ImageOrientationPatient])
+    row_cos, col_cos = iop[:3], iop[3:]
+    u = np.subtract(lm["sup_ant"], lm["inf_ant"])
+    u = u / np.linalg.norm(u)
+    per_point = (float(u @ col_cos) * row_spacing) ** 2 + (float(u @ row_cos) * col_spacing) ** 2
+    return float(np.sqrt(2 * per_point))
+
+
+def _cells(line: str) -> list[str]:
+    """The cells of a table line as pdftotext -layout prints them (two or more spaces apart)."""
+    return [c for c in re.split(r"\s{2,}", line.strip()) if c]
+
+
+def _value(cell: str) -> tuple[str, str | None]:
+    """``'21.9 ± 2.1'`` -> ('21.9', '2.1'); ``'≈ 0.0 ± 3.0'`` -> ('0.0', '3.0')."""
+    m = re.fullmatch(r"(?:≈ )?(-?[\d.]+)(?: ± ([\d.]+))?(?: †)?", cell)
+    assert m, cell
+    return m.group(1), m.group(2)
+
+
 @pytest.mark.skipif(shutil.which("pdftotext") is None, reason="pdftotext (poppler-utils) is not installed")
 def test_pdf_prints_the_phantom_truth_rounded(demo: Path, expected: Expected, tmp_path: Path) -> None:
     out = _export(demo, "pdf", tmp_path / "demo.pdf")
     text = subprocess.run(
         ["pdftotext", "-layout", str(out), "-"], capture_output=True, text=True, check=True, timeout=60
     ).stdout
-    # Measurement table: Time Level Status VKA Ha Hm Hp Ha/Hp "Loss adj %" Genant Type.
-    pattern = re.compile(r"^\s*(pre-op|post-op)\s+(T11|T12|L1|L2|L3)\s+(\w+)\s+(.*)$", re.MULTILINE)
+    # Measurement table: Time Level Status VKA Ha Hm Hp Ha/Hp "Loss adj %" Genant Type,
+    # values with their one-pixel +/-.
     table = {}
-    for m in pattern.finditer(text):
-        cells = m.group(4).split()
-        if len(cells) == 8:  # a table row (the STIR lines have other words)
-            table[(m.group(1), m.group(2))] = (m.group(3), cells)
+    for line in text.splitlines():
+        cells = _cells(line)
+        if len(cells) == 11 and cells[0] in TIMEPOINTS and cells[1] in LEVELS:
+            table[(cells[0], cells[1])] = cells
     assert set(table) == {(tp, lv) for tp in TIMEPOINTS for lv in LEVELS}, text
-    for key, (status, cells) in table.items():
+    image_dirs = {"pre-op": demo.parent / "images" / "pre_t1", "post-op": demo.parent / "images" / "post_ct"}
+    for key, cells in table.items():
         h = expected.heights[key]
+        status = cells[2]
         assert status == (
             "reference" if key[1] != "L1" else {"pre-op": "fractured", "post-op": "treated"}[key[0]]
         )
-        vka, ha, hm, hp, wedge, loss_cell = cells[:6]
+        (vka, vka_sigma), (ha, ha_sigma), (hm, _), (hp, _), (wedge, _) = (_value(c) for c in cells[3:8])
         assert vka in _printed(expected.vka[key], 1), (key, vka)
+        assert vka_sigma is not None and float(vka_sigma) > 0, (key, cells[3])
         assert ha in _printed(h["Ha"], 1), (key, ha)
+        truth = phantom.truth(TIMEPOINTS[key[0]])[key[1]]  # type: ignore[arg-type]
+        assert ha_sigma in _printed(_ha_sigma_mm(truth, image_dirs[key[0]]), 1), (key, cells[4])
         assert hm in _printed(h["Hm"], 1), (key, hm)
         assert hp in _printed(h["Hp"], 1), (key, hp)
         assert wedge in _printed(h["Ha"] / h["Hp"], 2), (key, wedge)
         loss = expected.adjacent_loss[key]
         if loss is None:
-            assert loss_cell == "-", key
-        else:  # the report shows the largest of the three adjacent-reference losses
-            assert loss_cell in _printed(max(loss.values()), 1), (key, loss_cell)
-    # The comparison table: L1 pre-op -> post-op, correction, Ha gain, restoration (0 dp).
-    m = re.search(r"^\s*L1\s+pre-op -> post-op\s+(\S+)\s+(\S+)\s+(\S+)\s+(\S+)\s*$", text, re.MULTILINE)
-    assert m, text
+            assert cells[8] == "–", key
+        else:  # the largest of the three adjacent-reference losses, 0 dp, and which height
+            largest = max(loss, key=lambda k: loss[k])
+            m = re.fullmatch(r"(-?\d+) ± \d+ \((ha|hm|hp)\)", cells[8])
+            assert m, (key, cells[8])
+            assert m.group(1) in _printed(loss[largest], 0) and m.group(2) == largest.lower(), (key, cells[8])
+    # The comparison table: L1 pre-op -> post-op, correction, the three height gains, Ha and
+    # Hm restoration (0 dp), each with its +/-; no loss of correction on pre -> post.
+    rows = [_cells(line) for line in text.splitlines()]
+    (row,) = [c for c in rows if c[:2] == ["L1", "pre-op → post-op"]]
+    assert row[2] == "correction"
     pre_h, post_h = expected.heights[("pre-op", "L1")], expected.heights[("post-op", "L1")]
     correction = expected.vka[("pre-op", "L1")] - expected.vka[("post-op", "L1")]
-    assert m.group(1) in _printed(correction, 1)
-    assert m.group(2) in _printed(post_h["Ha"] - pre_h["Ha"], 1)
+    assert correction > 4.9  # beyond the measurement error: no ≈ mark
+    assert not row[3].startswith("≈") and _value(row[3])[0] in _printed(correction, 1)
+    for i, k in enumerate(("Ha", "Hm", "Hp")):
+        gain, sigma = _value(row[4 + i])
+        assert gain in _printed(post_h[k] - pre_h[k], 1) and sigma is not None, (k, row)
+    # Hp does not change under the phantom's kyphoplasty: within error, marked ≈.
+    assert post_h["Hp"] - pre_h["Hp"] == pytest.approx(0.0, abs=1e-9) and row[6].startswith("≈ ")
     up, low = adjacent_references("L1", expected.references)
-    ref_ha = (expected.heights[("pre-op", up)]["Ha"] + expected.heights[("pre-op", low)]["Ha"]) / 2
-    assert m.group(3) in _printed((post_h["Ha"] - pre_h["Ha"]) / (ref_ha - pre_h["Ha"]) * 100, 0)
-    assert m.group(4) == "-"  # no loss of correction on pre -> post
+    for i, k in enumerate(("Ha", "Hm")):
+        ref = (expected.heights[("pre-op", up)][k] + expected.heights[("pre-op", low)][k]) / 2
+        restoration = (post_h[k] - pre_h[k]) / (ref - pre_h[k]) * 100
+        assert restoration < 100 and _value(row[7 + i])[0] in _printed(restoration, 0), (k, row)
+    assert row[9] == "–"  # no loss of correction on pre -> post
+    assert "†" not in text  # no restoration above 100 %: no footnote
+    # Each timepoint names the series it was measured on; the demo has a STIR series.
+    assert "pre-op 2026-03-02: measured on SAG T1 TSE (MR)" in text
+    assert "post-op 2026-03-10: measured on SAG BONE 2.0 POST (CT)" in text
+    assert "No STIR series" not in text

@@ -1,7 +1,8 @@
-"""How the app writes numbers: values with their +/-, table rows, the text beside a vertebra.
+"""How numbers are written for a reader: values with their +/-, table rows, the text beside a vertebra.
 
 Plain functions of the typed results (:mod:`measure.results`), no Qt, shared by the
-measurement panel, the compare view and the overlays.  Values are shown with their
+measurement panel, the compare view, the overlays and the PDF report, so that screen and
+paper say the same thing.  Values are shown with their
 one-pixel placement uncertainty (``12.3 ± 0.4``), and a change within measurement error
 is marked ``≈``, as the clinical reference asks.
 """
@@ -61,21 +62,31 @@ def vertebra_row(timepoint: str, r: VertebraResult) -> list[str]:
     ]
 
 
-def comparison_row(c: ComparisonResult) -> list[str]:
-    def mark(text: str, within: bool | None) -> str:
-        return f"≈ {text}" if within and text != "–" else text
+def within_mark(text: str, within: bool | None) -> str:
+    """``≈ 1.2`` for a change smaller than the measurement error (the clinical reference's
+    "shown as such"); the text unchanged otherwise."""
+    return f"≈ {text}" if within and text != "–" else text
 
+
+def comparison_row(c: ComparisonResult) -> list[str]:
+    """Level, timepoints, kind, correction, the three height gains, Ha/Hm restoration and the
+    VKA loss of correction, each with its +/- and ``≈`` when within measurement error."""
     loss = c.loss_of_correction
     flags = c.loss_of_correction_within_error
     return [
         c.level,
         f"{c.from_id} → {c.to_id}",
         c.kind.replace("_", " "),
-        mark(fmt(c.correction_deg), c.correction_within_error),
-        *(mark(fmt(c.height_gain_mm.get(h)), c.height_gain_within_error.get(h)) for h in ("ha", "hm", "hp")),
-        fmt(c.restoration_pct.get("ha"), digits=0),
-        fmt(c.restoration_pct.get("hm"), digits=0),
-        "–" if loss is None else mark(fmt(loss.vka_deg), None if flags is None else flags.vka_deg),
+        within_mark(fmt(c.correction_deg, c.correction_sigma_deg), c.correction_within_error),
+        *(
+            within_mark(
+                fmt(c.height_gain_mm.get(h), c.height_gain_sigma_mm.get(h)), c.height_gain_within_error.get(h)
+            )
+            for h in ("ha", "hm", "hp")
+        ),
+        fmt(c.restoration_pct.get("ha"), c.restoration_sigma_pct.get("ha"), digits=0),
+        fmt(c.restoration_pct.get("hm"), c.restoration_sigma_pct.get("hm"), digits=0),
+        "–" if loss is None else within_mark(fmt(loss.vka_deg), None if flags is None else flags.vka_deg),
     ]
 
 
