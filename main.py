@@ -15,7 +15,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-VERBS = ("info", "demo-data", "measure", "export")
+VERBS = ("info", "demo-data", "measure", "export", "case", "cohort")
 EXPORT_FORMATS = ("csv", "json", "sr", "fhir", "pdf")  # session.export_run.EXPORT_FORMATS
 
 
@@ -72,6 +72,28 @@ def _verb_parser() -> argparse.ArgumentParser:
         help="replace patient name and id by a keyed hash (HMAC-SHA256) and birth date by its year",
     )
     exp.add_argument("--force", action="store_true", help="overwrite existing output files")
+
+    case = sub.add_parser("case", help="enter clinical outcomes (VAS, ODI, complications...) into case files")
+    case_sub = case.add_subparsers(dest="case_verb", required=True)
+    case_set = case_sub.add_parser("set", help="set one clinical field: TIMEPOINT.FIELD VALUE")
+    case_set.add_argument("case", type=Path, metavar="CASE")
+    case_set.add_argument("target", metavar="TIMEPOINT.FIELD", help="e.g. pre-op.vas (timepoint id or kind)")
+    case_set.add_argument("value", metavar="VALUE", help="the value; an empty string clears the field")
+    case_import = case_sub.add_parser(
+        "import", help="apply a CSV (case_id, timepoint, fields...) to case files"
+    )
+    case_import.add_argument("csv", type=Path, metavar="CSV")
+    case_import.add_argument("cases", nargs="+", type=Path, metavar="CASE")
+
+    cohort = sub.add_parser("cohort", help="the results table of a clinical series from case files")
+    cohort.add_argument("inputs", nargs="+", type=Path, metavar="CASES_OR_FOLDERS")
+    cohort.add_argument("--out", required=True, type=Path, metavar="REPORT.(json|csv|html|pdf)")
+    cohort.add_argument("--device", action="append", help="only levels treated with this device (repeatable)")
+    cohort.add_argument("--level", action="append", help="only these levels (repeatable)")
+    cohort.add_argument("--from", dest="date_from", metavar="YYYY-MM-DD", help="procedures on or after")
+    cohort.add_argument("--to", dest="date_to", metavar="YYYY-MM-DD", help="procedures on or before")
+    cohort.add_argument("--all-levels", action="store_true", help="imaging statistics over every level")
+    cohort.add_argument("--force", action="store_true", help="overwrite an existing report")
     return parser
 
 
@@ -128,6 +150,23 @@ def _dispatch(argv: list[str]) -> int:
                 pseudonymize_key=args.pseudonymize,
                 force=args.force,
             )
+        if args.verb == "case":
+            from session.clinical_run import run_case_import, run_case_set
+
+            if args.case_verb == "set":
+                return run_case_set(args.case, args.target, args.value)
+            return run_case_import(args.csv, args.cases)
+        if args.verb == "cohort":
+            from session.cohort_run import CohortFilters, run_cohort
+
+            filters = CohortFilters(
+                devices=tuple(args.device or ()),
+                levels=tuple(args.level or ()),
+                date_from=args.date_from,
+                date_to=args.date_to,
+                all_levels=args.all_levels,
+            )
+            return run_cohort(args.inputs, args.out, filters, force=args.force)
         raise AssertionError(args.verb)
     args = _gui_parser().parse_args(argv)
     from app.gui import run_gui

@@ -44,6 +44,7 @@ from measure.case_values import (
     check_level,
     set_series_of,
 )
+from measure.clinical import ClinicalRecord, clinical_problems
 from measure.comparison import compare_timepoints
 from measure.engine import measure_timepoint
 from measure.events import CaseEvent, EventEmitter, Subscriber
@@ -75,6 +76,7 @@ class Case:
         #: Per timepoint, the series of its landmark sets in the order they were started.
         self._set_order: dict[str, list[str]] = {}
         self._reader: dict[tuple[str | None, str | None], ReaderEntry] = {}
+        self._clinical: dict[str, ClinicalRecord] = {}
         self._stir: dict[tuple[str, str], StirDecision] = {}
         self._regional: tuple[RegionalSpec, ...] = ()
         self._extras: dict[str, Any] = {}
@@ -229,6 +231,33 @@ class Case:
     def reader_entries(self) -> dict[tuple[str | None, str | None], ReaderEntry]:
         return dict(self._reader)
 
+    def clinical(self, timepoint_id: str) -> ClinicalRecord | None:
+        """The clinical outcomes recorded at a timepoint (None: nothing recorded)."""
+        return self._clinical.get(timepoint_id)
+
+    def clinical_records(self) -> dict[str, ClinicalRecord]:
+        """timepoint id -> its clinical record, in clinical timepoint order."""
+        return {tp.id: self._clinical[tp.id] for tp in self.ordered_timepoints() if tp.id in self._clinical}
+
+    def clinical_problems(self) -> list[str]:
+        """Cross-field rules of the clinical records (dates in order, a follow-up after the
+        procedure), one sentence each; empty when all hold."""
+        return clinical_problems(
+            [(tp.id, tp.kind, tp.date) for tp in self.ordered_timepoints()], self.clinical_records()
+        )
+
+    def set_clinical(self, timepoint_id: str, record: ClinicalRecord | None) -> ClinicalRecord | None:
+        """Set (or clear with ``None`` / an empty record) a timepoint's clinical record;
+        returns the previous one."""
+        self._require_timepoint(timepoint_id)
+        previous = self._clinical.get(timepoint_id)
+        if record is None or record.empty:
+            self._clinical.pop(timepoint_id, None)
+        else:
+            self._clinical[timepoint_id] = record
+        self._changed("clinical", timepoint_id)
+        return previous
+
     def stir_decision(self, timepoint_id: str, level: str) -> StirDecision | None:
         return self._stir.get((timepoint_id, level))
 
@@ -256,6 +285,7 @@ class Case:
             dict(self._series),
             dict(self._vertebrae),
             dict(self._reader),
+            dict(self._clinical),
             dict(self._stir),
             self._regional,
             self._extras,
@@ -319,12 +349,14 @@ class Case:
             vertebrae=tuple(self.vertebrae(timepoint_id)),
             reader_entries=tuple((lvl, e) for (t, lvl), e in self._reader.items() if t == timepoint_id),
             stir_decisions=tuple((lvl, d) for (t, lvl), d in self._stir.items() if t == timepoint_id),
+            clinical=self._clinical.get(timepoint_id),
         )
         del self._timepoints[timepoint_id]
         self._series = {k: s for k, s in self._series.items() if s.timepoint != timepoint_id}
         self._vertebrae = {k: v for k, v in self._vertebrae.items() if k[0] != timepoint_id}
         self._reader = {k: e for k, e in self._reader.items() if k[0] != timepoint_id}
         self._stir = {k: d for k, d in self._stir.items() if k[0] != timepoint_id}
+        self._clinical.pop(timepoint_id, None)
         self._changed("timepoint-removed", timepoint_id)
         return removed
 
@@ -344,6 +376,8 @@ class Case:
             self._reader[(tp_id, level)] = entry
         for level, decision in removed.stir_decisions:
             self._stir[(tp_id, level)] = decision
+        if removed.clinical is not None:
+            self._clinical[tp_id] = removed.clinical
         self._changed("timepoint-added", tp_id)
 
     def assign_series(self, ref: SeriesRef) -> SeriesRef | None:

@@ -15,6 +15,7 @@ from types import MappingProxyType
 from typing import Literal
 
 from dicomio.geometry import orientation_from_iop
+from measure.clinical import ClinicalRecord
 from measure.landmarks import LANDMARK_KEYS, ImagePlane, Landmark, level_index
 
 VertebraStatus = Literal["fractured", "treated", "reference", "unknown"]
@@ -321,3 +322,4 @@ class RemovedTimepoint:
     vertebrae: tuple[Vertebra, ...]
     reader_entries: tuple[tuple[str | None, ReaderEntry], ...]
     stir_decisions: tuple[tuple[str, StirDecision], ...]
+    clinical: ClinicalRecord | None = None

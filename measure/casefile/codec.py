@@ -27,6 +27,7 @@ from measure.case_values import (
 from measure.casefile.errors import CaseFileError
 from measure.casefile.migration import CURRENT_VERSION, FORMAT_NAME, migrate
 from measure.casefile.schema import describe, field_path, validate_case_dict
+from measure.clinical import record_from_dict, record_to_dict
 from measure.landmarks import LANDMARK_KEYS, Landmark
 
 #: Top-level keys this version understands; any other top-level key is kept verbatim.
@@ -42,6 +43,7 @@ _KNOWN_TOP_LEVEL = frozenset(
         "series",
         "vertebrae",
         "reader",
+        "clinical",
         "stir",
         "regional",
         "extras",
@@ -122,6 +124,9 @@ def case_to_dict(
                 "notes": e.notes,
             }
             for (tp, level), e in case.reader_entries().items()
+        ],
+        "clinical": [
+            {"timepoint": tp, **record_to_dict(record)} for tp, record in case.clinical_records().items()
         ],
         "stir": [
             {"timepoint": tp, "level": level, "decision": d.decision, "note": d.note}
@@ -312,6 +317,15 @@ def _build_case(data: dict[str, Any], source: str) -> Case:
             case.set_reader_entry(r["timepoint"], r["level"], entry)
         except ValueError as exc:
             raise fail(["reader", i], str(exc)) from None
+
+    for i, c in enumerate(data.get("clinical", [])):
+        check_tp(["clinical", i, "timepoint"], c["timepoint"])
+        if case.clinical(c["timepoint"]) is not None:
+            raise fail(["clinical", i, "timepoint"], f'timepoint "{c["timepoint"]}" has two clinical records')
+        try:
+            case.set_clinical(c["timepoint"], record_from_dict(c))
+        except (TypeError, ValueError) as exc:
+            raise fail(["clinical", i], str(exc)) from None
 
     for i, d in enumerate(data.get("stir", [])):
         check_tp(["stir", i, "timepoint"], d["timepoint"])

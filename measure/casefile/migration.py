@@ -10,7 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 FORMAT_NAME = "endplate-case"
-CURRENT_VERSION = 3
+CURRENT_VERSION = 4
 
 
 def _migrate_1_to_2(data: dict[str, Any]) -> dict[str, Any]:
@@ -43,8 +43,21 @@ def _migrate_2_to_3(data: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _migrate_3_to_4(data: dict[str, Any]) -> dict[str, Any]:
+    """Version 4 adds the clinical outcomes per timepoint (VAS, ODI, complications...): a
+    version-3 file has none recorded."""
+    out = dict(data)
+    out["version"] = 4
+    out.setdefault("clinical", [])
+    return out
+
+
 #: ``MIGRATIONS[n]`` turns a version-n dict into a version-(n+1) dict.
-MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {1: _migrate_1_to_2, 2: _migrate_2_to_3}
+MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {
+    1: _migrate_1_to_2,
+    2: _migrate_2_to_3,
+    3: _migrate_3_to_4,
+}
 
 
 def migrate(data: dict[str, Any]) -> dict[str, Any]:

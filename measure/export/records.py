@@ -22,6 +22,7 @@ from functools import cache
 from importlib import resources
 from typing import TYPE_CHECKING, Any
 
+from measure.clinical import ClinicalColumns
 from measure.export.codes import LEVEL_SCT_CODES
 from measure.export.pseudonymize import PatientIdentity
 from measure.landmarks import LANDMARK_KEYS, Landmark, level_index
@@ -124,6 +125,19 @@ class ExportRecord:
     restoration_hp_pct: float | None = None
     loss_of_correction_deg: float | None = None
     change_within_error: bool | None = None
+    # clinical outcomes of the timepoint (measure.clinical), the same on each of its levels
+    vas: float | None = None
+    odi: float | None = None
+    analgesic_step: int | None = None
+    symptom_duration_days: int | None = None
+    operating_time_min: float | None = None
+    length_of_stay_days: float | None = None
+    discharge_destination: str | None = None
+    complication_codes: str | None = None
+    new_fracture_levels: str | None = None
+    new_fracture_adjacent: bool | None = None
+    lost_to_follow_up: bool | None = None
+    death: bool | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -357,6 +371,7 @@ def build_case_records(
         study = None if identity_ref is None else identity_ref.identity
         if main_ref is not None:
             result.measured_on[tp.id] = _series_text(main_ref)
+        clinical_cells = ClinicalColumns.of(case.clinical(tp.id))
         for v in case.vertebrae(tp.id):
             placed = v.landmarks_on(main)
             result.landmarks[(tp.id, v.level)] = {k: placed[k] for k in LANDMARK_KEYS if k in placed}
@@ -415,6 +430,8 @@ def build_case_records(
                 preferred.sort(key=lambda c: seen_tp.index(c.from_timepoint), reverse=True)
                 _apply_comparison(record, (preferred or mine)[0])
             record.stir_reader_note = identity.free_text(record.stir_reader_note)
+            for name, value in vars(clinical_cells).items():
+                setattr(record, name, value)
             result.rows.append(record)
         seen_tp.append(tp.id)
     result.notes.extend(identity.sentence(n) for n in (*results.notes, *notes))
