@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 VERBS = ("info", "demo-data", "measure", "export", "case", "cohort")
-EXPORT_FORMATS = ("csv", "json", "sr", "fhir", "pdf")  # session.export_run.EXPORT_FORMATS
+EXPORT_FORMATS = ("csv", "json", "sr", "fhir", "pdf", "parquet")  # session.export_run.EXPORT_FORMATS
 
 
 def _verb_parser() -> argparse.ArgumentParser:

@@ -38,9 +38,19 @@ EXPORT_FORMAT_CHOICES: tuple[ExportFormat, ...] = (
     ExportFormat("sr", "DICOM SR (TID 1500): one file per timepoint, into a folder", "", ""),
     ExportFormat("fhir", "FHIR R4 bundle of Observations (JSON)", ".fhir.json", "FHIR JSON (*.json)"),
     ExportFormat("pdf", "PDF report: one page per case", ".pdf", "PDF (*.pdf)"),
+    ExportFormat(
+        "parquet", "Parquet: the CSV's table with types (DuckDB, Spark)", ".parquet", "Parquet (*.parquet)"
+    ),
 )
 FORMATS_BY_KEY = {f.key: f for f in EXPORT_FORMAT_CHOICES}
-SHORT_NAMES = {"csv": "CSV", "json": "JSON", "sr": "DICOM SR", "fhir": "FHIR", "pdf": "PDF"}
+SHORT_NAMES = {
+    "csv": "CSV",
+    "json": "JSON",
+    "sr": "DICOM SR",
+    "fhir": "FHIR",
+    "pdf": "PDF",
+    "parquet": "Parquet",
+}
 
 PSEUDONYM_EXPLANATION = (
     "Patient name and ID are replaced by a keyed hash (HMAC-SHA256) of this key: the same "

@@ -24,7 +24,7 @@ from measure.export.pseudonymize import PatientIdentity
 from measure.export.records import CaseRecords, build_case_records
 from session.case_images import CaseImages
 
-EXPORT_FORMATS: tuple[str, ...] = ("csv", "json", "sr", "fhir", "pdf")
+EXPORT_FORMATS: tuple[str, ...] = ("csv", "json", "sr", "fhir", "pdf", "parquet")
 _log = logging.getLogger("endplate.export")
 
 
@@ -135,6 +135,11 @@ def export_cases(
 
             data = csv_text([c.records for c in loaded]).encode("utf-8")
             summary.written.append(_write(out, data, force))
+            summary.exported.extend(c.path for c in loaded)
+        elif fmt == "parquet":
+            from measure.export.parquet_export import parquet_bytes
+
+            summary.written.append(_write(out, parquet_bytes([c.records for c in loaded]), force))
             summary.exported.extend(c.path for c in loaded)
         elif fmt == "json":
             from measure.export.json_export import json_text

@@ -28,6 +28,7 @@ SCHEME_SYSTEM_URIS: dict[str, str] = {
     "SCT": "http://snomed.info/sct",
     "DCM": "http://dicom.nema.org/resources/ontology/DCM",
     "UCUM": "http://unitsofmeasure.org",
+    "LN": "http://loinc.org",
     PRIVATE_SCHEME: PRIVATE_SYSTEM_URI,
 }
 
@@ -177,3 +178,42 @@ MEASUREMENT_LANDMARKS: dict[str, tuple[str, ...]] = {
     "hm_mm": ("sup_mid", "inf_mid"),
     "hp_mm": ("sup_post", "inf_post"),
 }
+
+
+# -- clinical outcomes (measure.clinical) -----------------------------------------------------
+#: Code system per outcome, as FHIR carries them.  LOINC where a code exists (checked on
+#: loinc.org): 38214-3 "Pain severity [Score] Visual analog score", 97909-6 "Oswestry
+#: disability index score ODI".  The others have no standard concept we could verify; they
+#: are coded in Endplate's private system (urn:endplate:codes:1), never a made-up LOINC.
+SCORE = Unit("{score}", "score")
+CLINICAL_MEASUREMENTS: tuple[MeasurementCode, ...] = (
+    MeasurementCode("vas", Coding("LN", "38214-3", "Pain severity [Score] Visual analog score"), SCORE),
+    MeasurementCode("odi", Coding("LN", "97909-6", "Oswestry disability index score ODI"), PERCENT),
+    MeasurementCode(
+        "analgesic_step", Coding(PRIVATE_SCHEME, "analgesic-step", "WHO analgesic ladder step"), GRADE
+    ),
+    MeasurementCode(
+        "symptom_duration_days",
+        Coding(PRIVATE_SCHEME, "symptom-duration", "Duration of symptoms"),
+        Unit("d", "day"),
+    ),
+    MeasurementCode(
+        "operating_time_min",
+        Coding(PRIVATE_SCHEME, "operating-time", "Operating time"),
+        Unit("min", "minute"),
+    ),
+    MeasurementCode(
+        "length_of_stay_days", Coding(PRIVATE_SCHEME, "length-of-stay", "Length of stay"), Unit("d", "day")
+    ),
+)
+#: Clinical outcomes written as text (FHIR valueString) in the private system.
+CLINICAL_TEXTS: tuple[Coding, ...] = (
+    Coding(PRIVATE_SCHEME, "discharge_destination", "Discharge destination"),
+    Coding(PRIVATE_SCHEME, "complication_codes", "Complications (Endplate codes)"),
+    Coding(PRIVATE_SCHEME, "new_fracture_levels", "New vertebral fracture levels"),
+)
+CLINICAL_FLAGS: tuple[Coding, ...] = (
+    Coding(PRIVATE_SCHEME, "new_fracture_adjacent", "New fracture adjacent to a treated level"),
+    Coding(PRIVATE_SCHEME, "lost_to_follow_up", "Lost to follow-up"),
+    Coding(PRIVATE_SCHEME, "death", "Death"),
+)

@@ -21,6 +21,9 @@ from collections.abc import Sequence
 from typing import Any
 
 from measure.export.codes import (
+    CLINICAL_FLAGS,
+    CLINICAL_MEASUREMENTS,
+    CLINICAL_TEXTS,
     COMPARISON_MEASUREMENTS,
     FRACTURE_TYPE,
     FRACTURE_TYPE_VALUES,
@@ -44,6 +47,17 @@ _CATEGORY = {
             "system": "http://terminology.hl7.org/CodeSystem/observation-category",
             "code": "imaging",
             "display": "Imaging",
+        }
+    ]
+}
+
+
+_SURVEY = {
+    "coding": [
+        {
+            "system": "http://terminology.hl7.org/CodeSystem/observation-category",
+            "code": "survey",
+            "display": "Survey",
         }
     ]
 }
@@ -218,6 +232,38 @@ def case_resources(case: CaseRecords, study_uids: dict[str, str | None]) -> list
                     note=f"{c.kind}: timepoint {c.from_timepoint} to {c.to_timepoint}",
                 )
             )
+    for tp_id, cells in case.clinical.items():
+        values = vars(cells)
+        date = dates.get(tp_id, "")
+        survey = {"category": [_SURVEY]}
+        for m in CLINICAL_MEASUREMENTS:
+            value = values.get(m.key)
+            if value is None:
+                continue
+            result = {"valueInteger": int(value)} if m.unit == GRADE else _quantity(float(value), m)
+            add({**_observation(patient_url, _code(m), date, None, None, result), **survey})
+        for coding in CLINICAL_TEXTS:
+            if values.get(coding.value):
+                code = {"coding": [_coding(coding)], "text": coding.meaning}
+                add(
+                    {
+                        **_observation(
+                            patient_url, code, date, None, None, {"valueString": values[coding.value]}
+                        ),
+                        **survey,
+                    }
+                )
+        for coding in CLINICAL_FLAGS:
+            if values.get(coding.value) is not None:
+                code = {"coding": [_coding(coding)], "text": coding.meaning}
+                add(
+                    {
+                        **_observation(
+                            patient_url, code, date, None, None, {"valueBoolean": values[coding.value]}
+                        ),
+                        **survey,
+                    }
+                )
     return entries
 
 

@@ -220,6 +220,8 @@ class CaseRecords:
     has_stir_series: bool = False
     #: timepoint id -> what the measurements were made on ("SAG T2 (MR)").
     measured_on: dict[str, str] = field(default_factory=dict)
+    #: timepoint id -> its clinical outcomes (the same cells as on each of its rows).
+    clinical: dict[str, ClinicalColumns] = field(default_factory=dict)
 
     def rows_of(self, timepoint_id: str) -> list[ExportRecord]:
         return [r for r in self.rows if r.timepoint_id == timepoint_id]
@@ -372,6 +374,8 @@ def build_case_records(
         if main_ref is not None:
             result.measured_on[tp.id] = _series_text(main_ref)
         clinical_cells = ClinicalColumns.of(case.clinical(tp.id))
+        if clinical_cells != ClinicalColumns():
+            result.clinical[tp.id] = clinical_cells
         for v in case.vertebrae(tp.id):
             placed = v.landmarks_on(main)
             result.landmarks[(tp.id, v.level)] = {k: placed[k] for k in LANDMARK_KEYS if k in placed}

@@ -276,3 +276,74 @@ def test_clinical_fields_round_trip_and_migration(cohort_folder: Path, tmp_path:
     rows = {(r["timepoint_id"], r["level"]): r for r in csv.DictReader(out.open(encoding="utf-8"))}
     assert rows[("post", "L1")]["vas"] == "1.0"
     assert rows[("post", "L1")]["complication_codes"] == "cement_leakage:disc:asymptomatic"
+
+
+def test_parquet_export_equals_the_csv(cohort_folder: Path, tmp_path: Path) -> None:
+    """Same rows and values as the CSV (another writer), typed: numbers as float64, empty
+    cells as nulls, the clinical columns filled."""
+    import csv
+
+    import pyarrow.parquet as pq
+
+    cases = sorted(cohort_folder.rglob("case*.json"))
+    assert (
+        main.main(["export", *map(str, cases), "--format", "parquet", "--out", str(tmp_path / "r.parquet")])
+        == 0
+    )
+    assert main.main(["export", *map(str, cases), "--format", "csv", "--out", str(tmp_path / "r.csv")]) == 0
+    table = pq.read_table(tmp_path / "r.parquet")
+    rows = list(csv.DictReader((tmp_path / "r.csv").open(encoding="utf-8")))
+    assert table.num_rows == len(rows) == 5 * 3 * 3 - 2 * 3  # 3 levels, 3 timepoints, 2 without follow-up
+    assert table.column_names == list(rows[0])
+    assert (
+        str(table.schema.field("ha_mm").type) == "double" and str(table.schema.field("vas").type) == "double"
+    )
+    assert table.schema.field("ha_mm").metadata[b"unit"] == b"mm"
+    data = table.to_pylist()
+    for got, want in zip(data, rows, strict=True):
+        for name in ("case_id", "timepoint_id", "level", "ha_mm", "vka_deg", "vas", "complication_codes"):
+            cell = want[name]
+            if cell == "":
+                assert got[name] is None, name
+            elif isinstance(got[name], float):
+                assert got[name] == float(cell), name
+            else:
+                assert str(got[name]) == cell, name
+    l1_post = [r for r in data if r["case_id"] == "C1" and r["timepoint_id"] == "post" and r["level"] == "L1"]
+    assert l1_post[0]["vas"] == 1.0 and l1_post[0]["complication_codes"] == "cement_leakage:disc:asymptomatic"
+
+
+def test_fhir_carries_the_clinical_outcomes_with_their_code_systems(
+    cohort_folder: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "c.fhir.json"
+    assert (
+        main.main(["export", str(cohort_folder / "case1.json"), "--format", "fhir", "--out", str(out)]) == 0
+    )
+    bundle = json.loads(out.read_text(encoding="utf-8"))
+    observations = [e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == "Observation"]
+
+    def coded(system: str, code: str) -> list[dict]:  # type: ignore[type-arg]
+        return [
+            o
+            for o in observations
+            if any(c["system"] == system and c["code"] == code for c in o["code"]["coding"])
+        ]
+
+    vas = {o["effectiveDateTime"]: o["valueQuantity"]["value"] for o in coded("http://loinc.org", "38214-3")}
+    assert vas == {"2025-01-10": 7.0, "2025-01-12": 1.0, "2025-07-12": 2.0}  # case 1 (CSV import)
+    assert all(
+        o["category"][0]["coding"][0]["code"] == "survey" for o in coded("http://loinc.org", "38214-3")
+    )
+    odi = {o["effectiveDateTime"]: o["valueQuantity"]["value"] for o in coded("http://loinc.org", "97909-6")}
+    assert odi == {"2025-01-10": 50.0, "2025-07-12": 25.0}
+    assert {o["valueQuantity"]["code"] for o in coded("http://loinc.org", "97909-6")} == {"%"}
+    (leak,) = coded("urn:endplate:codes:1", "complication_codes")
+    assert leak["valueString"] == "cement_leakage:disc:asymptomatic"
+    (minutes,) = coded("urn:endplate:codes:1", "operating-time")
+    assert minutes["valueQuantity"] == {
+        "value": 60.0,
+        "unit": "minute",
+        "system": "http://unitsofmeasure.org",
+        "code": "min",
+    }
