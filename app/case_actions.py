@@ -16,6 +16,8 @@ from pathlib import Path
 from PySide6 import QtGui, QtWidgets
 
 from app import commands, recovery
+from app.clinical_form import ClinicalDialog
+from app.cohort_dialog import CohortDialog
 from app.export_dialog import CurrentCase, ExportDialog
 from app.reader_entry import ReaderEntryDialog, default_scope
 from app.regional_dialog import RegionalDialog
@@ -58,6 +60,8 @@ class CaseActions:
         self.export_dialog: ExportDialog | None = None
         self.reader_dialog: ReaderEntryDialog | None = None
         self.regional_dialog: RegionalDialog | None = None
+        self.clinical_dialog: ClinicalDialog | None = None
+        self.cohort_dialog: CohortDialog | None = None
 
     def _status(self, message: str, ms: int = 5000) -> None:
         self.window.statusBar().showMessage(message, ms)
@@ -163,6 +167,39 @@ class CaseActions:
                 self.undo_stack.push(commands.SetReaderEntryCommand(self.session.case, tp, level, entry))
 
         dialog.accepted.connect(store)
+        dialog.open()
+        return dialog
+
+    def edit_clinical(self, timepoint_id: str | None = None) -> ClinicalDialog | None:
+        """Open the clinical outcomes form of a timepoint (default: the one shown); on OK a
+        changed record becomes one undoable command."""
+        case = self.session.case
+        tp_id = timepoint_id or self.session.current_timepoint
+        if tp_id is None or tp_id not in {tp.id for tp in case.timepoints}:
+            self._status("Assign a series to a timepoint first: outcomes are recorded per timepoint.", 8000)
+            return None
+        dialog = ClinicalDialog(case, tp_id, self.window)
+        self._replace_dialog(self.clinical_dialog)
+        self.clinical_dialog = dialog
+        ref = weakref.ref(dialog)
+
+        def store() -> None:
+            d = ref()
+            if d is None:
+                return
+            record = d.record()
+            if record != self.session.case.clinical(d.timepoint_id):
+                self.undo_stack.push(commands.SetClinicalCommand(self.session.case, d.timepoint_id, record))
+
+        dialog.accepted.connect(store)
+        dialog.open()
+        return dialog
+
+    def open_cohort_dialog(self) -> CohortDialog:
+        """The cohort report of a folder of case files (runs in the background)."""
+        dialog = CohortDialog(self.window)
+        self._replace_dialog(self.cohort_dialog)
+        self.cohort_dialog = dialog
         dialog.open()
         return dialog
 

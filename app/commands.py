@@ -16,6 +16,7 @@ from PySide6.QtGui import QUndoCommand, QUndoStack
 from measure.angles import RegionalSpec
 from measure.case import Case, Patient, ReaderEntry, RemovedTimepoint, SeriesRef, Timepoint, Vertebra
 from measure.case_values import DisplayWindow
+from measure.clinical import ClinicalRecord
 from measure.landmarks import LANDMARK_LABELS, Landmark
 from session.assignment import AssignmentPlan
 
@@ -279,3 +280,18 @@ def push_assignment(stack: QUndoStack, case: Case, plan: AssignmentPlan) -> str:
         stack.push(UpdateTimepointCommand(case, plan.update_timepoint))
     stack.push(AssignSeriesCommand(case, plan.series))
     return plan.timepoint_id
+
+
+class SetClinicalCommand(QUndoCommand):
+    """Set or clear (``record=None``) the clinical outcomes of a timepoint."""
+
+    def __init__(self, case: Case, timepoint: str, record: ClinicalRecord | None) -> None:
+        super().__init__(f"{'Clear' if record is None else 'Edit'} clinical outcomes of {timepoint}")
+        self.case, self.timepoint, self.record = case, timepoint, record
+        self.previous: ClinicalRecord | None = None
+
+    def redo(self) -> None:
+        self.previous = self.case.set_clinical(self.timepoint, self.record)
+
+    def undo(self) -> None:
+        self.case.set_clinical(self.timepoint, self.previous)

@@ -218,6 +218,18 @@ class MainWindow(QtWidgets.QMainWindow):
         self.act_procedure = self._action(
             "P&rocedure…", self.edit_reader_entry, "Ctrl+R", "Record procedure, cement volume, leakage"
         )
+        self.act_clinical = self._action(
+            "Clinical &outcomes…",
+            self.case_actions.edit_clinical,
+            "Ctrl+Shift+R",
+            "Record VAS, ODI, analgesics, complications, stay and follow-up of the timepoint shown",
+        )
+        self.act_cohort = self._action(
+            "Co&hort report…",
+            self.case_actions.open_cohort_dialog,
+            None,
+            "The results table of a clinical series from a folder of case files",
+        )
         self.act_regional = self._action(
             "Re&gional angles…",
             self.edit_regional_angles,
@@ -258,7 +270,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.recent_menu = m_file.addMenu("Open &recent")
         self.recent_menu.aboutToShow.connect(lambda: acts.fill_recent_menu(self.recent_menu))
         m_file.addSeparator()
-        for a in (self.act_save, self.act_save_as, self.act_export, self.act_export_data):
+        for a in (self.act_save, self.act_save_as, self.act_export, self.act_export_data, self.act_cohort):
             m_file.addAction(a)
         m_file.addAction(self.act_close_case)
         m_file.addSeparator()
@@ -272,6 +284,7 @@ class MainWindow(QtWidgets.QMainWindow):
             m_edit.addAction(a)
         m_edit.addSeparator()
         m_edit.addAction(self.act_procedure)
+        m_edit.addAction(self.act_clinical)
         m_edit.addAction(self.act_regional)
         m_view = menu.addMenu("&View")
         m_view.addAction(self.act_compare)

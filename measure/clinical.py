@@ -111,7 +111,7 @@ def _number(
     number = float(value)
     if not math.isfinite(number) or number < low or (high is not None and number > high):
         bounds = f"{low:g} to {high:g}" if high is not None else f"at least {low:g}"
-        raise ValueError(f"{name} must be {bounds}, got {value!r}")
+        raise ValueError(f"{name} must be {bounds}, got {number:g}")
     if integer:
         if number != int(number):
             raise ValueError(f"{name} must be a whole number, got {value!r}")

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from measure.case import Case
 from measure.casefile import CaseFileError, load_case, save_case
-from measure.clinical import CLINICAL_FIELDS, set_clinical_field
+from measure.clinical import CLINICAL_FIELDS, ClinicalRecord, set_clinical_field
 
 
 class ClinicalEntryError(ValueError):
@@ -133,3 +133,62 @@ def run_case_import(csv_path: Path, case_paths: Sequence[Path]) -> int:
             continue
         print(f"{path}: {len(items)} row(s) applied")
     return status
+
+
+def record_from_texts(case: Case, timepoint_id: str, texts: dict[str, str]) -> ClinicalRecord | None:
+    """The record a form's texts describe (field -> text, ``""`` = not recorded), checked
+    field by field and against the case's cross-field rules; None when nothing is recorded.
+    Raises :class:`ClinicalEntryError` with the first problem as a sentence."""
+    record = ClinicalRecord()
+    for name in CLINICAL_FIELDS:
+        text = texts.get(name, "")
+        try:
+            record = set_clinical_field(record, name, text)
+        except (TypeError, ValueError) as exc:
+            raise ClinicalEntryError(str(exc)) from None
+    previous = case.set_clinical(timepoint_id, record)
+    try:
+        problems = case.clinical_problems()
+    finally:
+        case.set_clinical(timepoint_id, previous)
+    if problems:
+        raise ClinicalEntryError(problems[0])
+    return None if record.empty else record
+
+
+def record_texts(record: ClinicalRecord | None) -> dict[str, str]:
+    """The form's texts of a record (the inverse of :func:`record_from_texts`)."""
+    texts = {name: "" for name in CLINICAL_FIELDS}
+    if record is None:
+        return texts
+    for name in CLINICAL_FIELDS:
+        value = getattr(record, name)
+        if name == "complications":
+            texts[name] = "; ".join(
+                ":".join(
+                    p
+                    for p in (
+                        c.kind,
+                        c.location,
+                        None
+                        if c.symptomatic is None
+                        else ("symptomatic" if c.symptomatic else "asymptomatic"),
+                        c.level,
+                        c.text or None,
+                    )
+                    if p
+                )
+                for c in value
+            )
+        elif name == "new_fractures":
+            texts[name] = "; ".join(
+                ":".join(p for p in (n.level, "adjacent" if n.adjacent else "remote", n.date) if p)
+                for n in value
+            )
+        elif isinstance(value, bool):
+            texts[name] = "yes" if value else "no"
+        elif isinstance(value, float) and value.is_integer():
+            texts[name] = str(int(value))
+        elif value is not None:
+            texts[name] = str(value)
+    return texts

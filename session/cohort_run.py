@@ -42,11 +42,18 @@ def _case_files(inputs: Sequence[Path], skipped: Callable[[str, str], None]) -> 
 
 
 def build_cohort(
-    inputs: Sequence[Path], filters: CohortFilters, progress: Callable[[int], None] | None = None
+    inputs: Sequence[Path],
+    filters: CohortFilters,
+    progress: Callable[[int, int], None] | None = None,
+    cancelled: Callable[[], bool] | None = None,
 ) -> CohortAccumulator:
-    """Read every case under ``inputs`` into the accumulator (the app runs it in a worker)."""
+    """Read every case under ``inputs`` into the accumulator; ``progress(done, total)``
+    after each file, ``cancelled()`` checked between files (the app runs it in a worker)."""
     acc = CohortAccumulator()
-    for i, path in enumerate(_case_files(inputs, acc.skip)):
+    paths = list(_case_files(inputs, acc.skip))
+    for i, path in enumerate(paths):
+        if cancelled is not None and cancelled():
+            break
         try:
             case = load_case(path)
             results = case.measure()
@@ -56,11 +63,12 @@ def build_cohort(
         except ValueError as exc:
             acc.skip(str(path), f"cannot be measured: {exc}")
             continue
+        finally:
+            if progress is not None:
+                progress(i + 1, len(paths))
         summary = summarize_case(case, results, filters)
         if summary is not None:
             acc.add(summary)
-        if progress is not None:
-            progress(i + 1)
     return acc
 
 
