@@ -8,6 +8,7 @@ first) with the field path and what was expected; the schema itself is package d
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from functools import cache
 from importlib import resources
 from typing import Any
@@ -32,6 +33,31 @@ def case_schema() -> dict[str, Any]:
 @cache
 def _validator() -> jsonschema.Draft202012Validator:
     return jsonschema.Draft202012Validator(case_schema())
+
+
+@cache
+def _fast_check() -> Callable[[Any], Any]:
+    """The schema compiled to Python code (fastjsonschema, about 20x faster than jsonschema):
+    the check of every valid file.  Only a file it refuses goes through jsonschema, whose
+    errors make the sentences.  The schema uses only keywords whose meaning is the same in
+    draft 7 (what fastjsonschema implements) and 2020-12 (tested against jsonschema)."""
+    import fastjsonschema
+
+    schema = dict(case_schema())
+    schema["$schema"] = "http://json-schema.org/draft-07/schema#"
+    check: Callable[[Any], Any] = fastjsonschema.compile(schema)
+    return check
+
+
+def is_valid_case_dict(data: Any) -> bool:
+    """True when ``data`` matches the case file schema (the fast path)."""
+    import fastjsonschema
+
+    try:
+        _fast_check()(data)
+    except fastjsonschema.JsonSchemaException:
+        return False
+    return True
 
 
 def field_path(parts: Any) -> str:
@@ -130,6 +156,8 @@ def _error_key(error: ValidationError) -> tuple[Any, ...]:
 
 def validate_case_dict(data: Any, source: str) -> None:
     """Raise :class:`CaseFileError` naming the first schema errors of ``data``."""
+    if is_valid_case_dict(data):
+        return
     errors = sorted(_validator().iter_errors(data), key=_error_key)
     if not errors:
         return

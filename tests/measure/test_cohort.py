@@ -347,3 +347,20 @@ def test_fhir_carries_the_clinical_outcomes_with_their_code_systems(
         "system": "http://unitsofmeasure.org",
         "code": "min",
     }
+
+
+def test_parallel_reading_gives_the_same_table(
+    cohort_folder: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from measure.cohort import CohortFilters
+    from session import cohort_run
+
+    serial = cohort_run.build_cohort([cohort_folder], CohortFilters(), workers=1).table()
+    monkeypatch.setattr(cohort_run, "PARALLEL_FROM_FILES", 1)
+    monkeypatch.setattr(cohort_run, "_CHUNK", 2)
+    seen: list[tuple[int, int]] = []
+    parallel = cohort_run.build_cohort(
+        [cohort_folder], CohortFilters(), progress=lambda d, t: seen.append((d, t)), workers=2
+    ).table()
+    assert parallel == serial
+    assert seen[-1] == (7, 7) and [d for d, _ in seen] == sorted(d for d, _ in seen)

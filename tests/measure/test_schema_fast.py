@@ -1,0 +1,60 @@
+"""The fast case-file check (fastjsonschema, draft 7) and jsonschema (2020-12) agree on valid
+files and on thousands of mutated ones: the fast path never lets through what the full
+validator refuses, nor refuses what it accepts."""
+
+from __future__ import annotations
+
+import copy
+import json
+from typing import Any
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from measure.casefile import case_to_dict
+from measure.casefile.schema import _validator, is_valid_case_dict
+from tests.measure.test_casefile import MINIMAL, rich_case
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers(-5, 5) | st.floats(allow_nan=False) | st.text(max_size=5),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3),
+    max_leaves=5,
+)
+DOCUMENTS = [MINIMAL, json.loads(json.dumps(case_to_dict(rich_case())))]
+
+
+def _paths(doc: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    out = [prefix]
+    if isinstance(doc, dict):
+        for k, v in doc.items():
+            out += _paths(v, (*prefix, k))
+    elif isinstance(doc, list):
+        for i, v in enumerate(doc):
+            out += _paths(v, (*prefix, i))
+    return out
+
+
+def _agree(doc: Any) -> None:
+    full = not any(True for _ in _validator().iter_errors(doc))
+    assert is_valid_case_dict(doc) == full, json.dumps(doc)[:300]
+
+
+def test_valid_documents_pass_both() -> None:
+    for doc in DOCUMENTS:
+        assert is_valid_case_dict(doc)
+        _agree(doc)
+
+
+@settings(max_examples=600, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
+@given(st.data())
+def test_mutated_documents_get_the_same_verdict(data: st.DataObject) -> None:
+    doc = copy.deepcopy(data.draw(st.sampled_from(DOCUMENTS)))
+    path = data.draw(st.sampled_from(_paths(doc)[1:]))
+    parent = doc
+    for p in path[:-1]:
+        parent = parent[p]
+    if data.draw(st.booleans()) and isinstance(parent, dict):
+        del parent[path[-1]]
+    else:
+        parent[path[-1]] = data.draw(JSON_VALUES)
+    _agree(doc)
