@@ -221,6 +221,15 @@ def test_cohort_filters_and_other_formats(cohort_folder: Path, tmp_path: Path) -
     table = json.loads(out.read_text(encoding="utf-8"))
     assert table["n_cases"] == 1 and table["n_levels"] == 1
     assert table["variables"]["ha_mm"]["pre-op"]["mean"] == pytest.approx(PRE_HA[4])
+    out = tmp_path / "l2.json"  # no case has L2 treated: nothing to describe, said as n = 0
+    main.main(["cohort", str(cohort_folder), "--out", str(out), "--level", "L2"])
+    assert json.loads(out.read_text(encoding="utf-8"))["n_levels"] == 0
+    out = tmp_path / "later.json"  # every procedure is on 2025-01-12
+    main.main(["cohort", str(cohort_folder), "--out", str(out), "--from", "2025-01-13"])
+    assert json.loads(out.read_text(encoding="utf-8"))["n_cases"] == 0
+    out = tmp_path / "window.json"
+    main.main(["cohort", str(cohort_folder), "--out", str(out), "--from", "2025-01-12", "--to", "2025-01-12"])
+    assert json.loads(out.read_text(encoding="utf-8"))["n_cases"] == 5
     for suffix in ("csv", "html", "pdf"):
         path = tmp_path / f"report.{suffix}"
         assert main.main(["cohort", str(cohort_folder), "--out", str(path)]) == 1
@@ -275,6 +284,10 @@ def test_clinical_fields_round_trip_and_migration(cohort_folder: Path, tmp_path:
 
     rows = {(r["timepoint_id"], r["level"]): r for r in csv.DictReader(out.open(encoding="utf-8"))}
     assert rows[("post", "L1")]["vas"] == "1.0"
+    out_json = tmp_path / "c.json"
+    assert main.main(["export", str(copy), "--format", "json", "--out", str(out_json)]) == 0
+    exported = json.dumps(json.loads(out_json.read_text(encoding="utf-8")))
+    assert '"complication_codes": "cement_leakage:disc:asymptomatic"' in exported
     assert rows[("post", "L1")]["complication_codes"] == "cement_leakage:disc:asymptomatic"
 
 
@@ -364,3 +377,34 @@ def test_parallel_reading_gives_the_same_table(
     ).table()
     assert parallel == serial
     assert seen[-1] == (7, 7) and [d for d, _ in seen] == sorted(d for d, _ in seen)
+
+
+def test_pdf_report_lists_the_clinical_outcomes(cohort_folder: Path, tmp_path: Path) -> None:
+    import subprocess
+
+    out = tmp_path / "c.pdf"
+    assert main.main(["export", str(cohort_folder / "case1.json"), "--format", "pdf", "--out", str(out)]) == 0
+    text = " ".join(
+        subprocess.run(
+            ["pdftotext", str(out), "-"], capture_output=True, text=True, check=True
+        ).stdout.split()
+    )
+    assert "Clinical pre-op: VAS 7, ODI 50" in text
+    assert (
+        "Clinical post-op: VAS 1, operating time (min) 60, complications cement_leakage:disc:asymptomatic"
+        in text
+    )
+
+
+def test_csv_import_refuses_a_bad_row_and_leaves_that_case_unchanged(
+    cohort_folder: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = cohort_folder / "case1.json"
+    before = path.read_bytes()
+    csv_path = tmp_path / "bad.csv"
+    csv_path.write_text("case_id,timepoint,vas,odi\nC1,pre,5,\nC1,post,,140\nC9,pre,3,\n", encoding="utf-8")
+    assert main.main(["case", "import", str(csv_path), str(path)]) == 1
+    out = capsys.readouterr().out
+    assert "case 'C1' not changed: line 3: timepoint post: odi must be 0 to 100, got 140" in out
+    assert "case 'C9' (line 4) is not in the case files given" in out
+    assert path.read_bytes() == before
