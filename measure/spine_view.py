@@ -9,7 +9,8 @@ their :class:`~dicomio.geometry.StackGeometry` only (no files, no Qt), on a stri
 * **CT** (values in HU): bone (> :data:`BONE_HU`) is counted along the superior-inferior
   axis, giving a left-right x anterior-posterior map in which the vertebral column is the
   most persistent thick structure (ribs are oblique, the table is thin).  The midline is the
-  left-right centroid of that map's spine component; the zoom rectangle is the component's
+  left-right mirror axis of that map's spine component (searched near its centroid, which a
+  stack cutting one side off would bias); the zoom rectangle is the component's
   anterior-posterior band over the rows where the midline slab holds bone in that band.
 * **MR** (no absolute scale): the body is mirror-symmetric about the mid-sagittal plane, so
   the midline is the slice about which the high-passed neighbouring slices agree best
@@ -45,9 +46,11 @@ CT_MIN_PERSISTENCE = 0.15
 CT_MIN_CONTRAST = 3.0
 #: Plausible left-right width (mm) of the vertebral column's bone (bodies to transverse processes).
 CT_WIDTH_RANGE_MM = (12.0, 140.0)
-#: Mirror pairs compared around a candidate midline: up to this far (mm), and at least this far.
+#: Mirror axes tried this far (mm) either side of the bone's centroid; pairs compared around
+#: each: up to this far (mm), and at least this far (else the centroid is kept).
+MIRROR_SEARCH_MM = 15.0
 MIRROR_WINDOW_MM = 30.0
-MIRROR_MIN_MM = 8.0
+MIRROR_MIN_MM = 2.0
 #: Space kept around the spine in the zoom rectangle (mm).
 ROI_MARGIN_MM = 20.0
 #: MR: the best mirror correlation must reach this, and stand this far above the median.
@@ -148,12 +151,15 @@ def _locate_ct(vol: NDArray, geometry: StackGeometry) -> SpineView:
             geometry,
             f"the column of bone found is {width_mm:.0f} mm wide, not a spine's {lo:.0f}-{hi:.0f} mm",
         )
+    # The bone's centroid is biased when the stack cuts one side of the column off; the
+    # mirror axis of the bone near it is not.
+    weights = np.where(component, persistence, 0.0)
+    centroid = float((weights.sum(axis=1) * np.arange(len(weights))).sum() / weights.sum())
     ap_band = np.flatnonzero(component.any(axis=0))
     band = persistence[:, ap_band[0] : ap_band[-1] + 1]
-    k_work = _mirror_axis(band, int(k_rows[0]), int(k_rows[-1]), slice_mm)
-    if k_work is None:  # the stack is too narrow for mirror pairs: the bone's centroid
-        weights = np.where(component, persistence, 0.0)
-        k_work = float((weights.sum(axis=1) * np.arange(len(weights))).sum() / weights.sum())
+    reach = MIRROR_SEARCH_MM / slice_mm
+    mirror = _mirror_axis(band, math.floor(centroid - reach), math.ceil(centroid + reach), slice_mm)
+    k_work = centroid if mirror is None else mirror
     offsets = geometry.slice_offsets_mm
     positions = np.interp(k_work * ks, np.arange(len(offsets)), offsets)
     midline_mm = float(positions)
@@ -180,7 +186,7 @@ def _mirror_axis(profile: NDArray, lo: int, hi: int, slice_mm: float) -> float |
     """
     n = len(profile)
     d_min = max(1, math.ceil(MIRROR_MIN_MM / slice_mm))
-    candidates = [c for c in range(lo, hi + 1) if min(c, n - 1 - c) >= d_min]
+    candidates = [c for c in range(max(0, lo), min(n - 1, hi) + 1) if min(c, n - 1 - c) >= d_min]
     if not candidates:
         return None
     d_max = min(max(d_min, round(MIRROR_WINDOW_MM / slice_mm)), *(min(c, n - 1 - c) for c in candidates))
