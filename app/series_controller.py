@@ -20,6 +20,7 @@ from PySide6 import QtCore, QtWidgets
 
 from app import placement, recovery, workers
 from app.browser import SeriesBrowser, SkippedFilesPanel
+from app.coords import pixel_to_scene
 from app.tasks import TaskRunner
 from app.viewer import SliceViewer
 from dicomio.display_stack import DisplayStack
@@ -30,6 +31,7 @@ from dicomio.scan import scan_paths
 from dicomio.windowing import display_presets
 from measure.case import Case
 from measure.casefile import CaseFileError, load_case
+from measure.spine_view import SpineView, locate_spine
 from session.model import Session
 
 log = logging.getLogger("endplate.app")
@@ -85,6 +87,8 @@ class SeriesController(QtCore.QObject):
         self.extra_viewers: Callable[[], list[SliceViewer]] = list
         self._pending_show: str | None = None
         self._loading: set[str] = set()
+        #: Where each loaded display shows the spine (found in the loading worker).
+        self._spine_views: dict[str, SpineView] = {}
         self.series_title = ""
         #: Called with (series UID, preset) when the reader picks or drags a window (the window
         #: sets it to an undoable command that keeps it in the case).
@@ -147,6 +151,7 @@ class SeriesController(QtCore.QObject):
         """Drop the series of the previous case (and their voxels) before opening another."""
         self.runner.forget_all()
         self._loading = set()
+        self._spine_views = {}
         self._pending_show = None
         self.session.forget_series()
         self.browser.set_stacks([], {})
@@ -238,8 +243,11 @@ class SeriesController(QtCore.QObject):
             return None
         display = library.display(uid)
 
+        views = self._spine_views  # not the next case's, if this one is closed meanwhile
+
         def job(progress: workers.ProgressFn, cancel: workers.CancelFn) -> DisplayStack:
-            display.volume(progress=progress, cancel=cancel)
+            volume = display.volume(progress=progress, cancel=cancel)
+            views[uid] = _spine_view(display, volume)
             return display
 
         self._loading.add(uid)
@@ -257,10 +265,32 @@ class SeriesController(QtCore.QObject):
         if self._pending_show == uid:
             self._show_display(uid)
 
+    def spine_view(self, uid: str) -> SpineView:
+        """Where the loaded display of ``uid`` shows the spine (found once, then kept)."""
+        view = self._spine_views.get(uid)
+        if view is None:
+            display = self.session.library.display(uid)
+            view = self._spine_views[uid] = _spine_view(display, display.volume())
+        return view
+
     def _show_display(self, uid: str) -> None:
         display = self.session.library.display(uid)
         self._pending_show = None
-        self.viewer.set_source(display, volume=display.volume())
+        volume = display.volume()
+        case = self.session.case
+        ref = case.series_ref(uid)
+        tp = None if ref is None else ref.timepoint  # the session's, once uid is the current series
+        verts = case.vertebrae(tp) if tp is not None else []
+        points = [lm.position_mm for v in verts for lm in v.landmarks_on(uid).values()]
+        if points:
+            self.viewer.set_source(display, volume=volume)
+        else:
+            # No landmarks yet: open on the spine's midline, zoomed on it; Home returns there.
+            spine = self.spine_view(uid)
+            self.viewer.set_source(display, volume=volume, slice_index=spine.slice_index)
+            self.viewer.set_home(spine.slice_index, _scene_rect(spine, display.geometry))
+            self.viewer.go_home()
+            log.info("series %s opens at slice %d: %s", uid, spine.slice_index, spine.reason)
         stack = self.session.stack(uid)
         title = (stack.description if stack is not None else "") or uid
         if display.is_reformat:
@@ -270,11 +300,7 @@ class SeriesController(QtCore.QObject):
         if stack is not None:
             self.browser.select_key(stack.key)
         self.session.set_current_series(uid)
-        case = self.session.case
-        tp = self.session.current_timepoint
         if tp is not None:
-            verts = case.vertebrae(tp)
-            points = [lm.position_mm for v in verts for lm in v.landmarks_on(uid).values()]
             if points:
                 # Open on the landmarks: their slice, zoomed so that the measured levels fill the view.
                 self.viewer.fit_points(np.array(points), margin_mm=LANDMARK_MARGIN_MM)
@@ -344,6 +370,19 @@ class SeriesController(QtCore.QObject):
             preset = self.window_presets[index]
             for v in [self.viewer, *self.extra_viewers()]:
                 v.set_window(preset.center, preset.width)
+
+
+def _spine_view(display: DisplayStack, volume: NDArray[Any]) -> SpineView:
+    return locate_spine(volume, display.geometry, display.source.modality)
+
+
+def _scene_rect(spine: SpineView, geometry: StackGeometry) -> tuple[float, float, float, float] | None:
+    """The spine's zoom rectangle in viewer scene mm (x, y, w, h); None: the whole image."""
+    if spine.roi is None:
+        return None
+    x0, y0 = pixel_to_scene(spine.roi.column_min, spine.roi.row_min, geometry)
+    x1, y1 = pixel_to_scene(spine.roi.column_max, spine.roi.row_max, geometry)
+    return (x0, y0, x1 - x0, y1 - y0)
 
 
 def _levels(stack: SeriesStack | None) -> tuple[float, float] | None:
