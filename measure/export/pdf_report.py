@@ -341,27 +341,27 @@ def _case_story(records: CaseRecords, key_images: KeyImages, styles: Any) -> lis
                 )
             )
     for tp in records.timepoints:
-        cells = records.clinical.get(tp.id)
-        if cells is None:
+        outcome = records.clinical.get(tp.id)
+        if outcome is None:
             continue
         parts = [
             f"{label} {value:g}" if isinstance(value, float) else f"{label} {value}"
             for label, value in (
-                ("VAS", cells.vas),
-                ("ODI", cells.odi),
-                ("analgesic step", cells.analgesic_step),
-                ("symptoms (days)", cells.symptom_duration_days),
-                ("operating time (min)", cells.operating_time_min),
-                ("stay (days)", cells.length_of_stay_days),
-                ("discharge", cells.discharge_destination),
-                ("complications", cells.complication_codes),
-                ("new fractures", cells.new_fracture_levels),
+                ("VAS", outcome.vas),
+                ("ODI", outcome.odi),
+                ("analgesic step", outcome.analgesic_step),
+                ("symptoms (days)", outcome.symptom_duration_days),
+                ("operating time (min)", outcome.operating_time_min),
+                ("stay (days)", outcome.length_of_stay_days),
+                ("discharge", outcome.discharge_destination),
+                ("complications", outcome.complication_codes),
+                ("new fractures", outcome.new_fracture_levels),
             )
             if value is not None
         ]
-        if cells.lost_to_follow_up:
+        if outcome.lost_to_follow_up:
             parts.append("lost to follow-up")
-        if cells.death:
+        if outcome.death:
             parts.append("death")
         story.append(Paragraph(escape(f"Clinical {tp.kind}: " + ", ".join(parts)), styles["Small"]))
     return story
