@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import itertools
 import os
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -141,17 +142,29 @@ def _axis_index(f: NDArray[np.float64], n: int) -> tuple[NDArray[np.intp], NDArr
 
 
 def _lerp_along(x: NDArray, axis: int, lower: NDArray[np.intp], weight: NDArray[np.float64]) -> NDArray:
-    """Linear interpolation of ``x`` along ``axis`` at ``lower + weight`` (float32 result)."""
+    """Linear interpolation of ``x`` along ``axis`` at ``lower + weight``.
+
+    Float32, except where the output positions are exactly the input's (all weights zero and
+    ``lower`` is ``0..n-1`` or its reverse): then a view of ``x`` itself, no copy.
+    """
+    n = x.shape[axis]
+    if not np.any(weight) and len(lower) == n:
+        index = [slice(None)] * x.ndim
+        if np.array_equal(lower, np.arange(n)):
+            return x
+        if np.array_equal(lower, np.arange(n)[::-1]):
+            index[axis] = slice(None, None, -1)
+            return x[tuple(index)]
     a = np.take(x, lower, axis=axis).astype(np.float32)
-    if not np.any(weight):
+    if not np.any(weight) or n == 1:
         return a
-    if x.shape[axis] == 1:
-        return a
-    b = np.take(x, np.minimum(lower + 1, x.shape[axis] - 1), axis=axis).astype(np.float32)
+    b = np.take(x, np.minimum(lower + 1, n - 1), axis=axis).astype(np.float32)
     shape = [1] * x.ndim
     shape[axis] = len(weight)
     w = weight.astype(np.float32).reshape(shape)
-    a += (b - a) * w
+    b -= a
+    b *= w
+    a += b
     return a
 
 
@@ -188,37 +201,106 @@ def _separable_indices(source: StackGeometry, target: StackGeometry) -> list[tup
     return mapping
 
 
+#: Source array axis (slice, row, column) of each source axis id (column, row, slice).
+_ARRAY_AXIS = {0: 2, 1: 1, 2: 0}
+#: Output array axis (slice, row, column) of each output axis (columns u, rows v, slices w).
+_OUT_AXIS = {0: 2, 1: 1, 2: 0}
+#: Output positions (along the output axis that runs along the source slices) per block.
+_BLOCK_POSITIONS = 32
+
+SliceLoader = Callable[[int, int], NDArray]
+
+
+class SeparablePlan:
+    """How a separable reformat runs in blocks along the source's slice axis, so that each
+    block needs only a few consecutive source slices: the volume can be streamed
+    (:meth:`run` with a loader of slice ranges), and memory holds the output plus one slab."""
+
+    def __init__(
+        self, source_shape: tuple[int, ...], target: StackGeometry, mapping: list[tuple[int, NDArray]]
+    ):
+        self.target = target
+        self.n_source_slices = int(source_shape[0])
+        n = {a: source_shape[_ARRAY_AXIS[a]] for a in range(3)}
+        self.axes = [a for a, _ in mapping]
+        self.index = [_axis_index(f, n[a]) for a, f in mapping]  # (lower, weight, valid) per output axis
+        self.m_slices = self.axes.index(2)  # the output axis that runs along the source slices
+        count = len(self.index[self.m_slices][0])
+        step = _BLOCK_POSITIONS
+        self.blocks = [(p, min(p + step, count)) for p in range(0, count, step)]
+
+    def source_range(self, block: tuple[int, int]) -> tuple[int, int]:
+        """The source slices ``[first, stop)`` that output positions ``block`` are sampled from."""
+        lower = self.index[self.m_slices][0][block[0] : block[1]]
+        return int(lower.min()), int(min(lower.max() + 2, self.n_source_slices))
+
+    def fill(self, slab: NDArray, first: int, block: tuple[int, int], out: NDArray) -> None:
+        """Output positions ``block`` from ``slab`` (source slices ``first`` onwards).
+
+        Done in sub-blocks of :data:`_BLOCK_SLICES` source columns, so that the transpose
+        from source to output order stays within the CPU cache.
+        """
+        p0, p1 = block
+        lower, weight, _ = self.index[self.m_slices]
+        m_row, m_col = self.axes.index(1), self.axes.index(0)
+        lo_c, t_c, _ = self.index[m_col]
+        lo_r, t_r, _ = self.index[m_row]
+        integer = np.issubdtype(out.dtype, np.integer)
+        info = np.iinfo(out.dtype) if integer else None
+        n_columns = slab.shape[2]
+        for q0 in range(0, len(lo_c), _BLOCK_SLICES):
+            q1 = min(q0 + _BLOCK_SLICES, len(lo_c))
+            c0 = int(lo_c[q0:q1].min())
+            c1 = int(min(lo_c[q0:q1].max() + 2, n_columns))
+            part = slab[:, :, c0:c1]
+            part = _lerp_along(part, 2, lo_c[q0:q1] - c0, t_c[q0:q1])
+            part = _lerp_along(part, 0, lower[p0:p1] - first, weight[p0:p1])
+            part = _lerp_along(part, 1, lo_r, t_r)
+            # part's axes: 0 -> output axis m_slices, 1 -> the one along source rows, 2 -> columns
+            part = np.moveaxis(
+                part, (0, 1, 2), (_OUT_AXIS[self.m_slices], _OUT_AXIS[m_row], _OUT_AXIS[m_col])
+            )
+            where: list[slice] = [slice(None)] * 3
+            where[_OUT_AXIS[self.m_slices]] = slice(p0, p1)
+            where[_OUT_AXIS[m_col]] = slice(q0, q1)
+            if info is not None and not np.issubdtype(part.dtype, np.integer):
+                part = np.rint(part)
+                np.clip(part, info.min, info.max, out=part)
+            out[tuple(where)] = part
+
+    def fill_outside(self, out: NDArray, cval: float) -> None:
+        """Voxels whose position lies outside the volume along any axis get ``cval``."""
+        for m in range(3):
+            valid = self.index[m][2]
+            if not valid.all():
+                where: list[slice | NDArray] = [slice(None)] * 3
+                where[_OUT_AXIS[m]] = ~valid
+                out[tuple(where)] = cval
+
+    def run(self, load: SliceLoader, out: NDArray, *, workers: int = 1) -> float:
+        """Fill ``out`` block by block from ``load(first, stop)`` (source slices); returns the
+        minimum of every source voxel read (the background value for :meth:`fill_outside`)."""
+
+        def one(block: tuple[int, int]) -> float:
+            first, stop = self.source_range(block)
+            slab = load(first, stop)
+            self.fill(slab, first, block, out)
+            return float(slab.min()) if slab.size else np.inf
+
+        if workers <= 1:
+            minima = [one(b) for b in self.blocks]
+        else:
+            with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="reformat") as pool:
+                minima = list(pool.map(one, self.blocks))
+        return min(minima, default=0.0)
+
+
 def _reformat_separable(
     volume: NDArray, target: StackGeometry, mapping: list[tuple[int, NDArray]], cval: float, out: NDArray
 ) -> None:
-    # Volume array axes are (slice, row, column); source axis ids are (column, row, slice).
-    array_axis = {0: 2, 1: 1, 2: 0}
-    (a_u, f_u), (a_v, f_v), (a_w, f_w) = mapping
-    n = {a: volume.shape[array_axis[a]] for a in range(3)}
-    lo_u, t_u, ok_u = _axis_index(f_u, n[a_u])
-    lo_v, t_v, ok_v = _axis_index(f_v, n[a_v])
-    lo_w, t_w, ok_w = _axis_index(f_w, n[a_w])
-    inside = ok_v[:, None] & ok_u[None, :]
-    integer = np.issubdtype(out.dtype, np.integer)
-    info = np.iinfo(out.dtype) if integer else None
-    axis_w, axis_v, axis_u = array_axis[a_w], array_axis[a_v], array_axis[a_u]
-
-    def block(k0: int, k1: int) -> None:
-        part = _lerp_along(volume, axis_w, lo_w[k0:k1], t_w[k0:k1])
-        part = _lerp_along(part, axis_v, lo_v, t_v)
-        part = _lerp_along(part, axis_u, lo_u, t_u)
-        part = np.moveaxis(part, (axis_w, axis_v, axis_u), (0, 1, 2))  # (slices, rows, columns)
-        part = np.where(inside[None] & ok_w[k0:k1, None, None], part, np.float32(cval))
-        if info is not None:
-            np.rint(part, out=part)
-            np.clip(part, info.min, info.max, out=part)
-        out[k0:k1] = part
-
-    n_out = target.shape[0]
-    blocks = [(k, min(k + _BLOCK_SLICES, n_out)) for k in range(0, n_out, _BLOCK_SLICES)]
-    with ThreadPoolExecutor(max_workers=_workers(), thread_name_prefix="reformat") as pool:
-        for _ in pool.map(lambda b: block(*b), blocks):
-            pass
+    plan = SeparablePlan(volume.shape, target, mapping)
+    plan.run(lambda first, stop: volume[first:stop], out, workers=_workers())
+    plan.fill_outside(out, cval)
 
 
 def _affine_index_map(source: StackGeometry, target: StackGeometry) -> tuple[NDArray, NDArray] | None:
@@ -378,4 +460,26 @@ def sagittal_reformat(
     with ThreadPoolExecutor(max_workers=_workers(), thread_name_prefix="reformat") as pool:
         for _ in pool.map(one, range(target.shape[0])):
             pass
+    return target, out
+
+
+def sagittal_reformat_streamed(
+    geometry: StackGeometry, load_slices: SliceLoader, dtype: np.dtype
+) -> tuple[StackGeometry, NDArray] | None:
+    """The sagittal reformat of a volume read in slabs of consecutive slices, or None when
+    the volume needs the general (non-separable) path.
+
+    ``load_slices(first, stop)`` returns source slices ``first..stop-1``; they are read a
+    block at a time and dropped once used, so memory holds the reformat plus a slab or two
+    instead of the source volume plus the reformat.  The voxels are those of
+    :func:`sagittal_reformat` on the whole volume (same blocks, same arithmetic).
+    """
+    target = sagittal_reformat_geometry(geometry)
+    mapping = _separable_indices(geometry, target)
+    if mapping is None:
+        return None
+    plan = SeparablePlan(geometry.shape, target, mapping)
+    out = np.empty(target.shape, dtype=dtype)
+    cval = plan.run(load_slices, out, workers=_workers())
+    plan.fill_outside(out, cval)
     return target, out

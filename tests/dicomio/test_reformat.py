@@ -254,3 +254,60 @@ def test_affine_path_matches_simpleitk_resampling_in_patient_space(name: str) ->
     interior = (col > 1) & (col < n_c - 2) & (row > 1) & (row < n_r - 2) & (sl > 1) & (sl < n_s - 2)
     assert interior.sum() > 1000
     np.testing.assert_allclose(out[interior], expected[interior], atol=1e-2)
+
+
+@pytest.mark.parametrize("name", ["axial", "axial feet first", "coronal"])
+def test_display_stack_streams_the_source_into_the_same_reformat(tmp_path: Path, name: str) -> None:
+    """A reformat shown by a DisplayStack reads its source a slab of slices at a time; its voxels
+    are those of the whole-volume reformat of the volume plain pydicom decodes."""
+    import pydicom
+
+    source = GEOMETRIES[name]
+    values = np.random.default_rng(8).integers(-1024, 2000, size=source.shape)
+    spec = synth.SeriesSpec(modality="CT", rescale_intercept=-1024)
+    synth.write_series(tmp_path, values.astype(float), source, spec)
+    (stack,) = scan_paths([tmp_path]).stacks
+    # Truth volume from plain pydicom, ordered by the stack's own (scanned) slice order.
+    datasets = {str(p): pydicom.dcmread(p) for p in tmp_path.iterdir()}
+    plain = np.stack(
+        [
+            datasets[str(f.path)].pixel_array * float(datasets[str(f.path)].RescaleSlope)
+            + float(datasets[str(f.path)].RescaleIntercept)
+            for f in stack.frames
+        ]
+    ).astype(np.int16)
+    _, expected = sagittal_reformat(stack.geometry, plain)
+    display = DisplayStack.for_viewing(stack)
+    assert display.is_reformat
+    seen: list[tuple[int, int]] = []
+    got = display.volume(progress=lambda d, t: seen.append((d, t)))
+    assert got.dtype == np.int16
+    np.testing.assert_array_equal(got, expected)
+    assert seen[-1] == (stack.n_images, stack.n_images)
+
+
+def test_streamed_reformat_peaks_near_the_reformat_alone(tmp_path: Path) -> None:
+    """Peak memory of loading a reformat: the output plus a slab, far below source + output."""
+    import tracemalloc
+
+    geometry = synth.axial_geometry(240, 96, 96, pixel_spacing_mm=(1.0, 1.0), slice_spacing_mm=1.0)
+    values = np.random.default_rng(9).integers(-1024, 2000, size=geometry.shape).astype(float)
+    synth.write_series(tmp_path, values, geometry, synth.SeriesSpec(modality="CT", rescale_intercept=-1024))
+    (stack,) = scan_paths([tmp_path]).stacks
+    display = DisplayStack.for_viewing(stack)
+    source_bytes = values.size * 2
+
+    def peak_of(fn: object) -> tuple[int, np.ndarray]:
+        tracemalloc.start()
+        result = fn()  # type: ignore[operator]
+        _, peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+        return peak, result
+
+    whole_peak, (_, whole) = peak_of(lambda: sagittal_reformat(stack.geometry, load_volume(stack)))
+    peak, out = peak_of(display.volume)
+    np.testing.assert_array_equal(out, whole)
+    assert out.nbytes >= source_bytes  # the reformat is at least as big as the source here
+    assert whole_peak >= out.nbytes + source_bytes  # source and output at once
+    assert peak < out.nbytes + 0.8 * source_bytes, (peak, out.nbytes, source_bytes)
+    assert peak < whole_peak - 0.2 * source_bytes
