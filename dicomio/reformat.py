@@ -381,7 +381,7 @@ def _reformat_affine(
     xyz = [2, 1, 0]  # SimpleITK orders axes (x, y, z) = (column, row, slice)
     transform = SimpleITK.AffineTransform(3)
     transform.SetMatrix(matrix[np.ix_(xyz, xyz)].ravel().tolist())
-    column_index = np.arange(columns, dtype=float)[None, None, :]
+    column_index = np.arange(columns, dtype=np.int32)[None, None, :]
     for k0 in range(0, n_out, _BLOCK_SLICES):
         k1 = min(k0 + _BLOCK_SLICES, n_out)
         corners = np.array(
@@ -392,24 +392,37 @@ def _reformat_affine(
         hi = np.clip(np.ceil(reach.max(axis=0)) + 1, 0, limits).astype(int)
         ks = np.arange(k0, k1, dtype=float)
         first, last = _inside_columns(matrix, offset, limits, ks, rows)
-        inside = (column_index >= first[..., None]) & (column_index <= last[..., None])
-        if not inside.any():
+        first_i = np.clip(first, -1, columns).astype(np.int32)[..., None]
+        last_i = np.clip(last, -1, columns).astype(np.int32)[..., None]
+        outside = (column_index < first_i) | (column_index > last_i)
+        if outside.all():
             out[k0:k1] = cval
             continue
         slab = SimpleITK.GetImageFromArray(
             np.ascontiguousarray(volume[lo[0] : hi[0] + 1, lo[1] : hi[1] + 1, lo[2] : hi[2] + 1])
         )
         transform.SetTranslation((offset + matrix[:, 0] * k0 - lo)[xyz].tolist())
-        reference = SimpleITK.Image([columns, rows, k1 - k0], SimpleITK.sitkFloat32)
         resampled = SimpleITK.Resample(
-            slab, reference, transform, SimpleITK.sitkLinear, float(cval), SimpleITK.sitkFloat32
+            slab,
+            [columns, rows, k1 - k0],
+            transform,
+            SimpleITK.sitkLinear,
+            (0.0, 0.0, 0.0),
+            (1.0, 1.0, 1.0),
+            (1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0),
+            float(cval),
+            SimpleITK.sitkFloat32,
         )
-        part = SimpleITK.GetArrayFromImage(resampled)
-        part[~inside] = cval
+        part = SimpleITK.GetArrayViewFromImage(resampled)  # valid while ``resampled`` lives
+        block = out[k0:k1]
         if info is not None:
-            np.rint(part, out=part)
-            np.clip(part, info.min, info.max, out=part)
-        out[k0:k1] = part
+            rounded = np.rint(part)
+            np.clip(rounded, info.min, info.max, out=rounded)
+            np.copyto(block, rounded, casting="unsafe")
+        else:
+            np.copyto(block, part, casting="unsafe")
+        np.putmask(block, outside, cval)
+        del part, resampled
 
 
 def _workers() -> int:
