@@ -337,19 +337,19 @@ def _affine_index_map(source: StackGeometry, target: StackGeometry) -> tuple[NDA
 
 
 def _inside_columns(
-    matrix: NDArray, offset: NDArray, limits: NDArray, ks: NDArray, rows: int
+    matrix: NDArray, offset: NDArray, limits: NDArray, ks: NDArray, js: NDArray
 ) -> tuple[NDArray, NDArray]:
-    """Per output (slice, row): the first and last output column inside the volume.
+    """Per output (slice ``ks``, row ``js``): the first and last output column inside the volume.
 
     Along a row only the column index changes, so each source coordinate is linear in it
     and "inside" (within :data:`_INSIDE_TOLERANCE` of the end voxels) is one interval: no
     per-voxel coordinate arrays are needed.
     """
-    jj = np.arange(rows, dtype=float)[None, :]
-    lo = np.full((len(ks), rows), -np.inf)
-    hi = np.full((len(ks), rows), np.inf)
+    jj = js.astype(float)[None, :]
+    lo = np.full((len(ks), len(js)), -np.inf)
+    hi = np.full((len(ks), len(js)), np.inf)
     for axis in range(3):
-        start = offset[axis] + matrix[axis, 0] * ks[:, None] + matrix[axis, 1] * jj
+        start = offset[axis] + matrix[axis, 0] * ks.astype(float)[:, None] + matrix[axis, 1] * jj
         slope = matrix[axis, 2]
         low, high = -_INSIDE_TOLERANCE - start, limits[axis] + _INSIDE_TOLERANCE - start
         if abs(slope) < 1e-12:
@@ -363,66 +363,100 @@ def _inside_columns(
 
 
 def _reformat_affine(
-    volume: NDArray, target: StackGeometry, matrix: NDArray, offset: NDArray, cval: float, out: NDArray
-) -> None:
+    load: SliceLoader,
+    source_shape: tuple[int, ...],
+    target: StackGeometry,
+    matrix: NDArray,
+    offset: NDArray,
+    out: NDArray,
+) -> float:
     """Trilinear resampling along an affine index map with SimpleITK's ResampleImageFilter
-    (multi-threaded C++, about 5x ``scipy.ndimage.affine_transform`` here), a block of
-    output slices at a time from the sub-volume that block needs (so the extra memory is
-    one slab, not a copy of the volume).  Voxels outside the volume get ``cval``, decided
-    exactly as :func:`resample_slice` does; inside, the samples are those of
-    ``map_coordinates(order=1)`` within float rounding.
+    (multi-threaded C++, about 5x ``scipy.ndimage.affine_transform`` here).
+
+    Runs in blocks of output slices or rows, whichever runs along the source slices, each
+    from the few source slices it needs (``load(first, stop)``), so the source can be
+    streamed and the extra memory is one slab.  Voxels outside the volume are left for
+    :func:`_fill_affine_outside`; inside, the samples are those of
+    ``map_coordinates(order=1)`` within float rounding.  Returns the minimum source voxel read.
     """
     import SimpleITK  # imported where it is used (start-up time)
 
-    integer = np.issubdtype(out.dtype, np.integer)
-    info = np.iinfo(out.dtype) if integer else None
+    info = np.iinfo(out.dtype) if np.issubdtype(out.dtype, np.integer) else None
     n_out, rows, columns = target.shape
-    limits = np.array(volume.shape, dtype=float) - 1
+    limits = np.array(source_shape, dtype=float) - 1
     xyz = [2, 1, 0]  # SimpleITK orders axes (x, y, z) = (column, row, slice)
     transform = SimpleITK.AffineTransform(3)
     transform.SetMatrix(matrix[np.ix_(xyz, xyz)].ravel().tolist())
-    column_index = np.arange(columns, dtype=np.int32)[None, None, :]
-    for k0 in range(0, n_out, _BLOCK_SLICES):
-        k1 = min(k0 + _BLOCK_SLICES, n_out)
+    along = 1 if abs(matrix[0, 1]) >= abs(matrix[0, 0]) else 0  # output axis along the source slices
+    count = target.shape[along]
+    minimum = np.inf
+    for p0 in range(0, count, _BLOCK_POSITIONS if along == 1 else _BLOCK_SLICES):
+        p1 = min(p0 + (_BLOCK_POSITIONS if along == 1 else _BLOCK_SLICES), count)
+        k_range = (p0, p1) if along == 0 else (0, n_out)
+        j_range = (p0, p1) if along == 1 else (0, rows)
         corners = np.array(
-            list(itertools.product([k0, k1 - 1], [0, rows - 1], [0, columns - 1])), dtype=float
+            list(
+                itertools.product(
+                    [k_range[0], k_range[1] - 1], [j_range[0], j_range[1] - 1], [0, columns - 1]
+                )
+            ),
+            dtype=float,
         )
         reach = corners @ matrix.T + offset  # source (slice, row, column) of the block's corners
         lo = np.clip(np.floor(reach.min(axis=0)) - 1, 0, limits).astype(int)
         hi = np.clip(np.ceil(reach.max(axis=0)) + 1, 0, limits).astype(int)
-        ks = np.arange(k0, k1, dtype=float)
-        first, last = _inside_columns(matrix, offset, limits, ks, rows)
-        first_i = np.clip(first, -1, columns).astype(np.int32)[..., None]
-        last_i = np.clip(last, -1, columns).astype(np.int32)[..., None]
-        outside = (column_index < first_i) | (column_index > last_i)
-        if outside.all():
-            out[k0:k1] = cval
-            continue
-        slab = SimpleITK.GetImageFromArray(
-            np.ascontiguousarray(volume[lo[0] : hi[0] + 1, lo[1] : hi[1] + 1, lo[2] : hi[2] + 1])
-        )
-        transform.SetTranslation((offset + matrix[:, 0] * k0 - lo)[xyz].tolist())
+        if np.any(reach.max(axis=0) < -1) or np.any(reach.min(axis=0) > limits + 1):
+            continue  # the whole block lies outside the volume
+        slab = load(int(lo[0]), int(hi[0]) + 1)
+        minimum = min(minimum, float(slab.min()))
+        cropped = np.ascontiguousarray(slab[:, lo[1] : hi[1] + 1, lo[2] : hi[2] + 1])
+        del slab
+        image = SimpleITK.GetImageFromArray(cropped)
+        start = np.array([k_range[0], j_range[0], 0], dtype=float)
+        transform.SetTranslation((offset + matrix @ start - lo)[xyz].tolist())
         resampled = SimpleITK.Resample(
-            slab,
-            [columns, rows, k1 - k0],
+            image,
+            [columns, j_range[1] - j_range[0], k_range[1] - k_range[0]],
             transform,
             SimpleITK.sitkLinear,
             (0.0, 0.0, 0.0),
             (1.0, 1.0, 1.0),
             (1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0),
-            float(cval),
+            0.0,
             SimpleITK.sitkFloat32,
         )
         part = SimpleITK.GetArrayViewFromImage(resampled)  # valid while ``resampled`` lives
-        block = out[k0:k1]
+        block = out[k_range[0] : k_range[1], j_range[0] : j_range[1]]
         if info is not None:
             rounded = np.rint(part)
             np.clip(rounded, info.min, info.max, out=rounded)
             np.copyto(block, rounded, casting="unsafe")
         else:
             np.copyto(block, part, casting="unsafe")
-        np.putmask(block, outside, cval)
         del part, resampled
+    return minimum if np.isfinite(minimum) else 0.0
+
+
+def _fill_affine_outside(
+    source_shape: tuple[int, ...],
+    target: StackGeometry,
+    matrix: NDArray,
+    offset: NDArray,
+    out: NDArray,
+    cval: float,
+) -> None:
+    """Voxels of an affine reformat outside the volume get ``cval`` (decided as
+    :func:`resample_slice` does: within :data:`_INSIDE_TOLERANCE` of the end voxels)."""
+    n_out, rows, columns = target.shape
+    limits = np.array(source_shape, dtype=float) - 1
+    column_index = np.arange(columns, dtype=np.int32)[None, None, :]
+    js = np.arange(rows)
+    for k0 in range(0, n_out, _BLOCK_SLICES):
+        k1 = min(k0 + _BLOCK_SLICES, n_out)
+        first, last = _inside_columns(matrix, offset, limits, np.arange(k0, k1), js)
+        first_i = np.clip(first, -1, columns).astype(np.int32)[..., None]
+        last_i = np.clip(last, -1, columns).astype(np.int32)[..., None]
+        np.putmask(out[k0:k1], (column_index < first_i) | (column_index > last_i), cval)
 
 
 def _workers() -> int:
@@ -453,7 +487,8 @@ def sagittal_reformat(
         return target, out
     affine = _affine_index_map(geometry, target) if order == 1 else None
     if affine is not None:
-        _reformat_affine(volume, target, *affine, cval, out)
+        _reformat_affine(lambda first, stop: volume[first:stop], volume.shape, target, *affine, out)
+        _fill_affine_outside(volume.shape, target, *affine, out, cval)
         return target, out
     integer = np.issubdtype(volume.dtype, np.integer)
     info = np.iinfo(volume.dtype) if integer else None
@@ -488,11 +523,16 @@ def sagittal_reformat_streamed(
     :func:`sagittal_reformat` on the whole volume (same blocks, same arithmetic).
     """
     target = sagittal_reformat_geometry(geometry)
-    mapping = _separable_indices(geometry, target)
-    if mapping is None:
-        return None
-    plan = SeparablePlan(geometry.shape, target, mapping)
     out = np.empty(target.shape, dtype=dtype)
-    cval = plan.run(load_slices, out, workers=_workers())
-    plan.fill_outside(out, cval)
+    mapping = _separable_indices(geometry, target)
+    if mapping is not None:
+        plan = SeparablePlan(geometry.shape, target, mapping)
+        cval = plan.run(load_slices, out, workers=_workers())
+        plan.fill_outside(out, cval)
+        return target, out
+    affine = _affine_index_map(geometry, target)
+    if affine is None:
+        return None
+    cval = _reformat_affine(load_slices, geometry.shape, target, *affine, out)
+    _fill_affine_outside(geometry.shape, target, *affine, out, cval)
     return target, out

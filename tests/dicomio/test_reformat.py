@@ -204,6 +204,7 @@ def test_affine_path_equals_the_per_slice_resampling(name: str, monkeypatch: pyt
     assert reformat._affine_index_map(source, target) is not None
     volume = np.random.default_rng(5).integers(-1000, 2000, size=source.shape).astype(np.int16)
     monkeypatch.setattr(reformat, "_BLOCK_SLICES", 3)  # several slabs, a partial last one
+    monkeypatch.setattr(reformat, "_BLOCK_POSITIONS", 5)
     _, fast = sagittal_reformat(source, volume)
     monkeypatch.setattr(reformat, "_affine_index_map", lambda *a: None)
     _, general = sagittal_reformat(source, volume)
@@ -256,8 +257,10 @@ def test_affine_path_matches_simpleitk_resampling_in_patient_space(name: str) ->
     np.testing.assert_allclose(out[interior], expected[interior], atol=1e-2)
 
 
-@pytest.mark.parametrize("name", ["axial", "axial feet first", "coronal"])
-def test_display_stack_streams_the_source_into_the_same_reformat(tmp_path: Path, name: str) -> None:
+@pytest.mark.parametrize("name", ["axial", "axial feet first", "coronal", *AFFINE])
+def test_display_stack_streams_the_source_into_the_same_reformat(
+    tmp_path: Path, name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A reformat shown by a DisplayStack reads its source a slab of slices at a time; its voxels
     are those of the whole-volume reformat of the volume plain pydicom decodes."""
     import pydicom
@@ -277,6 +280,10 @@ def test_display_stack_streams_the_source_into_the_same_reformat(tmp_path: Path,
         ]
     ).astype(np.int16)
     _, expected = sagittal_reformat(stack.geometry, plain)
+    monkeypatch.setattr(reformat, "_BLOCK_POSITIONS", 4)  # several slabs
+    if name in AFFINE:  # streamed through the SimpleITK slab path, not the general one
+        target = sagittal_reformat_geometry(stack.geometry)
+        assert reformat._affine_index_map(stack.geometry, target) is not None
     display = DisplayStack.for_viewing(stack)
     assert display.is_reformat
     seen: list[tuple[int, int]] = []
