@@ -207,6 +207,10 @@ _ARRAY_AXIS = {0: 2, 1: 1, 2: 0}
 _OUT_AXIS = {0: 2, 1: 1, 2: 0}
 #: Output positions (along the output axis that runs along the source slices) per block.
 _BLOCK_POSITIONS = 32
+#: A streamed affine reformat: output rows per block (about as many source slices are
+#: held), and output slices per SimpleITK call within a block.
+_AFFINE_BLOCK_ROWS = 128
+_AFFINE_SUB_SLICES = 32
 
 SliceLoader = Callable[[int, int], NDArray]
 
@@ -369,6 +373,8 @@ def _reformat_affine(
     matrix: NDArray,
     offset: NDArray,
     out: NDArray,
+    *,
+    stream: bool = False,
 ) -> float:
     """Trilinear resampling along an affine index map with SimpleITK's ResampleImageFilter
     (multi-threaded C++, about 5x ``scipy.ndimage.affine_transform`` here).
@@ -387,13 +393,17 @@ def _reformat_affine(
     xyz = [2, 1, 0]  # SimpleITK orders axes (x, y, z) = (column, row, slice)
     transform = SimpleITK.AffineTransform(3)
     transform.SetMatrix(matrix[np.ix_(xyz, xyz)].ravel().tolist())
-    along = 1 if abs(matrix[0, 1]) >= abs(matrix[0, 0]) else 0  # output axis along the source slices
+    # Streamed: blocks of output rows when they run along the source slices (each needs a
+    # few consecutive slices), in sub-blocks of output slices.  From a volume in memory:
+    # blocks of output slices (fewer, larger SimpleITK calls).
+    along = 1 if stream and abs(matrix[0, 1]) >= abs(matrix[0, 0]) else 0
     count = target.shape[along]
-    minimum = np.inf
-    for p0 in range(0, count, _BLOCK_POSITIONS if along == 1 else _BLOCK_SLICES):
-        p1 = min(p0 + (_BLOCK_POSITIONS if along == 1 else _BLOCK_SLICES), count)
-        k_range = (p0, p1) if along == 0 else (0, n_out)
-        j_range = (p0, p1) if along == 1 else (0, rows)
+    step = _AFFINE_BLOCK_ROWS if along == 1 else _BLOCK_SLICES
+    sub_step = _AFFINE_SUB_SLICES if along == 1 else _BLOCK_SLICES
+    identity = (1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0)
+
+    def reach(k_range: tuple[int, int], j_range: tuple[int, int]) -> tuple[NDArray, NDArray] | None:
+        """The source index box (low, high corners) a block samples from; None if outside."""
         corners = np.array(
             list(
                 itertools.product(
@@ -402,38 +412,58 @@ def _reformat_affine(
             ),
             dtype=float,
         )
-        reach = corners @ matrix.T + offset  # source (slice, row, column) of the block's corners
-        lo = np.clip(np.floor(reach.min(axis=0)) - 1, 0, limits).astype(int)
-        hi = np.clip(np.ceil(reach.max(axis=0)) + 1, 0, limits).astype(int)
-        if np.any(reach.max(axis=0) < -1) or np.any(reach.min(axis=0) > limits + 1):
+        at = corners @ matrix.T + offset
+        if np.any(at.max(axis=0) < -1) or np.any(at.min(axis=0) > limits + 1):
+            return None
+        lo = np.clip(np.floor(at.min(axis=0)) - 1, 0, limits).astype(int)
+        hi = np.clip(np.ceil(at.max(axis=0)) + 1, 0, limits).astype(int)
+        return lo, hi
+
+    minimum = np.inf
+    for p0 in range(0, count, step):
+        p1 = min(p0 + step, count)
+        k_block = (p0, p1) if along == 0 else (0, n_out)
+        j_range = (p0, p1) if along == 1 else (0, rows)
+        box = reach(k_block, j_range)
+        if box is None:
             continue  # the whole block lies outside the volume
-        slab = load(int(lo[0]), int(hi[0]) + 1)
+        slab = load(int(box[0][0]), int(box[1][0]) + 1)
         minimum = min(minimum, float(slab.min()))
-        cropped = np.ascontiguousarray(slab[:, lo[1] : hi[1] + 1, lo[2] : hi[2] + 1])
+        # Sub-blocks of output slices: each samples a narrow box of the slab, which keeps
+        # SimpleITK's reads within the CPU cache (whole blocks were 4x slower).
+        for q0 in range(k_block[0], k_block[1], sub_step):
+            k_range = (q0, min(q0 + sub_step, k_block[1]))
+            sub = reach(k_range, j_range)
+            if sub is None:
+                continue
+            lo, hi = np.maximum(sub[0], box[0]), np.minimum(sub[1], box[1])
+            cropped = np.ascontiguousarray(
+                slab[lo[0] - box[0][0] : hi[0] - box[0][0] + 1, lo[1] : hi[1] + 1, lo[2] : hi[2] + 1]
+            )
+            image = SimpleITK.GetImageFromArray(cropped)
+            start = np.array([k_range[0], j_range[0], 0], dtype=float)
+            transform.SetTranslation((offset + matrix @ start - lo)[xyz].tolist())
+            resampled = SimpleITK.Resample(
+                image,
+                [columns, j_range[1] - j_range[0], k_range[1] - k_range[0]],
+                transform,
+                SimpleITK.sitkLinear,
+                (0.0, 0.0, 0.0),
+                (1.0, 1.0, 1.0),
+                identity,
+                0.0,
+                SimpleITK.sitkFloat32,
+            )
+            part = SimpleITK.GetArrayViewFromImage(resampled)  # valid while ``resampled`` lives
+            block = out[k_range[0] : k_range[1], j_range[0] : j_range[1]]
+            if info is not None:
+                rounded = np.rint(part)
+                np.clip(rounded, info.min, info.max, out=rounded)
+                np.copyto(block, rounded, casting="unsafe")
+            else:
+                np.copyto(block, part, casting="unsafe")
+            del part, resampled
         del slab
-        image = SimpleITK.GetImageFromArray(cropped)
-        start = np.array([k_range[0], j_range[0], 0], dtype=float)
-        transform.SetTranslation((offset + matrix @ start - lo)[xyz].tolist())
-        resampled = SimpleITK.Resample(
-            image,
-            [columns, j_range[1] - j_range[0], k_range[1] - k_range[0]],
-            transform,
-            SimpleITK.sitkLinear,
-            (0.0, 0.0, 0.0),
-            (1.0, 1.0, 1.0),
-            (1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0),
-            0.0,
-            SimpleITK.sitkFloat32,
-        )
-        part = SimpleITK.GetArrayViewFromImage(resampled)  # valid while ``resampled`` lives
-        block = out[k_range[0] : k_range[1], j_range[0] : j_range[1]]
-        if info is not None:
-            rounded = np.rint(part)
-            np.clip(rounded, info.min, info.max, out=rounded)
-            np.copyto(block, rounded, casting="unsafe")
-        else:
-            np.copyto(block, part, casting="unsafe")
-        del part, resampled
     return minimum if np.isfinite(minimum) else 0.0
 
 
@@ -533,6 +563,6 @@ def sagittal_reformat_streamed(
     affine = _affine_index_map(geometry, target)
     if affine is None:
         return None
-    cval = _reformat_affine(load_slices, geometry.shape, target, *affine, out)
+    cval = _reformat_affine(load_slices, geometry.shape, target, *affine, out, stream=True)
     _fill_affine_outside(geometry.shape, target, *affine, out, cval)
     return target, out

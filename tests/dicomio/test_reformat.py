@@ -281,6 +281,8 @@ def test_display_stack_streams_the_source_into_the_same_reformat(
     ).astype(np.int16)
     _, expected = sagittal_reformat(stack.geometry, plain)
     monkeypatch.setattr(reformat, "_BLOCK_POSITIONS", 4)  # several slabs
+    monkeypatch.setattr(reformat, "_AFFINE_BLOCK_ROWS", 5)
+    monkeypatch.setattr(reformat, "_AFFINE_SUB_SLICES", 3)
     if name in AFFINE:  # streamed through the SimpleITK slab path, not the general one
         target = sagittal_reformat_geometry(stack.geometry)
         assert reformat._affine_index_map(stack.geometry, target) is not None
