@@ -4,7 +4,8 @@ Not a test.  Series: the synthetic 600 x 512 x 512 CT (written once with
 ``dicomio.synthetic`` into ``--folder``, default a folder under the temp dir) and the real
 275-slice CT in ``shared/realdata``.  Each load runs in its own process (``--child``), the
 three methods interleaved, warm page cache and cold (``posix_fadvise(DONTNEED)`` before each
-run); medians of ``--runs``.  Reported: the load time inside the process (what the app
+run); medians of ``--runs`` (plain pydicom, the slow reference, once per cache state).
+Reported: the load time inside the process (what the app
 waits for once started), the whole process, and the peak RSS above the process's memory
 before the load, against the volume's size.  A first child checks that the three methods
 return identical voxels.
@@ -111,8 +112,10 @@ def measure(folder: Path, runs: int, cold: bool) -> dict[str, list[dict[str, Any
     if not cold:
         for m in METHODS:  # warm the page cache (and the interpreter's .pyc files)
             common.run_child(SCRIPT, [m, str(folder)])
-    for _ in range(runs):
+    for i in range(runs):
         for m in METHODS:
+            if m == "pydicom" and i > 0:
+                continue  # the slow reference: one run per cache state
             if cold:
                 common.drop_page_cache(paths)
             results[m].append(common.run_child(SCRIPT, [m, str(folder)]))
