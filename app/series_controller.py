@@ -321,19 +321,20 @@ class SeriesController(QtCore.QObject):
             raise ValueError(f"series {uid} is not among the scanned series")
         return display_presets(stack, display.volume())
 
-    def window_for(self, uid: str) -> WindowPreset:
-        """The window a series is shown with: the reader's, kept in the case, else its default."""
+    def window_for(self, uid: str, presets: tuple[list[WindowPreset], int] | None = None) -> WindowPreset:
+        """The window a series is shown with: the reader's, kept in the case, else its default
+        (``presets``: the series' :meth:`window_presets_for`, when the caller has them)."""
         ref = self.session.case.series_ref(uid)
         if ref is not None and ref.window is not None:
             return WindowPreset(ref.window.name or "reader's", ref.window.center, ref.window.width)
-        presets, default = self.window_presets_for(uid)
-        return presets[default]
+        found, default = presets if presets is not None else self.window_presets_for(uid)
+        return found[default]
 
     def _fill_window_presets(self, uid: str) -> None:
         """The combo holds the series' presets; the one shown is the reader's window kept in
         the case (an extra entry when it is none of the presets), else the default."""
-        presets, _default = self.window_presets_for(uid)
-        shown = self.window_for(uid)
+        presets, default = self.window_presets_for(uid)  # one pass over the voxels, not two
+        shown = self.window_for(uid, (presets, default))
         match = next(
             (i for i, p in enumerate(presets) if (p.center, p.width) == (shown.center, shown.width)), None
         )

@@ -1,190 +1,195 @@
-"""Benchmark: load a 600-slice 512 x 512 CT series with Endplate, SimpleITK and plain pydicom.
+"""Benchmark: load a CT series (scan + pixels) with Endplate, SimpleITK (int16) and plain pydicom.
 
-Not a test.  Writes the series once (with ``dicomio.synthetic.synth``) into ``--folder`` (default: a
-folder under the system temp dir, reused between runs), then measures in the same run:
+Not a test.  Series: the synthetic 600 x 512 x 512 CT (written once with
+``dicomio.synthetic`` into ``--folder``, default a folder under the temp dir) and the real
+275-slice CT in ``shared/realdata``.  Each load runs in its own process (``--child``), the
+three methods interleaved, warm page cache and cold (``posix_fadvise(DONTNEED)`` before each
+run); medians of ``--runs`` (plain pydicom, the slow reference, once per cache state).
+Reported: the load time inside the process (what the app
+waits for once started), the whole process, and the peak RSS above the process's memory
+before the load, against the volume's size.  A first child checks that the three methods
+return identical voxels.
 
-(a) Endplate: ``scan_paths`` (headers, threads) + ``load_volume`` (direct reads, threads);
-(b) SimpleITK ``ImageSeriesReader``: ``GetGDCMSeriesFileNames`` + ``Execute``;
-(c) plain sequential pydicom: ``dcmread`` + ``pixel_array`` + sort + ``np.stack`` + rescale;
-
-best of ``--runs`` runs each, plus the peak memory (tracemalloc) of Endplate's load against
-the size of the decoded volume, and the sagittal reformat of the loaded volume.  With
-``--cold`` the page cache of every file is dropped before each run
-(``posix_fadvise(DONTNEED)``), so the disk is read again.  Prints a markdown table.
-
-    .venv/bin/python bench/bench_load.py [--folder DIR] [--runs 3] [--cold]
+    .venv/bin/python bench/bench_load.py [--runs 5] [--json OUT.json]
 """
 
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import sys
-import tempfile
 import time
-import tracemalloc
-from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from dicomio.pixels import load_volume
-from dicomio.reformat import sagittal_reformat
-from dicomio.scan import scan_paths
-from dicomio.synthetic import synth
+import _common as common
 
-N_SLICES, ROWS, COLUMNS = 600, 512, 512
-SPACING_MM = (0.68, 0.68)
-SLICE_MM = 0.8
-DONE_MARKER = ".complete"
+SCRIPT = Path(__file__).resolve()
 
 
-def write_ct_series(folder: Path) -> list[Path]:
-    """The benchmark series (written once; reused when the folder is complete)."""
-    marker = folder / DONE_MARKER
-    if marker.is_file():
-        return sorted(p for p in folder.iterdir() if p.suffix == ".dcm")
-    folder.mkdir(parents=True, exist_ok=True)
-    geometry = synth.axial_geometry(
-        N_SLICES,
-        ROWS,
-        COLUMNS,
-        pixel_spacing_mm=SPACING_MM,
-        slice_spacing_mm=SLICE_MM,
-        origin_mm=(-174, -174, 0),
-    )
-    # A smooth body-like phantom (air outside an ellipse, soft tissue, a bright "spine").
-    yy, xx = np.mgrid[0:ROWS, 0:COLUMNS]
-    body = ((xx - 256) / 200.0) ** 2 + ((yy - 256) / 150.0) ** 2 < 1
-    spine = ((xx - 256) / 30.0) ** 2 + ((yy - 330) / 25.0) ** 2 < 1
-    plane = np.where(body, 40, -1000) + np.where(spine, 700, 0)
-    rng = np.random.default_rng(0)
-    volume = np.empty(geometry.shape, dtype=np.int16)
-    for k in range(N_SLICES):
-        volume[k] = plane + rng.integers(-20, 21, size=plane.shape)
-    spec = synth.SeriesSpec(modality="CT", description="bench CT", rescale_intercept=-1024)
-    paths = synth.write_series(folder, volume, geometry, spec, shuffle_names=True)
-    marker.write_text("ok\n")
-    return paths
+# -- children ----------------------------------------------------------------------------------
 
 
-def drop_page_cache(paths: list[Path]) -> None:
-    for p in paths:
-        fd = os.open(p, os.O_RDONLY)
-        try:
-            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
-        finally:
-            os.close(fd)
+def _endplate(folder: Path) -> np.ndarray:
+    from dicomio.pixels import load_volume
+    from dicomio.scan import scan_paths
 
-
-def endplate_load(folder: Path) -> np.ndarray:
-    result = scan_paths([folder])
-    (stack,) = result.stacks
+    (stack,) = scan_paths([folder]).stacks
     return load_volume(stack)
 
 
-def endplate_scan_only(folder: Path) -> None:
-    scan_paths([folder])
+class _Held(np.ndarray):
+    """An array view that keeps the SimpleITK image it looks into alive."""
+
+    image: object
 
 
-def simpleitk_load(folder: Path) -> object:
+def _simpleitk(folder: Path) -> np.ndarray:
     import SimpleITK
 
     reader = SimpleITK.ImageSeriesReader()
-    names = reader.GetGDCMSeriesFileNames(str(folder))
-    reader.SetFileNames(names)
-    return reader.Execute()
+    reader.SetFileNames(reader.GetGDCMSeriesFileNames(str(folder)))
+    reader.SetOutputPixelType(SimpleITK.sitkInt16)
+    image = reader.Execute()
+    view = SimpleITK.GetArrayViewFromImage(image).view(_Held)
+    view.image = image  # the view is valid only while the image lives
+    return view
 
 
-def simpleitk_names(folder: Path) -> object:
-    import SimpleITK
-
-    return SimpleITK.ImageSeriesReader.GetGDCMSeriesFileNames(str(folder))
-
-
-def pydicom_load(folder: Path) -> np.ndarray:
+def _pydicom(folder: Path) -> np.ndarray:
     import pydicom
 
     datasets = [pydicom.dcmread(p) for p in sorted(folder.glob("*.dcm"))]
-    datasets.sort(key=lambda ds: float(ds.ImagePositionPatient[2]))
+    normal = np.cross(
+        np.array(datasets[0].ImageOrientationPatient[:3], dtype=float),
+        np.array(datasets[0].ImageOrientationPatient[3:], dtype=float),
+    )
+    datasets.sort(key=lambda ds: float(np.dot(np.array(ds.ImagePositionPatient, dtype=float), normal)))
     volume = np.stack([ds.pixel_array for ds in datasets])
     slope, intercept = float(datasets[0].RescaleSlope), float(datasets[0].RescaleIntercept)
     return (volume * slope + intercept).astype(np.int16)
 
 
-def best_of(fn: Callable[[], object], runs: int, before: Callable[[], None]) -> float:
-    times = []
-    for _ in range(runs):
-        before()
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
+METHODS = {"endplate": _endplate, "simpleitk": _simpleitk, "pydicom": _pydicom}
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--folder", type=Path, default=Path(tempfile.gettempdir()) / "endplate-bench-ct600")
-    parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--cold", action="store_true", help="drop each file's page cache before every run")
-    args = parser.parse_args(argv)
+def child(argv: list[str]) -> None:
+    method, folder = argv[0], Path(argv[1])
+    if method == "verify":
+        mine = _endplate(folder)
+        sitk = np.array(_simpleitk(folder))
+        plain = _pydicom(folder)
+        # SimpleITK orders slices along its own normal; compare as sets of slices in LPS order.
+        same_sitk = np.array_equal(mine, sitk) or np.array_equal(mine, sitk[::-1])
+        same_plain = np.array_equal(mine, plain) or np.array_equal(mine, plain[::-1])
+        common.child_result({"simpleitk_equal": bool(same_sitk), "pydicom_equal": bool(same_plain)})
+        return
+    fn = METHODS[method]
+    if method == "endplate":  # the imports the app has made before a folder is chosen
+        import dicomio.pixels
+        import dicomio.scan  # noqa: F401
+    elif method == "simpleitk":
+        import SimpleITK  # noqa: F401
+    else:
+        import pydicom  # noqa: F401
+    before = common.rss_mib()
+    start = time.perf_counter()
+    volume = fn(folder)
+    seconds = time.perf_counter() - start
+    common.child_result({"load_s": seconds, "rss_before_mib": before, "volume_mib": volume.nbytes / 2**20})
 
-    t0 = time.perf_counter()
-    paths = write_ct_series(args.folder)
-    print(f"series: {len(paths)} files in {args.folder} (ready in {time.perf_counter() - t0:.1f} s)")
-    before = (lambda: drop_page_cache(paths)) if args.cold else (lambda: None)
 
-    volume = endplate_load(args.folder)
-    reference = pydicom_load(args.folder)
-    assert np.array_equal(volume, reference), "Endplate and pydicom disagree"
-    import SimpleITK
+# -- parent ------------------------------------------------------------------------------------
 
-    image = simpleitk_load(args.folder)  # keep it alive while its array view is used
-    assert np.array_equal(SimpleITK.GetArrayViewFromImage(image), volume), "SimpleITK disagrees"
-    del reference, image
 
-    (stack,) = scan_paths([args.folder]).stacks
-    rows = [
-        ("Endplate scan + load_volume", best_of(lambda: endplate_load(args.folder), args.runs, before)),
-        ("SimpleITK ImageSeriesReader", best_of(lambda: simpleitk_load(args.folder), args.runs, before)),
-        ("pydicom sequential", best_of(lambda: pydicom_load(args.folder), max(1, args.runs - 1), before)),
-        ("Endplate header scan only", best_of(lambda: endplate_scan_only(args.folder), args.runs, before)),
-        ("Endplate load_volume only (scanned stack)", best_of(lambda: load_volume(stack), args.runs, before)),
-        (
-            "SimpleITK GetGDCMSeriesFileNames only",
-            best_of(lambda: simpleitk_names(args.folder), args.runs, before),
+def measure(folder: Path, runs: int, cold: bool) -> dict[str, list[dict[str, Any]]]:
+    paths = sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))
+    results: dict[str, list[dict[str, Any]]] = {m: [] for m in METHODS}
+    if not cold:
+        for m in METHODS:  # warm the page cache (and the interpreter's .pyc files)
+            common.run_child(SCRIPT, [m, str(folder)])
+    for i in range(runs):
+        for m in METHODS:
+            if m == "pydicom" and i > 0:
+                continue  # the slow reference: one run per cache state
+            if cold:
+                common.drop_page_cache(paths)
+            results[m].append(common.run_child(SCRIPT, [m, str(folder)]))
+    return results
+
+
+def summarise(name: str, results: dict[str, list[dict[str, Any]]], cache: str) -> list[dict[str, Any]]:
+    mine, sitk, plain = (results[m] for m in ("endplate", "simpleitk", "pydicom"))
+    load, sitk_load = common.median_of(mine, "load_s"), common.median_of(sitk, "load_s")
+    volume = mine[0]["volume_mib"]
+    peak_over = float(np.median([r["peak_rss_mib"] - r["rss_before_mib"] for r in mine]))
+    ratio = load / sitk_load
+    return [
+        common.row(
+            f"{name}: load (scan + pixels), {cache}",
+            load,
+            "SimpleITK ImageSeriesReader (int16)",
+            sitk_load,
+            target="<= 0.35x SimpleITK",
+            met=ratio <= 0.35,
+        ),
+        common.row(
+            f"{name}: load vs plain pydicom, {cache}",
+            load,
+            "pydicom dcmread + pixel_array + np.stack",
+            common.median_of(plain, "load_s"),
+        ),
+        common.row(
+            f"{name}: whole process (start, imports, load), {cache}",
+            common.median_of(mine, "process_s"),
+            "SimpleITK, whole process",
+            common.median_of(sitk, "process_s"),
+        ),
+        common.row(
+            f"{name}: peak RSS of the load / volume ({volume:.0f} MiB), {cache}",
+            peak_over / volume,
+            "SimpleITK peak / volume",
+            float(np.median([r["peak_rss_mib"] - r["rss_before_mib"] for r in sitk])) / volume,
+            target="<= 1.2x the volume",
+            met=peak_over / volume <= 1.2,
+            unit="x",
         ),
     ]
 
-    before()
-    tracemalloc.start()
-    loaded = load_volume(stack)
-    _, peak = tracemalloc.get_traced_memory()
-    tracemalloc.stop()
-    start = time.perf_counter()
-    target, _ = sagittal_reformat(stack.geometry, loaded)
-    reformat_s = time.perf_counter() - start
 
-    cache = "cold page cache" if args.cold else "warm page cache"
-    print(
-        f"\n{platform.processor() or platform.machine()}, {os.cpu_count()} cores, Python "
-        f"{platform.python_version()}, {cache}, best of {args.runs}\n"
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] == "--child":
+        child(argv[1:])
+        return 0
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    print("| method | seconds | vs SimpleITK |")
-    print("|---|---:|---:|")
-    sitk_s = rows[1][1]
-    for name, seconds in rows:
-        print(f"| {name} | {seconds:.2f} | {seconds / sitk_s:.2f}x |")
-    print(
-        f"\nEndplate load peak memory (tracemalloc): {peak / 2**20:.0f} MiB for a "
-        f"{loaded.nbytes / 2**20:.0f} MiB volume ({peak / loaded.nbytes:.3f}x)"
-    )
-    print(f"Sagittal reformat {stack.geometry.shape} -> {target.shape}: {reformat_s:.2f} s")
+    parser.add_argument("--folder", type=Path, default=common.default_folder("endplate-bench-ct600"))
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--cold-runs", type=int, default=3)
+    parser.add_argument("--json", type=Path, default=None)
+    args = parser.parse_args(argv)
+
+    common.write_ct600(args.folder)
+    series = [("synthetic CT 600 x 512^2", args.folder)]
+    if common.REAL_CT.is_dir():
+        series.append(("real CT lidc-idri-0314 (275 x 512^2)", common.REAL_CT))
+    rows: list[dict[str, Any]] = []
+    notes = []
+    for name, folder in series:
+        check = common.run_child(SCRIPT, ["verify", str(folder)])
+        notes.append(
+            f"{name}: Endplate's voxels equal SimpleITK's: {check['simpleitk_equal']}, "
+            f"plain pydicom's: {check['pydicom_equal']}."
+        )
+        rows += summarise(name, measure(folder, args.runs, cold=False), "warm")
+        rows += summarise(name, measure(folder, args.cold_runs, cold=True), "cold")
+    common.write_json(args.json, {"title": "Load a CT series (scan + pixels)", "rows": rows, "notes": notes})
     return 0
 
 

@@ -23,3 +23,54 @@ a viewer shows:
 ``info``           ``endplate info``
 ``synthetic``      test/demo generators with exact ground truth (not I/O of real data)
 """
+
+from __future__ import annotations
+
+import importlib.abc
+import importlib.machinery
+import importlib.util
+import sys as _sys
+from collections.abc import Sequence
+from types import ModuleType
+
+
+class _WithoutRequests(importlib.abc.Loader):
+    """Runs pydicom's own loader with ``requests`` hidden (``import requests`` fails)."""
+
+    def __init__(self, loader: importlib.abc.Loader) -> None:
+        self._loader = loader
+
+    def create_module(self, spec: importlib.machinery.ModuleSpec) -> ModuleType | None:
+        return self._loader.create_module(spec)
+
+    def exec_module(self, module: ModuleType) -> None:
+        hide = "requests" not in _sys.modules
+        if hide:
+            _sys.modules["requests"] = None  # type: ignore[assignment]
+        try:
+            self._loader.exec_module(module)
+        finally:
+            if hide and _sys.modules.get("requests", 0) is None:
+                del _sys.modules["requests"]
+
+
+class _PydicomWithoutRequests(importlib.abc.MetaPathFinder):
+    """Import pydicom, when it is first imported, without ``requests`` (0.1-0.4 s at
+    start-up, issue 15): ``pydicom.data.download`` imports it only to download test files
+    and falls back to ``urllib`` without it; Endplate downloads nothing.  ``requests`` itself
+    still imports normally afterwards.  pydicom stays lazy: nothing is imported here."""
+
+    def find_spec(
+        self, name: str, path: Sequence[str] | None, target: ModuleType | None = None
+    ) -> importlib.machinery.ModuleSpec | None:
+        if name != "pydicom":
+            return None
+        _sys.meta_path.remove(self)
+        spec = importlib.util.find_spec(name)
+        if spec is not None and spec.loader is not None and "requests" not in _sys.modules:
+            spec.loader = _WithoutRequests(spec.loader)
+        return spec
+
+
+if "pydicom" not in _sys.modules and not any(isinstance(f, _PydicomWithoutRequests) for f in _sys.meta_path):
+    _sys.meta_path.insert(0, _PydicomWithoutRequests())

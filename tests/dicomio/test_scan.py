@@ -306,3 +306,25 @@ def test_series_mixing_pixel_encodings_is_split_and_each_part_loads(tmp_path: Pa
         "MONOCHROME2, 16 bits, 3 image(s) sagittal 8x8 RLE Lossless, MONOCHROME2, 16 bits); "
         "it was split into separate stacks."
     ]
+
+
+def test_the_plain_loop_scan_finds_what_plain_pydicom_reads(tmp_path: Path) -> None:
+    """The default scan (one thread, read-ahead) over more files than one read-ahead window,
+    names shuffled, a non-DICOM file among them: every image in slice order, positions as
+    plain pydicom reads them from each file, the same result as a threaded scan."""
+    g = axial_geometry(40, 6, 5, SPACING, 1.5)
+    paths = write_series(tmp_path, _volume(g.shape), g, SeriesSpec(), shuffle_names=True)
+    (tmp_path / "notes.txt").write_text("not an image\n")
+    seen: list[int] = []
+    result = scan_paths([tmp_path], progress=lambda d, _t: seen.append(d))
+    assert seen == list(range(42))  # 0, then after each of the 41 files
+    (stack,) = result.stacks
+    assert [s.path.name for s in result.skipped] == ["notes.txt"]
+    by_file = {str(p): [float(x) for x in pydicom.dcmread(p).ImagePositionPatient] for p in paths}
+    z = [by_file[str(f.path)][2] for f in stack.frames]
+    assert z == sorted(z) and len(z) == 40
+    assert [list(f.geometry.position_mm) for f in stack.frames] == [
+        by_file[str(f.path)] for f in stack.frames
+    ]
+    threaded = scan_paths([tmp_path], workers=2).stacks[0]
+    assert [f.path for f in threaded.frames] == [f.path for f in stack.frames]

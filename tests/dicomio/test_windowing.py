@@ -10,7 +10,7 @@ import pytest
 from dicomio.model import SeriesStack, WindowPreset
 from dicomio.scan import scan_paths
 from dicomio.synthetic.synth import SeriesSpec, sagittal_geometry, write_series
-from dicomio.windowing import CT_BONE, CT_SOFT_TISSUE, display_presets, window_to_uint8
+from dicomio.windowing import CT_BONE, CT_SOFT_TISSUE, auto_window, display_presets, window_to_uint8
 
 #: Voxels 0..1000: the background is what lies below 5 % of the way from the minimum (0) to
 #: the 99.5th percentile (995), i.e. 0..49, so the automatic window runs from the 1st to the
@@ -104,3 +104,52 @@ def test_the_grey_values_are_the_ones_pyqtgraph_shows() -> None:
             levels = (preset.center - preset.width / 2, preset.center + preset.width / 2)
             argb, _ = pg_functions.makeARGB(image, levels=levels)
             np.testing.assert_array_equal(window_to_uint8(image, preset), argb[..., 0])
+
+
+def test_auto_window_of_a_large_volume_samples_it_with_the_percentiles_of_the_whole() -> None:
+    """A 3.1 M-voxel CT-like volume (above the 2 M sample limit): half air (-1000), half a
+    uniform mix of 0..999 HU in random order.  Background is below -1000 + 5 % of the range,
+    so the window runs from the foreground's 1st to 99.5th percentile: 9.99 and 994.0 for a
+    uniform 0..999 (numpy's linear percentiles), i.e. centre ~502, width ~984."""
+    rng = np.random.default_rng(7)
+    n = 48 * 256 * 256
+    values = np.concatenate([np.full(n // 2, -1000), np.tile(np.arange(1000), n // 2000 + 1)[: n // 2]])
+    volume = rng.permutation(values).astype(np.int16).reshape(48, 256, 256)
+    auto = auto_window(volume)
+    assert auto.center == pytest.approx((9.99 + 994.0) / 2, abs=3.0)
+    assert auto.width == pytest.approx(994.0 - 9.99, abs=3.0)
+    # The same as the percentiles of every voxel (no sampling), within a grey level of 1 HU.
+    fg = volume[volume > -900].astype(np.float64)
+    p_lo, p_hi = np.percentile(fg, [1.0, 99.5])
+    assert auto.center == pytest.approx((p_lo + p_hi) / 2, abs=1.0)
+    assert auto.width == pytest.approx(p_hi - p_lo, abs=1.0)
+
+
+def test_auto_window_ignores_nan_and_inf_in_a_float_volume() -> None:
+    volume = np.tile(RAMP.astype(np.float32), 3000).reshape(3000, 1001)  # 3 M voxels: sampled
+    volume[::7, ::3] = np.nan
+    volume[1::11, ::5] = np.inf
+    auto = auto_window(volume)
+    # The NaN/inf pattern thins some ramp values more than others: truth is the percentiles
+    # of every finite voxel above the background threshold (0 + 5 % of 0..995: 49.75).
+    finite = volume[np.isfinite(volume)].astype(np.float64)
+    p_lo, p_hi = np.percentile(finite[finite > 0.05 * np.percentile(finite, 99.5)], [1.0, 99.5])
+    assert auto.center == pytest.approx((p_lo + p_hi) / 2, abs=1.0)
+    assert auto.width == pytest.approx(p_hi - p_lo, abs=1.0)
+    assert auto.width == pytest.approx(AUTO_WIDTH, abs=2.0)  # close to the unthinned ramp's
+    with pytest.raises(ValueError, match="no finite values"):
+        auto_window(np.full((4, 4), np.nan))
+
+
+def test_auto_window_does_not_copy_the_volume_as_float64() -> None:
+    """The peak extra memory of a 64 MiB int16 volume's window is the sample (2 M x 8 bytes
+    = 16 MiB plus percentile temporaries), not a 256 MiB float64 copy."""
+    import tracemalloc
+
+    volume = np.zeros((128, 512, 512), dtype=np.int16)
+    volume[:, 100:400, 100:400] = 500
+    tracemalloc.start()
+    auto_window(volume)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert peak < 0.75 * volume.nbytes
