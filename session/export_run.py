@@ -199,9 +199,47 @@ def _export_sr(
             summary.failed.append((item.path, str(exc)))
 
 
-def run_export(cases: list[Path], fmt: str, out: Path, pseudonymize_key: str | None, force: bool) -> int:
-    """The ``endplate export`` verb: prints what was written and each failure; exit status."""
+def send_sr_files(node_text: str, summary: ExportSummary) -> tuple[bool, str]:
+    """Send the SR files an export wrote to a PACS node: (sent, a sentence saying what happened)."""
+    from dicomio.pacs.errors import PacsError
+    from session.pacs_run import send_files
+    from session.pacs_settings import resolve_node
+
+    try:
+        node = resolve_node(node_text)
+        send_files(node, summary.written)
+    except (PacsError, ValueError) as exc:
+        return False, str(exc)
+    n = len(summary.written)
+    return True, f"sent {n} SR file{'s' if n != 1 else ''} to {node.describe()}"
+
+
+def run_export(
+    cases: list[Path],
+    fmt: str,
+    out: Path | None,
+    pseudonymize_key: str | None,
+    force: bool,
+    send: str | None = None,
+) -> int:
+    """The ``endplate export`` verb: prints what was written and each failure; exit status.
+
+    With ``send`` (``--format sr``), the SR files are also sent to that PACS node; without
+    ``out`` they are written to a temporary folder that is removed afterwards.
+    """
+    if out is None:
+        import tempfile
+
+        with tempfile.TemporaryDirectory(prefix="endplate-sr-") as tmp:
+            return run_export(cases, fmt, Path(tmp), pseudonymize_key, force, send)
     summary = export_cases(cases, fmt, out, pseudonymize_key=pseudonymize_key, force=force)
+    if send is not None and summary.written:
+        sent, sentence = send_sr_files(send, summary)
+        if sent:
+            summary.notes.append(sentence)
+        else:
+            summary.error = sentence
+            summary.exported.clear()
     for path, message in summary.failed:
         print(f"endplate export: {path}: {message}", file=sys.stderr)
     if summary.error is not None:
