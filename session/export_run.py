@@ -38,11 +38,13 @@ class ExportSummary:
     failed: list[tuple[Path, str]] = field(default_factory=list)  # (case file, sentence)
     error: str | None = None  # a problem that stopped the whole export (bad --out, ...)
     notes: list[str] = field(default_factory=list)
+    sent_to: str | None = None  # the PACS node the SR files went to
+    send_error: str | None = None  # why they could not be sent (the files are written)
 
     @property
     def exit_status(self) -> int:
-        """0 every case exported, 1 some failed, 2 nothing exported."""
-        if self.error is not None or not self.exported:
+        """0 every case exported (and sent), 1 some failed, 2 nothing exported or not sent."""
+        if self.error is not None or not self.exported or self.send_error is not None:
             return 2
         return 1 if self.failed else 0
 
@@ -199,19 +201,40 @@ def _export_sr(
             summary.failed.append((item.path, str(exc)))
 
 
-def send_sr_files(node_text: str, summary: ExportSummary) -> tuple[bool, str]:
-    """Send the SR files an export wrote to a PACS node: (sent, a sentence saying what happened)."""
+def send_sr_files(node_text: str, summary: ExportSummary) -> None:
+    """Send the SR files an export wrote to a PACS node; sets ``sent_to`` or ``send_error``."""
     from dicomio.pacs.errors import PacsError
     from session.pacs_run import send_files
     from session.pacs_settings import resolve_node
 
+    if not summary.written:
+        return
     try:
         node = resolve_node(node_text)
         send_files(node, summary.written)
     except (PacsError, ValueError) as exc:
-        return False, str(exc)
-    n = len(summary.written)
-    return True, f"sent {n} SR file{'s' if n != 1 else ''} to {node.describe()}"
+        summary.send_error = str(exc)
+        return
+    summary.sent_to = node.describe()
+
+
+def export_and_send(
+    case_paths: Sequence[Path | str],
+    out: Path | str,
+    send: str,
+    *,
+    pseudonymize_key: str | None = None,
+    force: bool = False,
+    progress: Callable[[str], None] | None = None,
+) -> ExportSummary:
+    """Export the SR of each case into ``out``, then send the files to the PACS node ``send``."""
+    summary = export_cases(
+        case_paths, "sr", out, pseudonymize_key=pseudonymize_key, force=force, progress=progress
+    )
+    if summary.written:
+        (progress or (lambda _m: None))("sending the SR to the PACS")
+        send_sr_files(send, summary)
+    return summary
 
 
 def run_export(
@@ -232,20 +255,23 @@ def run_export(
 
         with tempfile.TemporaryDirectory(prefix="endplate-sr-") as tmp:
             return run_export(cases, fmt, Path(tmp), pseudonymize_key, force, send)
-    summary = export_cases(cases, fmt, out, pseudonymize_key=pseudonymize_key, force=force)
-    if send is not None and summary.written:
-        sent, sentence = send_sr_files(send, summary)
-        if sent:
-            summary.notes.append(sentence)
-        else:
-            summary.error = sentence
-            summary.exported.clear()
+    if send is not None:
+        summary = export_and_send(cases, out, send, pseudonymize_key=pseudonymize_key, force=force)
+    else:
+        summary = export_cases(cases, fmt, out, pseudonymize_key=pseudonymize_key, force=force)
     for path, message in summary.failed:
         print(f"endplate export: {path}: {message}", file=sys.stderr)
     if summary.error is not None:
         print(f"endplate export: {summary.error}", file=sys.stderr)
     for note in summary.notes:
         print(f"endplate export: note: {note}", file=sys.stderr)
+    if summary.send_error is not None:
+        print(f"endplate export: the SR was not sent: {summary.send_error}", file=sys.stderr)
+    if summary.sent_to is not None:
+        n = len(summary.written)
+        print(
+            f"endplate export: sent {n} SR file{'s' if n != 1 else ''} to {summary.sent_to}", file=sys.stderr
+        )
     if summary.exported:
         n = len(summary.exported)
         where = summary.written[0] if len(summary.written) == 1 else f"{len(summary.written)} files in {out}"

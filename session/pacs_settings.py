@@ -182,6 +182,14 @@ def save_settings(settings: PacsSettings, path: Path | None = None) -> Path:
     return path
 
 
+def pacs_node_names() -> list[str]:
+    """The configured node names (none when the settings cannot be read: the user may type a URL)."""
+    try:
+        return [n.name for n in load_settings().nodes]
+    except ValueError:
+        return []
+
+
 def resolve_node(text: str, settings: PacsSettings | None = None) -> Node:
     """A node by settings name or by URL (``dicom://AE@HOST:PORT``, ``http(s)://...``)."""
     settings = settings if settings is not None else load_settings()

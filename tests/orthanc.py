@@ -13,11 +13,15 @@ import shutil
 import socket
 import subprocess
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import pydicom
 import pytest
 import requests
+
+from dicomio.synthetic.demo import DemoManifest, build_demo_set
 
 ORTHANC_BIN = shutil.which("Orthanc") or (
     "/usr/sbin/Orthanc" if Path("/usr/sbin/Orthanc").is_file() else None
@@ -154,3 +158,41 @@ def start_orthanc(folder: Path, *, deadline_s: float = 60.0) -> Orthanc:
             server.stop()
             raise RuntimeError(f"Orthanc did not answer within {deadline_s} s")
         time.sleep(0.1)  # polling interval, not a wait for a result
+
+
+@dataclass(frozen=True)
+class Uploaded:
+    """What the server holds, read from the uploaded files by plain pydicom."""
+
+    server: Orthanc
+    files: dict[str, list[Path]]  # series UID -> files
+    headers: dict[str, pydicom.Dataset]  # series UID -> header of its first file
+    ct_series: str
+    mr_series: str
+    demo: DemoManifest
+
+
+@pytest.fixture(scope="session")
+def orthanc(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Uploaded]:
+    from tests.conftest import REALDATA
+
+    if not REALDATA.is_dir():
+        pytest.skip("../shared/realdata is absent")
+    server = start_orthanc(tmp_path_factory.mktemp("orthanc"))
+    try:
+        demo = build_demo_set(tmp_path_factory.mktemp("pacs_demo") / "images", small=True)
+        paths = [*sorted((REALDATA / "lidc-idri-0314-ct").glob("*.dcm")), REALDATA / "spine-ls.dcm"]
+        for series in demo.series:
+            paths.extend(series.files)
+        files: dict[str, list[Path]] = {}
+        headers: dict[str, pydicom.Dataset] = {}
+        for path in paths:
+            ds = pydicom.dcmread(path, stop_before_pixels=True)
+            files.setdefault(str(ds.SeriesInstanceUID), []).append(path)
+            headers.setdefault(str(ds.SeriesInstanceUID), ds)
+        server.upload(paths)
+        ct = str(pydicom.dcmread(paths[0], stop_before_pixels=True).SeriesInstanceUID)
+        mr = str(pydicom.dcmread(REALDATA / "spine-ls.dcm", stop_before_pixels=True).SeriesInstanceUID)
+        yield Uploaded(server, files, headers, ct, mr, demo)
+    finally:
+        server.stop()

@@ -414,12 +414,15 @@ def move_series(
             )
             try:
                 _drive(responses, assoc, node, receiver, cancel, "C-MOVE")
+            except PacsCancelledError:
+                raise
             except PacsError as exc:
-                if "0xA801" in str(exc):
+                if not receiver.received and "status 0x" in str(exc):
+                    # 0xA801 (unknown destination), or 0xC000 from servers that say less
                     raise PacsError(
-                        f"The PACS node {node.describe()} does not know our AE title "
-                        f"{node.local.ae_title!r} as a C-MOVE destination; register it there "
-                        f"(port {node.local.port}) or retrieve by C-GET."
+                        f"The PACS node {node.describe()} sent nothing by C-MOVE ({str(exc).split('(')[-1]} "
+                        f"does it know our AE title {node.local.ae_title!r} at port {node.local.port}? "
+                        "Register it there or retrieve by C-GET."
                     ) from None
                 raise
     finally:

@@ -19,8 +19,7 @@ from dicomio.pacs.errors import PacsCancelledError
 from dicomio.pacs.matches import StudyQuery
 from dicomio.pacs.nodes import DimseNode, LocalAe, Node, parse_node_url
 from main import main
-from tests.orthanc import OUR_AE
-from tests.pacs.conftest import Uploaded
+from tests.orthanc import OUR_AE, Uploaded
 
 
 def dimse(up: Uploaded, retrieve: str = "get") -> DimseNode:

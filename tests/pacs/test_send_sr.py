@@ -20,7 +20,7 @@ from main import main
 from measure.case import Case, SeriesRef, Timepoint
 from measure.casefile import save_case
 from measure.landmarks import Landmark
-from tests.pacs.conftest import Uploaded
+from tests.orthanc import Uploaded
 
 LEVELS = ("T12", "L1", "L2")
 
