@@ -95,6 +95,15 @@ class Orthanc:
         r.raise_for_status()
         return r.json()
 
+    def restart(self, deadline_s: float = 60.0) -> None:
+        """Start the stopped server again with the same configuration, ports and storage."""
+        self.stop()
+        log = open(self.folder / "orthanc.log", "ab")  # noqa: SIM115 - the child writes it until stopped
+        self.process = subprocess.Popen(
+            [str(ORTHANC_BIN), str(self.folder / "config.json")], stdout=log, stderr=subprocess.STDOUT
+        )
+        wait_until_up(self, deadline_s)
+
     def stop(self) -> None:
         if self.process.poll() is None:
             self.process.terminate()
@@ -145,15 +154,20 @@ def start_orthanc(folder: Path, *, deadline_s: float = 60.0) -> Orthanc:
         [ORTHANC_BIN, str(folder / "config.json")], stdout=log, stderr=subprocess.STDOUT
     )
     server = Orthanc(folder, http_port, dicom_port, our_port, process)
+    wait_until_up(server, deadline_s)
+    return server
+
+
+def wait_until_up(server: Orthanc, deadline_s: float) -> None:
+    """Poll the REST API until it answers (bounded by ``deadline_s``)."""
     end = time.monotonic() + deadline_s
     while True:
-        if process.poll() is not None:
-            raise RuntimeError(
-                f"Orthanc exited at start: {(folder / 'orthanc.log').read_text(errors='replace')}"
-            )
+        if server.process.poll() is not None:
+            text = (server.folder / "orthanc.log").read_text(errors="replace")
+            raise RuntimeError(f"Orthanc exited at start: {text[-2000:]}")
         with contextlib.suppress(requests.RequestException):
             if requests.get(f"{server.rest}/system", timeout=2).ok:
-                return server
+                return
         if time.monotonic() > end:
             server.stop()
             raise RuntimeError(f"Orthanc did not answer within {deadline_s} s")
