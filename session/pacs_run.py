@@ -215,10 +215,19 @@ def add_node(
     *,
     move: bool = False,
     username: str | None = None,
-    password: str | None = None,
-    token: str | None = None,
+    password_env: str | None = None,
+    token_env: str | None = None,
 ) -> PacsSettings:
-    """The settings with the node ``name`` added or replaced (ValueError for a bad URL)."""
+    """The settings with the node ``name`` added or replaced (ValueError for a bad URL).
+
+    Secrets come from environment variables; the settings keep the variables' names.
+    """
+    secrets: dict[str, str | None] = {}
+    for key, env in (("password", password_env), ("token", token_env)):
+        if env:
+            if env not in os.environ:
+                raise ValueError(f"The environment variable {env} for the {key} is not set.")
+            secrets[key] = os.environ[env]
     if not name.strip() or is_url_like(name):
         raise ValueError(f"The node name {name!r} is not valid; use a short word such as 'pacs'.")
     node = parse_node_url(url, settings.local, settings.timeout_s)
@@ -236,10 +245,12 @@ def add_node(
         named = WebNode(
             node.url,
             username if username is not None else node.username,
-            password if password is not None else node.password,
-            token,
+            secrets.get("password") or node.password,
+            secrets.get("token"),
             node.timeout_s,
             name,
+            password_env or None,
+            token_env or None,
         )
     return settings.with_node(named)
 
@@ -277,20 +288,8 @@ def run_pacs_add(
                 settings.cache_dir,
                 settings.timeout_s,
             )
-        secrets: dict[str, str | None] = {}
-        for key, env in (("password", password_env), ("token", token_env)):
-            if env:
-                if env not in os.environ:
-                    raise ValueError(f"The environment variable {env} for the {key} is not set.")
-                secrets[key] = os.environ[env]
         settings = add_node(
-            settings,
-            name,
-            url,
-            move=move,
-            username=username,
-            password=secrets.get("password"),
-            token=secrets.get("token"),
+            settings, name, url, move=move, username=username, password_env=password_env, token_env=token_env
         )
         path = save_settings(settings)
     except (ValueError, OSError) as exc:

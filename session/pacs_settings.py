@@ -106,7 +106,16 @@ def _node(name: str, entry: dict[str, Any], local: LocalAe, timeout_s: float) ->
         username = entry.get("username") or parsed.username
         password = _secret(entry, "password", name) or parsed.password
         token = _secret(entry, "token", name)
-        return WebNode(parsed.url, username, password, token, timeout, name)
+        return WebNode(
+            parsed.url,
+            username,
+            password,
+            token,
+            timeout,
+            name,
+            entry.get("password_env") or None,
+            entry.get("token_env") or None,
+        )
     raise ValueError(f"The PACS node {name!r} has type {kind!r}; expected 'dimse' or 'dicomweb'.")
 
 
@@ -156,9 +165,13 @@ def settings_dict(settings: PacsSettings) -> dict[str, Any]:
             entry: dict[str, Any] = {"type": "dicomweb", "url": node.url}
             if node.username is not None:
                 entry["username"] = node.username
-            if node.password is not None:
+            if node.password_env:
+                entry["password_env"] = node.password_env
+            elif node.password is not None:
                 entry["password"] = node.password
-            if node.token is not None:
+            if node.token_env:
+                entry["token_env"] = node.token_env
+            elif node.token is not None:
                 entry["token"] = node.token
             nodes[node.name] = entry
     out: dict[str, Any] = {

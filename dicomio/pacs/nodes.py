@@ -55,6 +55,10 @@ class WebNode:
     token: str | None = field(default=None, repr=False)
     timeout_s: float = DEFAULT_TIMEOUT_S
     name: str = ""
+    #: Where the settings read the password / token from (an environment variable name):
+    #: saving the settings writes the name back, never the secret it read.
+    password_env: str | None = None
+    token_env: str | None = None
 
     def describe(self) -> str:
         """``NAME (URL)`` with no credentials."""

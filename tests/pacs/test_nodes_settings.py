@@ -163,6 +163,8 @@ def test_pacs_add_and_nodes_never_print_or_log_the_secret(
         == 0
     )
     assert stat.S_IMODE(settings_path().stat().st_mode) == 0o600
+    text = settings_path().read_text()
+    assert SECRET not in text and '"password_env": "EP_PASSWORD"' in text  # the name, not the secret
     saved = load_settings()
     web = saved.node("web")
     assert isinstance(web, WebNode) and web.password == SECRET
