@@ -95,6 +95,22 @@ class Orthanc:
         r.raise_for_status()
         return r.json()
 
+    def instance_ids(self) -> set[str]:
+        return set(self.get_json("/instances"))  # type: ignore[arg-type]
+
+    @contextlib.contextmanager
+    def keep_contents(self) -> Iterator[set[str]]:
+        """Delete, at the end, every instance added inside (a send test leaves the server as it was).
+
+        Yields the instance ids present before.
+        """
+        before = self.instance_ids()
+        try:
+            yield before
+        finally:
+            for orthanc_id in self.instance_ids() - before:
+                requests.delete(f"{self.rest}/instances/{orthanc_id}", timeout=30).raise_for_status()
+
     def restart(self, deadline_s: float = 60.0) -> None:
         """Start the stopped server again with the same configuration, ports and storage."""
         self.stop()

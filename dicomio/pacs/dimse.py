@@ -9,6 +9,7 @@ as the bytes that arrived (file meta prepended), atomically, into the series' ca
 from __future__ import annotations
 
 import contextlib
+import io
 import logging
 import socket
 import threading
@@ -286,13 +287,24 @@ class _Receiver:
         self.folder = folder
         self.progress = progress
         self.received: list[str] = []
+        self.rejected = 0  # instances whose bytes are not a readable data set of that UID
         self.total: int | None = None
         self.lock = threading.Lock()
 
     def handle(self, event: evt.Event) -> int:
         sop_uid = str(getattr(event.request, "AffectedSOPInstanceUID", ""))
+        data = event.encoded_dataset(include_meta=True)
+        try:  # a non-DICOM payload never reaches the cache
+            header = dcmread(io.BytesIO(data), stop_before_pixels=True)
+            valid = str(header.get("SOPInstanceUID", "")) == sop_uid
+        except Exception:  # any decoding failure of foreign bytes
+            valid = False
+        if not valid:
+            with self.lock:
+                self.rejected += 1
+            return 0xC210  # cannot understand
         try:
-            self.folder.write(sop_uid, event.encoded_dataset(include_meta=True))
+            self.folder.write(sop_uid, data)
         except OSError:
             _log.exception("pacs: could not write %s", sop_uid)
             return 0xA700  # out of resources: the sender counts it as failed
@@ -338,6 +350,11 @@ def _drive(
                 f"The retrieve was cancelled after {len(receiver.received)} images; they are kept in "
                 f"{receiver.folder.path}."
             )
+    if receiver.rejected:
+        raise PacsError(
+            f"The PACS node {node.describe()} sent {receiver.rejected} images by {what} that are not valid "
+            f"DICOM; they were not kept ({len(receiver.received)} valid images are kept)."
+        )
     if final is None:
         raise PacsError(
             f"The PACS node {node.describe()} stopped during the {what} after {len(receiver.received)} "

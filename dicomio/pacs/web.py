@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import requests
 from dicomweb_client import DICOMwebClient
@@ -31,13 +32,46 @@ _AS_STORED: tuple[tuple[str, str], ...] = (("application/dicom", "*"),)
 Cancel = Callable[[], bool]
 
 
-def _client(node: WebNode) -> DICOMwebClient:
+def _session(node: WebNode) -> requests.Session:
     session = requests.Session()
     if node.token:
         session.headers["Authorization"] = f"Bearer {node.token}"
     elif node.username is not None:
         session.auth = (node.username, node.password or "")
-    client = DICOMwebClient(node.url, session=session, timeout=node.timeout_s)
+    return session
+
+
+def _search_studies(
+    node: WebNode, session: requests.Session, filters: dict[str, str], fields: list[str], limit: int
+) -> list[dict[str, Any]]:
+    """QIDO-RS ``/studies``, with DICOM wildcards (``*``, ``?``) left unescaped in the URL.
+
+    dicomweb-client percent-encodes ``*``, and Orthanc 1.10's plugin does not decode query
+    values, so ``DOE*`` would be matched literally and find nothing.  For the same reason a
+    character that must be encoded (a space, ``&``, ``#``...) is sent as the one-character
+    wildcard ``?``: ``CT SPINE`` is asked as ``CT?SPINE`` (it may also match ``CT-SPINE``).
+    """
+    params = [*((k, _unencoded(v)) for k, v in filters.items()), *(("includefield", f) for f in fields)]
+    params.append(("limit", str(limit)))
+    query = "&".join(f"{quote(k)}={quote(v, safe='*?^')}" for k, v in params)
+    response = session.get(
+        f"{node.url}/studies?{query}", headers={"Accept": "application/dicom+json"}, timeout=node.timeout_s
+    )
+    response.raise_for_status()
+    if response.status_code == 204 or not response.content:
+        return []
+    data = response.json()
+    if not isinstance(data, list) or not all(isinstance(item, dict) for item in data):
+        raise ValueError("QIDO-RS answer is not a list of DICOM JSON objects")
+    return data
+
+
+def _unencoded(value: str) -> str:
+    return "".join(c if c.isascii() and (c.isalnum() or c in "*?^.-_") else "?" for c in value)
+
+
+def _client(node: WebNode, session: requests.Session | None = None) -> DICOMwebClient:
+    client = DICOMwebClient(node.url, session=session or _session(node), timeout=node.timeout_s)
     client.set_http_retry_params(retry=False)  # retries with back-off would exceed the timeout
     return client
 
@@ -114,13 +148,16 @@ def find(node: WebNode, query: StudyQuery) -> list[StudyMatch]:
         "StudyInstanceUID": query.study_uid,
     }
     filters = {k: v for k, v in filters.items() if v}
-    client = _client(node)
+    session = _session(node)
+    client = _client(node, session)
     studies: list[StudyMatch] = []
     with _errors(node, "study query (QIDO-RS)"):
-        items = client.search_for_studies(
-            search_filters=filters,
-            fields=["NumberOfStudyRelatedInstances", "ModalitiesInStudy", "StudyDescription"],
-            limit=query.max_studies + 1,
+        items = _search_studies(
+            node,
+            session,
+            filters,
+            ["NumberOfStudyRelatedInstances", "ModalitiesInStudy", "StudyDescription"],
+            query.max_studies + 1,
         )
         if len(items) > query.max_studies:
             raise PacsError(

@@ -126,22 +126,23 @@ def test_export_dialog_sends_the_sr_to_pacs(
         )
     case_path = tmp_path / "case.json"
     save_case(case, case_path)
-    before = set(orthanc.server.get_json("/instances"))  # type: ignore[arg-type]
-    dialog = window.open_export_dialog(ask_save=lambda _q: False)
-    qtbot.addWidget(dialog)
-    dialog.set_include_current(False)
-    dialog.add_case_files([case_path])
-    dialog.set_format("sr")
-    dialog.set_output(tmp_path / "sr")
-    dialog.set_send_to(orthanc.server.dicomweb)
-    with qtbot.waitSignal(dialog.exportFinished, timeout=60000) as blocker:
-        assert dialog.start_export(), dialog.result_text()
-    summary = blocker.args[0]
-    assert summary.sent_to is not None and summary.send_error is None
-    assert "Sent the SR to" in dialog.result_text()
-    (written,) = (tmp_path / "sr").glob("*.dcm")
-    new = set(orthanc.server.get_json("/instances")) - before  # type: ignore[arg-type]
-    assert len(new) == 1
-    tags = orthanc.server.get_json(f"/instances/{next(iter(new))}/simplified-tags")
-    assert tags["SOPInstanceUID"] == str(pydicom.dcmread(written).SOPInstanceUID)  # type: ignore[index]
-    assert tags["Modality"] == "SR"  # type: ignore[index]
+    with orthanc.server.keep_contents() as before:
+        dialog = window.open_export_dialog(ask_save=lambda _q: False)
+        qtbot.addWidget(dialog)
+        dialog.set_include_current(False)
+        dialog.add_case_files([case_path])
+        dialog.set_format("sr")
+        dialog.set_output(tmp_path / "sr")
+        dialog.set_send_to(orthanc.server.dicomweb)
+        with qtbot.waitSignal(dialog.exportFinished, timeout=60000) as blocker:
+            assert dialog.start_export(), dialog.result_text()
+        summary = blocker.args[0]
+        assert summary.sent_to is not None and summary.send_error is None
+        assert "Sent the SR to" in dialog.result_text()
+        (written,) = (tmp_path / "sr").glob("*.dcm")
+        new = set(orthanc.server.get_json("/instances")) - before  # type: ignore[arg-type]
+        assert len(new) == 1
+        tags = orthanc.server.get_json(f"/instances/{next(iter(new))}/simplified-tags")
+        assert tags["SOPInstanceUID"] == str(pydicom.dcmread(written).SOPInstanceUID)  # type: ignore[index]
+        assert tags["Modality"] == "SR"  # type: ignore[index]
+        assert tags["StudyInstanceUID"] == str(orthanc.headers[series.series_uid].StudyInstanceUID)  # type: ignore[index]

@@ -179,3 +179,32 @@ def test_pacs_add_and_nodes_never_print_or_log_the_secret(
     assert "not reachable" in out.err
     log = log_path().read_text() if log_path().is_file() else ""
     assert SECRET not in out.out + out.err + log
+
+
+def test_cli_refusals_are_one_line_with_exit_2(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    assert main(["pacs", "echo", "nowhere"]) == 2
+    assert main(["pacs", "find", "dicom://A@127.0.0.1:9", "--date", "someday"]) == 2
+    assert main(["pacs", "get", "unknown-node", "1.2.3", "--out", str(tmp_path)]) == 2
+    assert main(["pacs", "find", "unknown-node"]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 4
+    assert "no PACS node 'nowhere'" in err[0] and "not a date or range" in err[1]
+    assert main(["pacs", "add", "x://y", "dicom://A@h:1"]) == 1
+    assert main(["pacs", "add", "w", "http://h:1/dw", "--token-env", "EP_UNSET_VARIABLE"]) == 1
+    err = capsys.readouterr().err
+    assert "node name 'x://y' is not valid" in err and "EP_UNSET_VARIABLE for the token is not set" in err
+    with pytest.raises(SystemExit):
+        main(["export", "case.json", "--format", "csv", "--send", "pacs"])
+    assert "--send sends an SR" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["export", "case.json", "--format", "csv"])
+
+
+def test_a_damaged_settings_file_is_one_sentence(capsys: pytest.CaptureFixture[str]) -> None:
+    settings_path().write_text("{not json")
+    assert main(["pacs", "nodes"]) == 1
+    assert main(["pacs", "echo", "x"]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert (
+        all(f"The PACS settings {settings_path()} cannot be read" in line for line in err) and len(err) == 2
+    )

@@ -203,3 +203,59 @@ def test_pacs_get_cli_retrieves_every_series_of_a_study(
         }
     out = capsys.readouterr().out
     assert out.count("retrieved in") == len(in_study)
+
+
+@pytest.mark.parametrize("kind", ["dimse", "dicomweb"])
+def test_find_by_accession_patient_name_and_description(orthanc: Uploaded, kind: str) -> None:
+    node = dimse(orthanc) if kind == "dimse" else parse_node_url(orthanc.server.dicomweb)
+    ct = orthanc.headers[orthanc.ct_series]
+    mr = orthanc.headers[orthanc.mr_series]
+    by_accession = client.find(node, StudyQuery(accession_number=str(ct.AccessionNumber)))
+    assert [s.study_uid for s in by_accession] == [str(ct.StudyInstanceUID)]
+    name = str(mr.PatientName)
+    by_name = client.find(node, StudyQuery(patient_name=name[:5] + "*"))
+    want = {
+        str(h.StudyInstanceUID) for h in orthanc.headers.values() if str(h.PatientName).startswith(name[:5])
+    }
+    assert {s.study_uid for s in by_name} == want and str(ct.StudyInstanceUID) not in want
+    # The demo's post-op study holds one series, so its description is unambiguous (the pre-op
+    # study mixes CT and MR series whose StudyDescription differ).
+    post = orthanc.headers[orthanc.demo.by_key("post_ct").series_uid]
+    description = str(post.StudyDescription)
+    found = {s.study_uid: s for s in client.find(node, StudyQuery(study_description=description))}
+    assert str(post.StudyInstanceUID) in found
+    assert found[str(post.StudyInstanceUID)].description == description
+    assert not {str(ct.StudyInstanceUID), str(mr.StudyInstanceUID)} & set(found)
+
+
+def test_find_text_output_has_a_line_per_study_and_series(
+    orthanc: Uploaded, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ct = orthanc.headers[orthanc.ct_series]
+    assert (
+        main(
+            ["pacs", "find", orthanc.server.dimse_url, "--patient-id", str(ct.PatientID), "--modality", "ct"]
+        )
+        == 0
+    )
+    captured = capsys.readouterr()
+    lines = captured.out.splitlines()
+    assert len(lines) == 2
+    assert lines[0].split() == [
+        str(ct.StudyDate),
+        str(ct.PatientID),
+        "CT",
+        "(no",
+        "description)",
+        str(ct.StudyInstanceUID),
+    ]
+    assert lines[1].split()[:3] == ["CT", "275", "images"] and lines[1].endswith(orthanc.ct_series)
+    assert captured.err == f"1 study on {orthanc.server.dimse_url}\n"
+
+
+def test_pacs_get_of_an_unknown_study(
+    orthanc: Uploaded, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["pacs", "get", orthanc.server.dicomweb, "1.2.3.4.5.6", "--out", str(tmp_path)]) == 1
+    assert "has no study 1.2.3.4.5.6" in capsys.readouterr().err
+    assert not list(tmp_path.iterdir())

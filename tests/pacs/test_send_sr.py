@@ -53,7 +53,20 @@ def test_the_sr_of_a_retrieved_series_reaches_orthanc_with_its_measurements(
     retrieved_sops = {str(pydicom.dcmread(p, stop_before_pixels=True).SOPInstanceUID) for p in got.files}
     case_path = tmp_path / "case.json"
     save_case(_case_on_retrieved(orthanc, got.folder, f"SEND-{how}"), case_path)
-    before = set(orthanc.server.get_json("/instances"))  # type: ignore[arg-type]
+    with orthanc.server.keep_contents() as before:
+        _send_and_check(orthanc, url, case_path, tmp_path, study_uid, retrieved_sops, before, capsys)
+
+
+def _send_and_check(
+    orthanc: Uploaded,
+    url: str,
+    case_path: Path,
+    tmp_path: Path,
+    study_uid: str,
+    retrieved_sops: set[str],
+    before: set[str],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
 
     out = tmp_path / "sr"
     assert main(["export", str(case_path), "--format", "sr", "--out", str(out), "--send", url]) == 0
