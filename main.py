@@ -15,7 +15,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-VERBS = ("info", "demo-data", "measure", "export", "case", "cohort")
+VERBS = ("info", "demo-data", "measure", "export", "case", "cohort", "pacs")
 EXPORT_FORMATS = ("csv", "json", "sr", "fhir", "pdf", "parquet")  # session.export_run.EXPORT_FORMATS
 
 
@@ -65,7 +65,15 @@ def _verb_parser() -> argparse.ArgumentParser:
     )
     exp.add_argument("cases", nargs="+", type=Path, metavar="CASE")
     exp.add_argument("--format", required=True, choices=EXPORT_FORMATS)
-    exp.add_argument("--out", required=True, type=Path, metavar="PATH")
+    exp.add_argument(
+        "--out", type=Path, metavar="PATH", help="output file (folder for sr); optional with --send"
+    )
+    exp.add_argument(
+        "--send",
+        metavar="NODE",
+        help="--format sr only: send the SR files to a PACS node (name from the settings, "
+        "dicom://AE@HOST:PORT or http(s)://.../dicom-web)",
+    )
     exp.add_argument(
         "--pseudonymize",
         metavar="KEY",
@@ -94,7 +102,83 @@ def _verb_parser() -> argparse.ArgumentParser:
     cohort.add_argument("--to", dest="date_to", metavar="YYYY-MM-DD", help="procedures on or before")
     cohort.add_argument("--all-levels", action="store_true", help="imaging statistics over every level")
     cohort.add_argument("--force", action="store_true", help="overwrite an existing report")
+    _pacs_parser(sub)
     return parser
+
+
+def _pacs_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    pacs = sub.add_parser(
+        "pacs",
+        help="query, retrieve from and send to a PACS (docs/pacs.md)",
+        description="NODE is a name from the PACS settings, dicom://AE_TITLE@HOST:PORT or http(s)://HOST:PORT/PATH.",
+    )
+    verbs = pacs.add_subparsers(dest="pacs_verb", required=True)
+    echo = verbs.add_parser("echo", help="C-ECHO (DIMSE) or a QIDO-RS ping (DICOMweb), one line")
+    echo.add_argument("node", metavar="NODE")
+    find = verbs.add_parser("find", help="find studies and their series")
+    find.add_argument("node", metavar="NODE")
+    find.add_argument("--patient-id", default="")
+    find.add_argument("--patient-name", default="", help="DICOM matching: * and ? wildcards")
+    find.add_argument(
+        "--date", default="", metavar="FROM-TO", help="YYYYMMDD, YYYYMMDD-YYYYMMDD, -TO or FROM-"
+    )
+    find.add_argument("--modality", default="", help="e.g. CT or MR (studies that hold one)")
+    find.add_argument("--accession", default="")
+    find.add_argument("--description", default="", help="study description (wildcards allowed)")
+    find.add_argument(
+        "--max-studies", type=int, default=500, help="more matches than this is an error (default 500)"
+    )
+    find.add_argument("--json", action="store_true", help="one JSON object per study and line (docs/cli.md)")
+    get = verbs.add_parser("get", help="retrieve a study's series into DIR/SERIES_UID/")
+    get.add_argument("node", metavar="NODE")
+    get.add_argument("study_uid", metavar="STUDY_UID")
+    get.add_argument(
+        "series_uids", nargs="*", metavar="SERIES_UID", help="default: every series of the study"
+    )
+    get.add_argument("--out", required=True, type=Path, metavar="DIR")
+    verbs.add_parser("nodes", help="list the configured nodes (no secrets)")
+    add = verbs.add_parser("add", help="add or replace a node in the settings (file mode 0600)")
+    add.add_argument("name", metavar="NAME")
+    add.add_argument("url", metavar="URL", help="dicom://AE@HOST:PORT or http(s)://HOST:PORT/PATH")
+    add.add_argument("--move", action="store_true", help="DIMSE: retrieve by C-MOVE to our Storage SCP")
+    add.add_argument("--user", help="DICOMweb basic auth user name")
+    add.add_argument("--password-env", metavar="VAR", help="read the basic auth password from $VAR")
+    add.add_argument("--token-env", metavar="VAR", help="read a bearer token from $VAR")
+    add.add_argument("--our-ae", help="our AE title (all DIMSE nodes)")
+    add.add_argument("--our-port", type=int, help="our Storage SCP port for C-MOVE (all DIMSE nodes)")
+
+
+def _dispatch_pacs(args: argparse.Namespace) -> int:
+    from session import pacs_run
+
+    if args.pacs_verb == "echo":
+        return pacs_run.run_pacs_echo(args.node)
+    if args.pacs_verb == "find":
+        query = {
+            "patient_id": args.patient_id,
+            "patient_name": args.patient_name,
+            "date": args.date,
+            "modality": args.modality,
+            "accession": args.accession,
+            "description": args.description,
+        }
+        return pacs_run.run_pacs_find(args.node, query, as_json=args.json, max_studies=args.max_studies)
+    if args.pacs_verb == "get":
+        return pacs_run.run_pacs_get(args.node, args.study_uid, args.series_uids, args.out)
+    if args.pacs_verb == "nodes":
+        return pacs_run.run_pacs_nodes()
+    if args.pacs_verb == "add":
+        return pacs_run.run_pacs_add(
+            args.name,
+            args.url,
+            move=args.move,
+            username=args.user,
+            password_env=args.password_env,
+            token_env=args.token_env,
+            our_ae=args.our_ae,
+            our_port=args.our_port,
+        )
+    raise AssertionError(args.pacs_verb)
 
 
 def _gui_parser() -> argparse.ArgumentParser:
@@ -143,12 +227,17 @@ def _dispatch(argv: list[str]) -> int:
         if args.verb == "export":
             from session.export_run import run_export
 
+            if args.send is not None and args.format != "sr":
+                _verb_parser().error("--send sends an SR; use it with --format sr")
+            if args.out is None and args.send is None:
+                _verb_parser().error("the following arguments are required: --out")
             return run_export(
                 args.cases,
                 fmt=args.format,
                 out=args.out,
                 pseudonymize_key=args.pseudonymize,
                 force=args.force,
+                send=args.send,
             )
         if args.verb == "case":
             from session.clinical_run import run_case_import, run_case_set
@@ -167,6 +256,8 @@ def _dispatch(argv: list[str]) -> int:
                 all_levels=args.all_levels,
             )
             return run_cohort(args.inputs, args.out, filters, force=args.force)
+        if args.verb == "pacs":
+            return _dispatch_pacs(args)
         raise AssertionError(args.verb)
     args = _gui_parser().parse_args(argv)
     from app.gui import run_gui

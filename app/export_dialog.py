@@ -21,7 +21,8 @@ from PySide6 import QtCore, QtWidgets
 
 from app import workers
 from app.reader_entry import DIALOG_STYLE
-from session.export_run import ExportSummary, export_cases
+from session.export_run import ExportSummary, export_and_send, export_cases
+from session.pacs_settings import pacs_node_names
 
 
 @dataclass(frozen=True)
@@ -81,6 +82,7 @@ class ExportRequest:
     extra_cases: list[Path] = field(default_factory=list)
     pseudonymize_key: str | None = None
     force: bool = False
+    send_to: str | None = None  # a PACS node (name or URL) for the SR
 
 
 def dialog_wording(sentence: str) -> str:
@@ -120,6 +122,10 @@ def summary_sentences(summary: ExportSummary) -> list[str]:
         lines.append(f"The case file {path.name} was not exported: {_full_stop(dialog_wording(reason))}")
     if not summary.exported and summary.error is None:
         lines.append("Nothing was exported: no case could be read.")
+    if summary.sent_to is not None:
+        lines.append(f"Sent the SR to {summary.sent_to}.")
+    if summary.send_error is not None:
+        lines.append(f"The SR files were written but not sent to the PACS: {_full_stop(summary.send_error)}")
     lines.extend(f"Note: {_full_stop(note)}" for note in summary.notes)
     return lines
 
@@ -213,6 +219,18 @@ class ExportDialog(QtWidgets.QDialog):
         self.force_check = QtWidgets.QCheckBox(OVERWRITE_LABEL)
         self.force_check.setToolTip("Without it, an existing file is left as it is and nothing is written")
         form.addRow("", self.force_check)
+        send_row = QtWidgets.QHBoxLayout()
+        self.send_check = QtWidgets.QCheckBox("Send to PACS")
+        self.send_check.setToolTip("DICOM SR only: also send the SR files by C-STORE or STOW-RS")
+        self.send_node = QtWidgets.QComboBox()
+        self.send_node.setEditable(True)
+        self.send_node.addItems(pacs_node_names())
+        self.send_node.setToolTip(
+            "A node from the PACS settings, dicom://AE@HOST:PORT or http(s)://…/dicom-web"
+        )
+        send_row.addWidget(self.send_check)
+        send_row.addWidget(self.send_node, 1)
+        form.addRow("", send_row)
         layout.addWidget(target)
 
         privacy = QtWidgets.QGroupBox("Privacy")
@@ -317,7 +335,19 @@ class ExportDialog(QtWidgets.QDialog):
             extra_cases=self.extra_cases(),
             pseudonymize_key=self.key_edit.text() if self.pseudo_check.isChecked() else None,
             force=self.force_check.isChecked(),
+            send_to=self.send_target(),
         )
+
+    def send_target(self) -> str | None:
+        """The PACS node to send the SR to (None: not sending)."""
+        fmt = self.format_combo.currentData()
+        text = self.send_node.currentText().strip()
+        return text if fmt == "sr" and self.send_check.isChecked() and text else None
+
+    def set_send_to(self, node: str | None) -> None:
+        self.send_check.setChecked(node is not None)
+        if node is not None:
+            self.send_node.setEditText(node)
 
     def is_running(self) -> bool:
         return self.task is not None
@@ -348,7 +378,7 @@ class ExportDialog(QtWidgets.QDialog):
         self.progress.show()
         self.export_button.setEnabled(False)
         self.close_button.setEnabled(False)
-        out, fmt, key, force = req.out, req.fmt, req.pseudonymize_key, req.force
+        out, fmt, key, force, send = req.out, req.fmt, req.pseudonymize_key, req.force, req.send_to
         emit_step = self._steps.step.emit
 
         def say(sentence: str) -> None:
@@ -356,6 +386,8 @@ class ExportDialog(QtWidgets.QDialog):
                 emit_step(sentence)  # ... and the export goes on
 
         def job(_progress: workers.ProgressFn, _cancel: workers.CancelFn) -> ExportSummary:
+            if send is not None:
+                return export_and_send(cases, out, send, pseudonymize_key=key, force=force, progress=say)
             return export_cases(cases, fmt, out, pseudonymize_key=key, force=force, progress=say)
 
         self.task = workers.Task(job, "The export")
@@ -475,6 +507,8 @@ class ExportDialog(QtWidgets.QDialog):
 
     def _on_format_changed(self) -> None:
         fmt = FORMATS_BY_KEY[self.format_combo.currentData()]
+        self.send_check.setEnabled(fmt.key == "sr")
+        self.send_node.setEnabled(fmt.key == "sr")
         self.output_label.setText("Output folder" if fmt.key == "sr" else "Output file")
         text = self.output_edit.text().strip()
         if not self._output_touched or not text:

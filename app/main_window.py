@@ -27,6 +27,7 @@ from app.export_dialog import ExportDialog
 from app.measure_panel import MeasurementPanel
 from app.overlay_state import overlay_state_for
 from app.overlays import OverlayLayer
+from app.pacs_dialog import PacsDialog
 from app.placement_controller import PlacementController
 from app.reader_entry import ReaderEntryDialog, ReaderEntryPanel
 from app.regional_dialog import RegionalDialog
@@ -206,6 +207,12 @@ class MainWindow(QtWidgets.QMainWindow):
         self.act_open_folder = self._action("Open &folder…", acts.open_folder_dialog, "Ctrl+Shift+O")
         self.act_open_files = self._action("Open &files…", acts.open_files_dialog)
         self.act_open_case = self._action("&Open case…", acts.open_case_dialog, sk.Open)
+        self.act_open_pacs = self._action(
+            "Open from &PACS…",
+            self.open_pacs_dialog,
+            "Ctrl+Shift+P",
+            "Query a PACS, retrieve series and open them",
+        )
         self.act_save = self._action("&Save case", self.save, sk.Save)
         self.act_save_as = self._action("Save case &as…", self.save_as, sk.SaveAs)
         self.act_export = self._action("Export key &image…", acts.export_key_image_dialog, "Ctrl+E")
@@ -265,7 +272,13 @@ class MainWindow(QtWidgets.QMainWindow):
         m_file = menu.addMenu("&File")
         self.act_new_case = self._action("&New case", lambda: self.new_case(True), sk.New)
         self.act_close_case = self._action("&Close case", self.close_case, sk.Close)
-        for a in (self.act_new_case, self.act_open_folder, self.act_open_files, self.act_open_case):
+        for a in (
+            self.act_new_case,
+            self.act_open_folder,
+            self.act_open_files,
+            self.act_open_pacs,
+            self.act_open_case,
+        ):
             m_file.addAction(a)
         self.recent_menu = m_file.addMenu("Open &recent")
         self.recent_menu.aboutToShow.connect(lambda: acts.fill_recent_menu(self.recent_menu))
@@ -503,6 +516,18 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def open_case(self, path: Path) -> bool:
         return self.series.open_case(path)
+
+    def open_pacs_dialog(self, cache_root: Path | None = None) -> PacsDialog:
+        """The (non-modal) Open from PACS dialog; retrieved series open in this window."""
+        existing = self.findChild(PacsDialog, "PacsDialog")
+        if existing is not None and cache_root is None:
+            existing.show()
+            existing.raise_()
+            return existing
+        dialog = PacsDialog(self, cache_root)
+        dialog.retrieved.connect(lambda folders: self.open_paths(folders) if folders else None)
+        dialog.show()
+        return dialog
 
     def adopt_case(self, case: Case, show_uid: str | None = None) -> None:
         self.series.adopt_case(case, show_uid)

@@ -59,9 +59,10 @@ def fsync_folder(folder: Path) -> None:
         os.close(fd)
 
 
-def _write_new(tmp: Path, data: bytes) -> None:
+def _write_new(tmp: Path, data: bytes, mode: int) -> None:
     try:
-        with open(tmp, "xb") as handle:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), mode)
+        with open(fd, "wb") as handle:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
@@ -72,13 +73,20 @@ def _write_new(tmp: Path, data: bytes) -> None:
 
 
 def atomic_write(
-    path: Path | str, data: bytes, *, overwrite: bool = True, backup: Path | None = None
+    path: Path | str,
+    data: bytes,
+    *,
+    overwrite: bool = True,
+    backup: Path | None = None,
+    mode: int = 0o666,
 ) -> Path:
     """Write ``data`` to ``path`` atomically and durably; returns ``path``.
 
     ``overwrite=False`` refuses an existing file (:class:`OutputExistsError`).  ``backup``
     keeps the replaced file's previous content under that name (a hard link when the file
     system allows, else a copy); a failure to keep it is logged, never fails the write.
+    ``mode`` (less the umask) is the new file's permissions from its first byte on: ``0o600``
+    for a file that holds secrets (the PACS settings).
     Raises ``OSError`` (the target unchanged) when the folder is missing or not writable,
     ``IsADirectoryError`` when ``path`` is a folder.
     """
@@ -89,7 +97,7 @@ def atomic_write(
     tmp = temp_name(path)
     bak_tmp: Path | None = None
     try:
-        _write_new(tmp, data)
+        _write_new(tmp, data, mode)
         if backup is not None and path.exists():
             bak_tmp = temp_name(backup)
             try:

@@ -9,11 +9,12 @@ cd "$(dirname "$0")/.."
 DEV=0
 [ "${1:-}" = "--dev" ] && DEV=1
 
-# Qt's runtime libraries (offscreen and xcb platforms) and fonts; dcmtk for dsrdump in tests.
+# Qt's runtime libraries (offscreen and xcb platforms) and fonts; dcmtk for dsrdump in tests,
+# Orthanc and its DICOMweb plugin for the PACS tests (started by the tests, never as a service).
 APT_PACKAGES="libegl1 libgl1 libxkbcommon0 libxkbcommon-x11-0 libfontconfig1 libfreetype6 libdbus-1-3 \
 libxcb-cursor0 libxcb-icccm4 libxcb-image0 libxcb-keysyms1 libxcb-randr0 libxcb-render-util0 \
 libxcb-shape0 libxcb-xinerama0 libxcb-xkb1 libglib2.0-0 fonts-dejavu-core"
-[ "$DEV" = 1 ] && APT_PACKAGES="$APT_PACKAGES dcmtk poppler-utils"
+[ "$DEV" = 1 ] && APT_PACKAGES="$APT_PACKAGES dcmtk poppler-utils orthanc orthanc-dicomweb"
 
 missing=""
 for p in $APT_PACKAGES; do

@@ -38,11 +38,13 @@ class ExportSummary:
     failed: list[tuple[Path, str]] = field(default_factory=list)  # (case file, sentence)
     error: str | None = None  # a problem that stopped the whole export (bad --out, ...)
     notes: list[str] = field(default_factory=list)
+    sent_to: str | None = None  # the PACS node the SR files went to
+    send_error: str | None = None  # why they could not be sent (the files are written)
 
     @property
     def exit_status(self) -> int:
-        """0 every case exported, 1 some failed, 2 nothing exported."""
-        if self.error is not None or not self.exported:
+        """0 every case exported (and sent), 1 some failed, 2 nothing exported or not sent."""
+        if self.error is not None or not self.exported or self.send_error is not None:
             return 2
         return 1 if self.failed else 0
 
@@ -204,15 +206,77 @@ def _export_sr(
             summary.failed.append((item.path, str(exc)))
 
 
-def run_export(cases: list[Path], fmt: str, out: Path, pseudonymize_key: str | None, force: bool) -> int:
-    """The ``endplate export`` verb: prints what was written and each failure; exit status."""
-    summary = export_cases(cases, fmt, out, pseudonymize_key=pseudonymize_key, force=force)
+def send_sr_files(node_text: str, summary: ExportSummary) -> None:
+    """Send the SR files an export wrote to a PACS node; sets ``sent_to`` or ``send_error``."""
+    from dicomio.pacs.errors import PacsError
+    from session.pacs_run import send_files
+    from session.pacs_settings import resolve_node
+
+    if not summary.written:
+        return
+    try:
+        node = resolve_node(node_text)
+        send_files(node, summary.written)
+    except (PacsError, ValueError) as exc:
+        summary.send_error = str(exc)
+        return
+    summary.sent_to = node.describe()
+
+
+def export_and_send(
+    case_paths: Sequence[Path | str],
+    out: Path | str,
+    send: str,
+    *,
+    pseudonymize_key: str | None = None,
+    force: bool = False,
+    progress: Callable[[str], None] | None = None,
+) -> ExportSummary:
+    """Export the SR of each case into ``out``, then send the files to the PACS node ``send``."""
+    summary = export_cases(
+        case_paths, "sr", out, pseudonymize_key=pseudonymize_key, force=force, progress=progress
+    )
+    if summary.written:
+        (progress or (lambda _m: None))("sending the SR to the PACS")
+        send_sr_files(send, summary)
+    return summary
+
+
+def run_export(
+    cases: list[Path],
+    fmt: str,
+    out: Path | None,
+    pseudonymize_key: str | None,
+    force: bool,
+    send: str | None = None,
+) -> int:
+    """The ``endplate export`` verb: prints what was written and each failure; exit status.
+
+    With ``send`` (``--format sr``), the SR files are also sent to that PACS node; without
+    ``out`` they are written to a temporary folder that is removed afterwards.
+    """
+    if out is None:
+        import tempfile
+
+        with tempfile.TemporaryDirectory(prefix="endplate-sr-") as tmp:
+            return run_export(cases, fmt, Path(tmp), pseudonymize_key, force, send)
+    if send is not None:
+        summary = export_and_send(cases, out, send, pseudonymize_key=pseudonymize_key, force=force)
+    else:
+        summary = export_cases(cases, fmt, out, pseudonymize_key=pseudonymize_key, force=force)
     for path, message in summary.failed:
         print(f"endplate export: {path}: {message}", file=sys.stderr)
     if summary.error is not None:
         print(f"endplate export: {summary.error}", file=sys.stderr)
     for note in summary.notes:
         print(f"endplate export: note: {note}", file=sys.stderr)
+    if summary.send_error is not None:
+        print(f"endplate export: the SR was not sent: {summary.send_error}", file=sys.stderr)
+    if summary.sent_to is not None:
+        n = len(summary.written)
+        print(
+            f"endplate export: sent {n} SR file{'s' if n != 1 else ''} to {summary.sent_to}", file=sys.stderr
+        )
     if summary.exported:
         n = len(summary.exported)
         where = summary.written[0] if len(summary.written) == 1 else f"{len(summary.written)} files in {out}"

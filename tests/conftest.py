@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.orthanc import orthanc  # noqa: F401 - the session's Orthanc (started on first use)
+
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
