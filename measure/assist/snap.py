@@ -38,7 +38,6 @@ _STRIP_LINES = 5  # parallel profiles averaged across the strip
 #: (the cortex/disc edge is about 0.4 of a cement/marrow edge on MR).
 _RELATIVE_PEAK = 0.4
 _NEAR_SCALE = 1.5
-_OUTER_GAIN_PER_MM = 0.6
 
 
 def cortex_contrast_for(modality: str) -> CortexContrast:
@@ -61,6 +60,9 @@ class SnapSettings:
     #: For a bright cortex (CT, HU): values above are clipped, so that cement or an implant
     #: (far brighter than cortical bone) makes no stronger edge than the cortex does.
     bright_ceiling: float = 1000.0
+    #: Preference for edges further out of the body (per mm): the endplate is the last
+    #: edge before the disc.  Walls have other structures close outside: 0 there.
+    outer_gain_per_mm: float = 0.6
 
 
 @dataclass(frozen=True)
@@ -190,11 +192,14 @@ def snap_to_endplate(
     endplate: Endplate,
     contrast: CortexContrast,
     settings: SnapSettings | None = None,
+    outward_mm: ArrayLike | None = None,
 ) -> SnapResult:
     """Snap ``point_mm`` (LPS, on ``plane``) onto the body/disc boundary of ``endplate``.
 
     ``image`` is the displayed slice (rows, columns) whose geometry is ``plane``;
     ``tangent_mm`` the endplate's local direction (None: :func:`local_tangent`).
+    ``outward_mm`` (optional) says which way is out of the body when that is not up
+    (superior endplate) or down (inferior): a wall's boundary, for the proposals.
     """
     cfg = settings or SnapSettings()
     img = np.asarray(image, dtype=float)
@@ -207,6 +212,8 @@ def snap_to_endplate(
     tangent = tangent - (tangent @ plane.normal) * plane.normal
     tangent /= np.linalg.norm(tangent)
     n = outward_normal(plane, tangent, endplate)
+    if outward_mm is not None and float(n @ np.asarray(outward_mm, dtype=float).reshape(3)) < 0:
+        n = -n
 
     margin = 4.0 * cfg.smoothing_mm + 1.5
     t = np.arange(-cfg.radius_mm - margin, cfg.radius_mm + margin + _STEP_MM / 2, _STEP_MM)
@@ -241,7 +248,7 @@ def snap_to_endplate(
                 best_strength = max(best_strength, strength)
             continue
         score = float(signed[k]) * np.exp(
-            -0.5 * (at_mm / (_NEAR_SCALE * cfg.radius_mm)) ** 2 + _OUTER_GAIN_PER_MM * at_mm
+            -0.5 * (at_mm / (_NEAR_SCALE * cfg.radius_mm)) ** 2 + cfg.outer_gain_per_mm * at_mm
         )
         if score > best_score:
             best_strength, best_score, offset, snapped = strength, score, at_mm, True
