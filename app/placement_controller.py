@@ -26,6 +26,13 @@ from measure.landmarks import LANDMARK_LABELS, Landmark
 from session.model import Session
 
 
+def _shift(modifiers: object) -> bool:
+    try:
+        return bool(QtCore.Qt.KeyboardModifier(modifiers) & QtCore.Qt.KeyboardModifier.ShiftModifier)  # type: ignore[call-overload]
+    except (TypeError, ValueError):
+        return False
+
+
 class PlacementController(QtCore.QObject):
     """Guided six-point placement, drags, deletion, status marks and series assignment."""
 
@@ -175,7 +182,7 @@ class PlacementController(QtCore.QObject):
         self.snap.show_preview(lps, snapped)
 
     def _on_viewer_click(self, lps: NDArray[np.float64], slice_index: int, modifiers: object) -> None:
-        if self.viewer.source is None:
+        if self.viewer.source is None or _shift(modifiers):  # Shift+click proposes a body
             return
         s = self.session
         if not self.placing:
