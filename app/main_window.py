@@ -121,7 +121,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.placement = PlacementController(
             self.session, self.undo_stack, self.viewer, self.overlay, self.act_place, self.statusBar(), self
         )
-        #: Shift+click (or P) proposes a body's six points; Enter accepts, Esc rejects.
+        #: Shift+click (or B) proposes a body's six points; Enter accepts, Esc rejects.
         self.proposals = ProposalController(self.placement, self)
         self.stir = StirController(
             self.session,

@@ -1,4 +1,4 @@
-"""Proposed bodies: one Shift+click inside a body (or P at the view centre) proposes its six
+"""Proposed bodies: one Shift+click inside a body (or B at the view centre) proposes its six
 landmarks; Enter accepts them into the case as one undo step and proposes the next body
 caudally (the level label advances by one: counting stays the reader's), a drag adjusts a
 proposed point (with snap), Esc rejects.
@@ -55,7 +55,7 @@ class ProposalController(QtCore.QObject):
         self.viewer.sliceChanged.connect(lambda _k: self.reject(quiet=True))
         self.viewer.installEventFilter(self)
         self.action = QtGui.QAction("Propose body at the view centre", self.viewer)
-        self.action.setShortcut(QtGui.QKeySequence("P"))
+        self.action.setShortcut(QtGui.QKeySequence("B"))
         self.action.setShortcutContext(QtCore.Qt.ShortcutContext.WidgetWithChildrenShortcut)
         self.action.triggered.connect(self.propose_at_view_centre)
         self.viewer.addAction(self.action)

@@ -124,3 +124,16 @@ def test_a_click_outside_any_body_says_place_by_hand(window, qtbot: QtBot, phant
     assert window.proposals.shown is None
     assert "Place the points by hand" in window.statusBar().currentMessage()
     assert window.current_timepoint() is None  # nothing entered the case
+
+
+def test_b_proposes_the_body_at_the_view_centre(window, qtbot: QtBot, phantom_series) -> None:  # type: ignore[no-untyped-def]
+    truth = phantom.truth("pre")
+    window.open_paths([phantom_series["pre"]])
+    qtbot.waitUntil(lambda: window.viewer.source is not None and not window.tasks, timeout=30000)
+    window.viewer.go_to_point(_centre(truth["L2"]), center=True)
+    window.set_level("L2")
+    window.viewer.setFocus()
+    QTest.keyClick(window.viewer, QtCore.Qt.Key.Key_B)
+    qtbot.waitUntil(lambda: window.proposals.shown is not None, timeout=5000)
+    _assert_near(window.proposals.shown.points_mm, truth["L2"])
+    assert not window.placement.placing  # B is not P: placing mode untouched
