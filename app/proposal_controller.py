@@ -1,7 +1,7 @@
 """Proposed bodies: one Shift+click inside a body (or B at the view centre) proposes its six
 landmarks; Enter accepts them into the case as one undo step and proposes the next body
-caudally (the level label advances by one: counting stays the reader's), a drag adjusts a
-proposed point (with snap), Esc rejects.
+caudally (Shift+Enter: cranially), the level label moving by one (counting stays the
+reader's); a drag adjusts a proposed point (with snap), Esc rejects.
 
 A proposal is not in the case: it changes no measurement and is never saved; only what the
 reader accepts is (docs/assisted-landmarks.md).
@@ -121,8 +121,9 @@ class ProposalController(QtCore.QObject):
         QtCore.QTimer.singleShot(0, self._draw)  # not from inside the handle's own signal
 
     # -- accept / reject -----------------------------------------------------------------------
-    def accept(self) -> bool:
-        """Put the six points into the case (one undo step) and propose the next body caudally."""
+    def accept(self, direction: str = "caudal") -> bool:
+        """Put the six points into the case (one undo step) and propose the next body
+        ``direction`` ("caudal": Enter, "cranial": Shift+Enter)."""
         sp = self.shown
         source = self.viewer.source
         s = self.session
@@ -149,18 +150,20 @@ class ProposalController(QtCore.QObject):
         self.shown = None
         self.overlay.clear()
         self._say(f"{accepted.level}: accepted ({len(LANDMARK_KEYS)} points; Ctrl+Z undoes all six).")
-        self._chain(accepted)
+        self._chain(accepted, direction)
         return True
 
-    def _chain(self, accepted: ShownProposal) -> None:
-        """Propose the next body caudally: across the disc, about one body height below."""
+    def _chain(self, accepted: ShownProposal, direction: str) -> None:
+        """Propose the next body caudally or cranially: across the disc, about one body
+        height beyond the accepted one; the level label moves by one."""
         levels = placement.PLACEMENT_LEVELS
-        if accepted.level not in levels or levels.index(accepted.level) + 1 >= len(levels):
+        step = 1 if direction == "caudal" else -1
+        if accepted.level not in levels or not 0 <= levels.index(accepted.level) + step < len(levels):
             return
-        nxt = levels[levels.index(accepted.level) + 1]
+        nxt = levels[levels.index(accepted.level) + step]
         p = {k: np.asarray(v) for k, v in accepted.points_mm.items()}
         down = p["inf_mid"] - p["sup_mid"]  # one body height, caudally
-        seed = p["inf_mid"] + 0.8 * down
+        seed = p["inf_mid"] + 0.8 * down if step > 0 else p["sup_mid"] - 0.8 * down
         result = self.propose_at(seed, nxt)
         if result is None or not result.usable(self.settings):
             self.placement.set_level(nxt)
@@ -189,6 +192,7 @@ class ProposalController(QtCore.QObject):
                     if key == QtCore.Qt.Key.Key_Escape:
                         self.reject()
                     else:
-                        self.accept()
+                        shift = event.modifiers() & QtCore.Qt.KeyboardModifier.ShiftModifier  # type: ignore[attr-defined]
+                        self.accept("cranial" if shift else "caudal")
                 return True
         return super().eventFilter(watched, event)

@@ -137,3 +137,21 @@ def test_b_proposes_the_body_at_the_view_centre(window, qtbot: QtBot, phantom_se
     qtbot.waitUntil(lambda: window.proposals.shown is not None, timeout=5000)
     _assert_near(window.proposals.shown.points_mm, truth["L2"])
     assert not window.placement.placing  # B is not P: placing mode untouched
+
+
+def test_shift_enter_chains_cranially(window, qtbot: QtBot, phantom_series) -> None:  # type: ignore[no-untyped-def]
+    """From L3 upwards: L2 is proposed next (the level label moves up by one)."""
+    truth = phantom.truth("pre")
+    window.open_paths([phantom_series["pre"]])
+    qtbot.waitUntil(lambda: window.viewer.source is not None and not window.tasks, timeout=30000)
+    window.viewer.go_to_point(truth["L3"]["sup_ant"])
+    window.set_level("L3")
+    QTest.mouseClick(
+        window.viewer.canvas.viewport(), LEFT, SHIFT, click_pos(window.viewer, _centre(truth["L3"]))
+    )
+    qtbot.waitUntil(lambda: window.proposals.shown is not None, timeout=5000)
+    QTest.keyClick(window.viewer, QtCore.Qt.Key.Key_Return, SHIFT)
+    assert window.case.vertebra(window.current_timepoint(), "L3") is not None
+    assert window.current_level == "L2"
+    assert window.proposals.shown is not None and window.proposals.shown.level == "L2"
+    _assert_near(window.proposals.shown.points_mm, truth["L2"])
