@@ -29,6 +29,7 @@ from app.overlay_state import overlay_state_for
 from app.overlays import OverlayLayer
 from app.pacs_dialog import PacsDialog
 from app.placement_controller import PlacementController
+from app.proposal_controller import ProposalController
 from app.reader_entry import ReaderEntryDialog, ReaderEntryPanel
 from app.regional_dialog import RegionalDialog
 from app.series_controller import SeriesController
@@ -121,6 +122,8 @@ class MainWindow(QtWidgets.QMainWindow):
         self.placement = PlacementController(
             self.session, self.undo_stack, self.viewer, self.overlay, self.act_place, self.statusBar(), self
         )
+        #: Shift+click (or B) proposes a body's six points; Enter accepts, Esc rejects.
+        self.proposals = ProposalController(self.placement, self)
         self.stir = StirController(
             self.session,
             self.runner,

@@ -18,11 +18,19 @@ from PySide6 import QtCore, QtGui, QtWidgets
 
 from app import commands, placement
 from app.overlays import OverlayLayer
+from app.snap_assist import PlacementSnap, exact_requested
 from app.viewer import SliceViewer
 from measure.engine import measure_vertebra
 from measure.landmarks import LANDMARK_LABELS, Landmark
 from measure.results_text import vertebra_value_text
 from session.model import Session
+
+
+def _shift(modifiers: object) -> bool:
+    try:
+        return bool(QtCore.Qt.KeyboardModifier(modifiers) & QtCore.Qt.KeyboardModifier.ShiftModifier)  # type: ignore[call-overload]
+    except (TypeError, ValueError):
+        return False
 
 
 class PlacementController(QtCore.QObject):
@@ -57,7 +65,10 @@ class PlacementController(QtCore.QObject):
         #: "Measure this timepoint on this series" (enabled when the shown series holds a set
         #: that is not the measurement set); set by the window.
         self.measure_here_action: QtGui.QAction | None = None
+        #: Snap onto the endplate (measure.assist.snap); Alt places exactly.
+        self.snap = PlacementSnap(session, viewer)
         viewer.clickedLps.connect(self._on_viewer_click)
+        viewer.pointerLps.connect(self._on_pointer)
         overlay.handleMoved.connect(self._on_handle_moved)
         overlay.live_text = self.live_text
 
@@ -160,8 +171,18 @@ class PlacementController(QtCore.QObject):
             source.frame_index_for_slice(slice_index),
         )
 
-    def _on_viewer_click(self, lps: NDArray[np.float64], slice_index: int, _modifiers: object) -> None:
-        if self.viewer.source is None:
+    def _on_pointer(self, kind: str, lps: NDArray[np.float64], _slice_index: int, modifiers: object) -> None:
+        """While the left button is held in placing mode, show where the next point goes."""
+        s = self.session
+        key = placement.next_key(s.case, s.current_timepoint, s.current_level, s.current_series_uid)
+        if kind == "release" or not self.placing or key is None or self.viewer.source is None:
+            self.snap.hide_preview()
+            return
+        snapped, _ = self.snap.snap(lps, s.current_level, key, modifiers)
+        self.snap.show_preview(lps, snapped)
+
+    def _on_viewer_click(self, lps: NDArray[np.float64], slice_index: int, modifiers: object) -> None:
+        if self.viewer.source is None or _shift(modifiers):  # Shift+click proposes a body
             return
         s = self.session
         if not self.placing:
@@ -175,6 +196,8 @@ class PlacementController(QtCore.QObject):
         key = placement.next_key(s.case, s.current_timepoint, level, uid)
         if key is None:
             return
+        lps, _ = self.snap.snap(lps, level, key, modifiers)
+        self.status_bar.showMessage(self.snap.status_text(), 5000)
         landmark = self._landmark_at(lps, slice_index)
         if s.current_timepoint is None and uid is not None and not self.check_patient(uid):
             return
@@ -208,6 +231,9 @@ class PlacementController(QtCore.QObject):
         tp, uid = self.session.current_timepoint, self.session.current_series_uid
         if tp is None or uid is None or self.session.case.landmark(tp, level, key, uid) is None:
             return
+        modifiers = QtGui.QGuiApplication.queryKeyboardModifiers()
+        if not exact_requested(modifiers):
+            lps, _ = self.snap.snap(lps, level, key, modifiers)
         landmark = self._landmark_at(lps, self.viewer.slice_index)
         self.undo_stack.push(commands.MoveLandmarkCommand(self.session.case, tp, level, key, landmark, uid))
 

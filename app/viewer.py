@@ -136,6 +136,26 @@ class _ViewerCanvas(pg.GraphicsView):
         super().__init__()
         self._viewer = viewer
 
+    def _scene_mm(self, event: QtGui.QMouseEvent) -> QtCore.QPointF:
+        return self._viewer.view.mapSceneToView(self.mapToScene(event.position().toPoint()))
+
+    def mousePressEvent(self, event: QtGui.QMouseEvent) -> None:
+        """Besides pyqtgraph's handling: tell the viewer where the left button went down
+        (a snapped position is previewed while the button is held)."""
+        super().mousePressEvent(event)
+        if event.button() == QtCore.Qt.MouseButton.LeftButton:
+            self._viewer.pointer_event("press", self._scene_mm(event), event.modifiers())
+
+    def mouseMoveEvent(self, event: QtGui.QMouseEvent) -> None:
+        super().mouseMoveEvent(event)
+        if event.buttons() & QtCore.Qt.MouseButton.LeftButton:
+            self._viewer.pointer_event("move", self._scene_mm(event), event.modifiers())
+
+    def mouseReleaseEvent(self, event: QtGui.QMouseEvent) -> None:
+        super().mouseReleaseEvent(event)
+        if event.button() == QtCore.Qt.MouseButton.LeftButton:
+            self._viewer.pointer_event("release", self._scene_mm(event), event.modifiers())
+
     def mouseDoubleClickEvent(self, event: QtGui.QMouseEvent) -> None:
         """A double click with the left button resets the view (the viewer's home)."""
         if event.button() == QtCore.Qt.MouseButton.LeftButton:
@@ -166,6 +186,9 @@ class SliceViewer(QtWidgets.QWidget):
     #: A left click on the image: LPS position (ndarray, mm), slice index, modifiers.
     clickedLps = QtCore.Signal(object, int, object)
     windowChanged = QtCore.Signal(float, float)
+    #: The left button went down / moved while held / came up: "press" | "move" |
+    #: "release", LPS position (ndarray, mm), slice index, modifiers.
+    pointerLps = QtCore.Signal(str, object, int, object)
 
     def __init__(self, parent: QtWidgets.QWidget | None = None) -> None:
         super().__init__(parent)
@@ -329,6 +352,17 @@ class SliceViewer(QtWidgets.QWidget):
             return
         lps = scene_to_lps(x_mm, y_mm, self._slice, self.source.geometry)
         self.clickedLps.emit(lps, self._slice, modifiers)
+
+    def pointer_event(self, kind: str, scene_mm: QtCore.QPointF, modifiers: object) -> None:
+        """Forward a left-button press/move/release over the image as LPS mm."""
+        if self.source is None:
+            return
+        lps = scene_to_lps(float(scene_mm.x()), float(scene_mm.y()), self._slice, self.source.geometry)
+        self.pointerLps.emit(kind, lps, self._slice, modifiers)
+
+    def current_image(self) -> NDArray | None:
+        """The 2-D array of the slice shown (rows, columns), as loaded (not windowed)."""
+        return None if self._volume is None else self._volume[self._slice]
 
     def _on_window_drag(self, dx: float, dy: float) -> None:
         # Width follows horizontal motion, level vertical; the step scales with the width so

@@ -33,6 +33,7 @@ from tests.handcalc import heights_mm
 
 LEFT = QtCore.Qt.MouseButton.LeftButton
 NO_MOD = QtCore.Qt.KeyboardModifier.NoModifier
+EXACT = QtCore.Qt.KeyboardModifier.AltModifier
 WAIT_MS = 60000
 EXPORT_FORMATS = ("csv", "json", "sr", "fhir", "pdf")
 #: What must never be printed in a report: Python's and Endplate's failure wordings.
@@ -135,7 +136,8 @@ def _place(window, qtbot: QtBot, level: str, points: dict[str, np.ndarray]) -> N
     window.set_level(level)
     window.set_placing(True)
     for key in LANDMARK_KEYS:
-        QTest.mouseClick(window.viewer.canvas.viewport(), LEFT, NO_MOD, click_pos(window.viewer, points[key]))
+        # Alt: exactly where clicked (no snap to the endplate); the click chain is under test.
+        QTest.mouseClick(window.viewer.canvas.viewport(), LEFT, EXACT, click_pos(window.viewer, points[key]))
 
         def placed(key: str = key) -> bool:
             tp = window.current_timepoint()

@@ -22,6 +22,7 @@ from tests.handcalc import heights_mm, signed_vka_deg
 
 LEFT = QtCore.Qt.MouseButton.LeftButton
 NO_MOD = QtCore.Qt.KeyboardModifier.NoModifier
+EXACT = QtCore.Qt.KeyboardModifier.AltModifier
 
 
 def _open(window, qtbot: QtBot, folder: Path) -> None:  # type: ignore[no-untyped-def]
@@ -31,7 +32,8 @@ def _open(window, qtbot: QtBot, folder: Path) -> None:  # type: ignore[no-untype
 
 def _click(window, point_mm) -> None:  # type: ignore[no-untyped-def]
     """One real left click where ``point_mm`` is shown (aimed by tests/app/aim.py)."""
-    QTest.mouseClick(window.viewer.canvas.viewport(), LEFT, NO_MOD, click_pos(window.viewer, point_mm))
+    # Alt: exactly where clicked (no snap to the endplate); the click chain is under test.
+    QTest.mouseClick(window.viewer.canvas.viewport(), LEFT, EXACT, click_pos(window.viewer, point_mm))
 
 
 def _mm_per_screen_px(window) -> float:  # type: ignore[no-untyped-def]

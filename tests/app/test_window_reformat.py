@@ -25,6 +25,7 @@ from tests.handcalc import signed_vka_deg
 
 LEFT = QtCore.Qt.MouseButton.LeftButton
 NO_MOD = QtCore.Qt.KeyboardModifier.NoModifier
+EXACT = QtCore.Qt.KeyboardModifier.AltModifier
 #: x of axial column 0 and the column spacing: column 32 is at x = -3 mm exactly.
 X0_MM, COL_MM, ROW_MM, SLICE_MM = -27.0, 0.75, 0.9, 2.5
 
@@ -82,7 +83,8 @@ def test_axial_ct_opens_as_a_sagittal_reformat_and_clicks_give_the_true_lps(
     window.set_placing(True)
     for key in LANDMARK_KEYS:
         assert viewer.prompt == f"L1: click {LANDMARK_LABELS[key]}"
-        QTest.mouseClick(viewer.canvas.viewport(), LEFT, NO_MOD, click_pos(viewer, truth["L1"][key]))
+        # Alt: exactly where clicked (no snap to the endplate); the click chain is under test.
+        QTest.mouseClick(viewer.canvas.viewport(), LEFT, EXACT, click_pos(viewer, truth["L1"][key]))
 
         def placed(key: str = key) -> bool:
             tp = window.current_timepoint()
