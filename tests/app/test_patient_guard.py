@@ -19,7 +19,7 @@ from tests.app.aim import click_pos
 from tests.app.conftest import phantom_geometry
 
 LEFT = QtCore.Qt.MouseButton.LeftButton
-NO_MOD = QtCore.Qt.KeyboardModifier.NoModifier
+EXACT = QtCore.Qt.KeyboardModifier.AltModifier  # exactly where clicked (no snap): the clicks are under test
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +51,7 @@ def _click_first_point(window) -> None:  # type: ignore[no-untyped-def]
     window.set_level("L1")
     window.set_placing(True)
     QTest.mouseClick(
-        window.viewer.canvas.viewport(), LEFT, NO_MOD, click_pos(window.viewer, truth["L1"]["sup_ant"])
+        window.viewer.canvas.viewport(), LEFT, EXACT, click_pos(window.viewer, truth["L1"]["sup_ant"])
     )
 
 

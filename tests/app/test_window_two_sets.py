@@ -23,7 +23,7 @@ from tests.app.aim import click_pos
 from tests.handcalc import heights_mm
 
 LEFT = QtCore.Qt.MouseButton.LeftButton
-NO_MOD = QtCore.Qt.KeyboardModifier.NoModifier
+EXACT = QtCore.Qt.KeyboardModifier.AltModifier  # exactly where clicked (no snap): the clicks are under test
 WAIT_MS = 30000
 
 
@@ -72,7 +72,7 @@ def test_ct_and_mr_sets_in_one_timepoint(window, qtbot: QtBot, demo_case: Path, 
     window.set_level("L1")
     window.set_placing(True)
     for key in LANDMARK_KEYS:
-        QTest.mouseClick(window.viewer.canvas.viewport(), LEFT, NO_MOD, click_pos(window.viewer, truth[key]))
+        QTest.mouseClick(window.viewer.canvas.viewport(), LEFT, EXACT, click_pos(window.viewer, truth[key]))
         qtbot.waitUntil(
             lambda key=key: window.case.landmark("pre-op", "L1", key, ct_uid) is not None, timeout=2000
         )
