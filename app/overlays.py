@@ -17,6 +17,7 @@ hides or shows it all at once.
 
 from __future__ import annotations
 
+import functools
 import html
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -69,6 +70,20 @@ def _handle_symbol() -> QtGui.QPainterPath:
         path.moveTo(0.5 * dx, 0.5 * dy)
         path.lineTo(0.17 * dx, 0.17 * dy)
     return path
+
+
+@functools.cache
+def _pens(colour: tuple[int, int, int], alpha: float) -> tuple[QtGui.QPen, QtGui.QPen, QtGui.QPen]:
+    """Endplate (solid), height (dashed) and leader pens of a colour at an opacity (made once)."""
+    qc = QtGui.QColor(*colour)
+    qc.setAlphaF(alpha)
+    lc = QtGui.QColor(*colour)
+    lc.setAlphaF(0.8)
+    return (
+        pg.mkPen(qc, width=2),
+        pg.mkPen(qc, width=1.5, style=QtCore.Qt.PenStyle.DashLine),
+        pg.mkPen(lc, width=1),
+    )
 
 
 @dataclass
@@ -158,6 +173,18 @@ class OverlayLabel(pg.TextItem):
             self.textItem.setToolTip(tooltip)
         return True
 
+    def paint(self, p: QtGui.QPainter, *args: object) -> None:
+        """The fill is an upright rectangle: drawn without antialiasing (a large
+        antialiased translucent polygon was most of a slice step's paint time)."""
+        s = self.scene()
+        if s is not self._lastScene:
+            super().paint(p, *args)
+            return
+        p.setPen(QtCore.Qt.PenStyle.NoPen)
+        p.setBrush(self.fill)
+        p.setRenderHint(QtGui.QPainter.RenderHint.Antialiasing, False)
+        p.drawRect(self.textItem.mapRectToParent(self.textItem.boundingRect()))
+
     def size_px(self) -> tuple[float, float]:
         r = self.textItem.boundingRect()
         return float(r.width()), float(r.height())
@@ -217,6 +244,7 @@ class OverlayLayer(QtCore.QObject):
         #: Reader's label offsets (screen px) by (series UID, label key): kept for the session.
         self._label_offsets: dict[tuple[str, str], tuple[float, float]] = {}
         self._placements: dict[str, LabelPlacement] = {}
+        self._regional_anchors: dict[str, tuple[float, float]] = {}
         viewer.sliceChanged.connect(lambda _k: self._on_slice_changed())
         viewer.view.sigRangeChanged.connect(lambda *_a: self._layout_labels())
 
@@ -436,6 +464,7 @@ class OverlayLayer(QtCore.QObject):
         pen = pg.mkPen(QtGui.QColor(*REGIONAL_COLOUR), width=1.5, style=QtCore.Qt.PenStyle.DashDotLine)
         wanted_lines: set[tuple[str, int]] = set()
         wanted_labels: set[str] = set()
+        ends: dict[str, list[tuple[float, float]]] = {}
         for reg in self.state.regional:
             for i, (ant, post) in enumerate((reg.upper, reg.lower)):
                 a = np.array(lps_to_scene(ant, geom)[:2])
@@ -453,6 +482,7 @@ class OverlayLayer(QtCore.QObject):
                 if line is None:
                     line = self._regional_lines[ident] = self._line(pen)
                 line.setData([float(near[0]), float(far[0])], [float(near[1]), float(far[1])])
+                ends.setdefault(reg.label, []).append((float(near[0]), float(near[1])))
             if reg.text:
                 wanted_labels.add(reg.label)
                 pair = self._regional_labels.get(reg.label)
@@ -463,6 +493,10 @@ class OverlayLayer(QtCore.QObject):
                     )
                 if pair[0].set_content(f"{reg.label}\n{reg.text}", REGIONAL_COLOUR, None):
                     self._placements.pop(reg.label, None)
+        #: The leader of a regional label ends between the posterior ends of its lines.
+        self._regional_anchors = {
+            k: (sum(p[0] for p in v) / len(v), sum(p[1] for p in v) / len(v)) for k, v in ends.items()
+        }
         for ident in list(self._regional_lines):
             if ident not in wanted_lines:
                 self._remove(self._regional_lines.pop(ident))
@@ -495,17 +529,12 @@ class OverlayLayer(QtCore.QObject):
             on_slice = bool(alphas) and max(alphas) >= 1.0
             if alpha != items.alpha:
                 items.alpha = alpha
-                qc = QtGui.QColor(*items.colour)
-                qc.setAlphaF(alpha)
-                solid = pg.mkPen(qc, width=2)
-                dashed = pg.mkPen(qc, width=1.5, style=QtCore.Qt.PenStyle.DashLine)
+                solid, dashed, leader = _pens(items.colour, alpha)
                 for pair, line in items.lines.items():
                     line.setPen(solid if pair in ENDPLATE_PAIRS else dashed)
                     line.setVisible(shown)
                 if items.leader is not None:
-                    lc = QtGui.QColor(*items.colour)
-                    lc.setAlphaF(0.8)
-                    items.leader.setPen(pg.mkPen(lc, width=1))
+                    items.leader.setPen(leader)
             for item in (items.label, items.leader):
                 if item is not None and item.isVisibleTo(self._root) != on_slice:
                     item.setVisible(on_slice)
@@ -547,15 +576,13 @@ class OverlayLayer(QtCore.QObject):
             out.append(
                 (LabelRequest(vert.level, body, anchor, (w * mm[0], h * mm[1])), items.label, items.leader)
             )
-        geom = self.viewer.source.geometry  # type: ignore[union-attr]
         for reg in self.state.regional:
             pair = self._regional_labels.get(reg.label)
-            if pair is None:
+            reg_anchor = self._regional_anchors.get(reg.label)
+            if pair is None or reg_anchor is None:
                 continue
-            posts = [lps_to_scene(reg.upper[1], geom)[:2], lps_to_scene(reg.lower[1], geom)[:2]]
-            anchor = ((posts[0][0] + posts[1][0]) / 2, (posts[0][1] + posts[1][1]) / 2)
             w, h = pair[0].size_px()
-            out.append((LabelRequest(reg.label, (), anchor, (w * mm[0], h * mm[1])), pair[0], pair[1]))
+            out.append((LabelRequest(reg.label, (), reg_anchor, (w * mm[0], h * mm[1])), pair[0], pair[1]))
         return out
 
     def _layout_labels(self) -> None:
