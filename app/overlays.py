@@ -101,6 +101,10 @@ class VertebraOverlay:
     badge_tooltip: str = ""
 
 
+def _complete(vert: VertebraOverlay) -> bool:
+    return all(k in vert.points_mm for k in LANDMARK_KEYS)
+
+
 @dataclass
 class RegionalOverlay:
     """A regional angle: two endplate lines (anterior, posterior points) and its value."""
@@ -188,11 +192,6 @@ class OverlayLabel(pg.TextItem):
     def size_px(self) -> tuple[float, float]:
         r = self.textItem.boundingRect()
         return float(r.width()), float(r.height())
-
-    def mouseClickEvent(self, ev: object) -> None:  # type: ignore[override]
-        """A click on a label places nothing under it."""
-        if ev.button() == QtCore.Qt.MouseButton.LeftButton:  # type: ignore[attr-defined]
-            ev.accept()  # type: ignore[attr-defined]
 
     def mouseDragEvent(self, ev: object) -> None:  # type: ignore[override]
         if ev.button() != QtCore.Qt.MouseButton.LeftButton:  # type: ignore[attr-defined]
@@ -526,7 +525,9 @@ class OverlayLayer(QtCore.QObject):
             alphas = [self._alpha_at(self._scene[(vert.level, k)][2]) for k in vert.points_mm]
             shown = bool(alphas) and max(alphas) > 0
             alpha = max(min(alphas), FAINT_ALPHA) if shown else 0.0
-            on_slice = bool(alphas) and max(alphas) >= 1.0
+            # A label only once the six points are there: while the reader places them, it
+            # would sit where the next posterior point goes.
+            on_slice = bool(alphas) and max(alphas) >= 1.0 and _complete(vert)
             if alpha != items.alpha:
                 items.alpha = alpha
                 solid, dashed, leader = _pens(items.colour, alpha)
@@ -561,7 +562,7 @@ class OverlayLayer(QtCore.QObject):
             if items is None or items.label is None or items.leader is None:
                 continue
             pts = {k: (x, y) for (level, k), (x, y, _s) in self._scene.items() if level == vert.level}
-            if not pts:
+            if not pts or not _complete(vert):
                 continue
             body = tuple(pts[k] for k in BODY_OUTLINE if k in pts) + tuple(
                 pts[k] for k in pts if k not in BODY_OUTLINE
