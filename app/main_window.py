@@ -260,6 +260,12 @@ class MainWindow(QtWidgets.QMainWindow):
         self.act_delete_vertebra = self._action("Delete &vertebra", self.delete_current_vertebra, "Shift+Del")
         self.act_compare = self._action("&Compare timepoints", self.toggle_compare, "Ctrl+K")
         self.act_compare.setCheckable(True)
+        self.act_hide_overlays = QtGui.QAction("&Hide overlays", self)
+        self.act_hide_overlays.setCheckable(True)
+        self.act_hide_overlays.setShortcut(QtGui.QKeySequence("H"))
+        self.act_hide_overlays.setToolTip("Hide or show the landmarks, lines and labels (H)")
+        self.act_hide_overlays.toggled.connect(lambda hidden: self.set_overlays_visible(not hidden))
+        self.overlay.visibilityChanged.connect(lambda on: self.act_hide_overlays.setChecked(not on))
         self.act_copy = self._action("&Copy measurements", self.panel.copy_to_clipboard, "Ctrl+Shift+C")
         self.act_stop = self._action("Stop placing", lambda: self.set_placing(False), "Escape")
         self.act_measure_here = self._action(
@@ -304,6 +310,7 @@ class MainWindow(QtWidgets.QMainWindow):
         m_edit.addAction(self.act_regional)
         m_view = menu.addMenu("&View")
         m_view.addAction(self.act_compare)
+        m_view.addAction(self.act_hide_overlays)
         m_view.addAction(self.browser_dock.toggleViewAction())
         m_view.addAction(self.panel_dock.toggleViewAction())
         m_view.addAction(self.skipped_dock.toggleViewAction())
@@ -632,6 +639,12 @@ class MainWindow(QtWidgets.QMainWindow):
         iso = dicom_date_iso(stack.study_date if stack is not None else None)
         if iso is not None:
             self.assign_date.setDate(QtCore.QDate.fromString(iso, "yyyy-MM-dd"))
+
+    def set_overlays_visible(self, on: bool) -> None:
+        """Show or hide the landmark overlays of every viewer (View > Hide overlays, H)."""
+        self.overlay.set_visible(on)
+        for layer in self.compare.layers:
+            layer.set_visible(on)
 
     # -- compare ----------------------------------------------------------------------------------
     def toggle_compare(self) -> None:

@@ -70,10 +70,8 @@ def _value(text: str) -> float:
 
 
 def _l1_label(window) -> str:  # type: ignore[no-untyped-def]
-    import pyqtgraph as pg
 
-    texts = [i.textItem.toPlainText() for i in window.overlay._items if isinstance(i, pg.TextItem)]
-    return next(t for t in texts if t.startswith("L1"))
+    return window.overlay.labels()["L1"].textItem.toPlainText()
 
 
 @pytest.fixture
@@ -324,7 +322,6 @@ def test_mark_treated_and_reference_then_delete_the_vertebra_and_undo(placed, qt
 def test_overlay_draws_endplate_lines_heights_and_the_label_and_the_panel_grades(
     placed, qtbot: QtBot
 ) -> None:  # type: ignore[no-untyped-def]
-    import pyqtgraph as pg
 
     from app.coords import lps_to_scene
     from app.overlays import ENDPLATE_PAIRS, HEIGHT_PAIRS
@@ -336,7 +333,7 @@ def test_overlay_draws_endplate_lines_heights_and_the_label_and_the_panel_grades
     scene = {
         k: np.array(lps_to_scene(lm.position_mm, geom)[:2]) for k, lm in v.landmarks_on(v.series[0]).items()
     }
-    curves = [i for i in window.overlay._items if isinstance(i, pg.PlotCurveItem)]
+    curves = window.overlay.lines()
     segments = []
     for c in curves:
         x, y = c.getData()
@@ -354,9 +351,10 @@ def test_overlay_draws_endplate_lines_heights_and_the_label_and_the_panel_grades
     label = _l1_label(window)
     assert label.splitlines()[0] == "L1"
     assert f"Ha {result.ha_mm.value:.1f} · Hm {result.hm_mm.value:.1f} · Hp {result.hp_mm.value:.1f}" in label
-    # The label sits on the anterior side (the right on this series), beside the body.
-    text_item = next(i for i in window.overlay._items if isinstance(i, pg.TextItem))
-    assert text_item.pos().x() > max(p[0] for p in scene.values())
+    # The label sits on the posterior side (the left on this series: anterior is on the right),
+    # clear of the body.
+    x, _y, w, _h = window.overlay.label_rect("L1")
+    assert x + w < min(p[0] for p in scene.values())
     row = _panel_row(window, tp, "L1")
     assert row["Ha/Hp"].startswith(f"{result.wedge_ratio.value:.2f} ± ")
     assert row["Hm/Hp"].startswith(f"{result.biconcave_ratio.value:.2f} ± ")
