@@ -9,16 +9,24 @@ native frames is found for the loader.  Nothing here knows about series or geome
 
 from __future__ import annotations
 
+import os
 import struct
 from dataclasses import dataclass
 from typing import BinaryIO
 
-from pydicom.dataset import Dataset
+from pydicom.dataset import Dataset, FileDataset
+from pydicom.filereader import read_partial
+from pydicom.tag import BaseTag
 
 _PIXEL_DATA_TAGS = {0x7FE00010: "PixelData", 0x7FE00008: "FloatPixelData", 0x7FE00009: "DoubleFloatPixelData"}
 _LONG_LENGTH_VRS = {b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"SV", b"UC", b"UN", b"UR", b"UT", b"UV"}
 _UNDEFINED_LENGTH = 0xFFFFFFFF
 _MAX_FRAGMENTS = 10_000_000
+
+#: Bytes of header (everything before the pixel data) read at most per file, in MB;
+#: ``ENDPLATE_MAX_HEADER_MB`` changes it.  The largest real header seen (an Enhanced MR of
+#: a few thousand frames) is a few MB; a hostile file must not keep the scan reading.
+DEFAULT_MAX_HEADER_MB = 32
 
 
 class _Skip(Exception):  # noqa: N818 - an internal signal, not an error
@@ -124,3 +132,49 @@ def _ends_inside_an_element(ds: Dataset, size: int) -> bool:
     if length is None or length == _UNDEFINED_LENGTH or tell is None or not isinstance(value, bytes):
         return False
     return len(value) < length or tell + length < size
+
+
+def max_header_bytes() -> int:
+    """The header cap in bytes (``ENDPLATE_MAX_HEADER_MB``, else :data:`DEFAULT_MAX_HEADER_MB`)."""
+    try:
+        mb = float(os.environ.get("ENDPLATE_MAX_HEADER_MB", DEFAULT_MAX_HEADER_MB))
+    except ValueError:
+        mb = DEFAULT_MAX_HEADER_MB
+    return int(max(mb, 0.001) * 1024 * 1024)
+
+
+@dataclass
+class HeaderEnd:
+    """Why the bounded header read stopped before the end of the file, if it did."""
+
+    at_zeros: int | None = None  # byte offset of an element tagged (0000,0000) (zero padding)
+
+
+def read_bounded_header(fp: BinaryIO) -> tuple[FileDataset, HeaderEnd]:
+    """``dcmread(fp, stop_before_pixels=True, force=True)`` that reads a bounded number of bytes.
+
+    It stops before the pixel data, and at the first element of group 0000 (which a file's
+    dataset never holds: it is what zero padding or a sparse file reads as), and raises
+    ``_Skip`` when an element would take the header past :func:`max_header_bytes`.  Without
+    these bounds a valid header followed by 64 MB of zeros took 45 s to parse.
+    """
+    cap = max_header_bytes()
+    end = HeaderEnd()
+
+    def stop_when(tag: BaseTag, _vr: str | None, length: int) -> bool:
+        if int(tag) in _PIXEL_DATA_TAGS:
+            return True
+        value_at = fp.tell()
+        if tag >> 16 == 0:
+            end.at_zeros = value_at
+            return True
+        extent = 0 if length == _UNDEFINED_LENGTH else length
+        if value_at + extent > cap:
+            raise _Skip(
+                f"unreadable: the header is larger than {cap // (1024 * 1024)} MB (an element of "
+                f"{length} bytes at byte {value_at}); a DICOM header this large is not an image header "
+                "(ENDPLATE_MAX_HEADER_MB raises the limit)"
+            )
+        return False
+
+    return read_partial(fp, stop_when, force=True), end

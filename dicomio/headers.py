@@ -27,7 +27,14 @@ from pydicom.uid import UID, DeflatedExplicitVRLittleEndian, MediaStorageDirecto
 from pydicom.valuerep import PersonName
 
 from dicomio.assemble import FrameCandidate, SeriesInfo
-from dicomio.dicom_bytes import _check_fragments, _read_pixel_element, _Skip, _sniff
+from dicomio.dicom_bytes import (
+    HeaderEnd,
+    _check_fragments,
+    _read_pixel_element,
+    _Skip,
+    _sniff,
+    read_bounded_header,
+)
 from dicomio.geometry import ImageGeometry
 from dicomio.grouping import Identity, identify, text
 from dicomio.model import FrameRef, PixelFormat, SeriesStack, SkippedFile, WindowPreset
@@ -307,6 +314,7 @@ def _scan_dataset(
     has_dicm: bool,
     cut_short: bool,
     series_cache: SeriesCache | None = None,
+    zeros_at: int | None = None,
 ) -> FileScan:
     meta = getattr(ds, "file_meta", Dataset())
     if meta.get("MediaStorageSOPClassUID") == MediaStorageDirectoryStorage or "DirectoryRecordSequence" in ds:
@@ -335,6 +343,11 @@ def _scan_dataset(
                 if not has_dicm:
                     raise _Skip("not DICOM: the file has no DICOM header")
                 raise _Skip(f"truncated: the file ends inside its header, after {size} bytes")
+            if zeros_at is not None:
+                raise _Skip(
+                    f"no pixel data: the header stops at byte {zeros_at - 8}, where zero bytes follow "
+                    f"({size} bytes in all) instead of a PixelData element; the file is damaged or padded"
+                )
             if cut_short:
                 raise _Skip(f"truncated: the file ends after {size} bytes, inside a header element")
             raise _Skip("no pixel data: the file holds no image (no PixelData element)")
@@ -470,19 +483,21 @@ def _scan_dataset(
 # -- reading one header -----------------------------------------------------------------
 
 
-def _read_dataset(fp: BinaryIO) -> tuple[Dataset, bool]:
-    """The header of an open file, read up to its pixel data, and whether it has the DICM
-    marker.  Raises ``_Skip`` when the file is not DICOM or its header is cut short."""
+def _read_dataset(fp: BinaryIO) -> tuple[Dataset, bool, HeaderEnd]:
+    """The header of an open file, read up to its pixel data (bounded:
+    :func:`dicomio.dicom_bytes.read_bounded_header`), whether it has the DICM marker and
+    where the read stopped.  Raises ``_Skip`` when the file is not DICOM or its header is
+    cut short or too large."""
     has_dicm, looks_like_dicom = _sniff(fp)
     if not looks_like_dicom:
         raise _Skip("not DICOM: the file does not start with a DICOM header (no 'DICM' marker)")
     try:
-        ds = pydicom.dcmread(fp, stop_before_pixels=True, force=True)
+        ds, end = read_bounded_header(fp)
     except InvalidDicomError as exc:
         raise _Skip(f"not DICOM: {exc}") from exc
     except (EOFError, struct.error) as exc:
         raise _Skip(f"truncated: the header ends early ({exc}); the file was cut short") from exc
-    return ds, has_dicm
+    return ds, has_dicm, end
 
 
 def _skip_reason(exc: Exception) -> str:
@@ -514,7 +529,7 @@ def read_header(path: Path) -> Dataset:
     path = Path(path)
     try:
         with path.open("rb") as fp:
-            ds, _ = _read_dataset(fp)
+            ds, _, _ = _read_dataset(fp)
     except Exception as exc:
         raise ValueError(f"Cannot read the DICOM header of {path}: {_skip_reason(exc)}.") from exc
     return ds

@@ -44,7 +44,7 @@ from pydicom.uid import (
     ImplicitVRLittleEndian,
 )
 
-from dicomio.dicom_bytes import _read_pixel_element, _Skip
+from dicomio.dicom_bytes import _read_pixel_element, _Skip, read_bounded_header
 from dicomio.model import FrameRef, PixelFormat, SeriesStack
 from dicomio.pixel_errors import (
     _NATIVE_SYNTAXES,
@@ -246,7 +246,7 @@ def _locate_native_pixels(fh: BinaryIO, path: Path, syntax: UID) -> int:
     The element header is parsed the way the scan parses it (:mod:`dicomio.dicom_bytes`).
     """
     fh.seek(0)
-    pydicom.dcmread(fh, stop_before_pixels=True, force=True)
+    read_bounded_header(fh)
     try:
         element = _read_pixel_element(
             fh, implicit=syntax == ImplicitVRLittleEndian, little=syntax != ExplicitVRBigEndian
