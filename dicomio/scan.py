@@ -232,7 +232,8 @@ def build_result(scans: Iterable[FileScan], skipped: Iterable[SkippedFile] = ())
     for series_scans in by_series.values():
         for info, file_scans, uid_notes in _acquisitions(series_scans):
             candidates = [c for s in file_scans for c in s.candidates]
-            warnings = uid_notes + [w for s in file_scans for w in s.warnings]
+            # the same sentence from many files (e.g. every slice's orientation) is said once
+            warnings = list(dict.fromkeys(uid_notes + [w for s in file_scans for w in s.warnings]))
             no_sop = {s.path for s in file_scans if s.generated_sop_uid}
             if no_sop:
                 warnings.append(sop_warning(len(no_sop)))
