@@ -26,7 +26,8 @@ from dicomio.assemble import FrameCandidate, SeriesInfo, assemble_series
 from dicomio.dicom_bytes import _ends_inside_an_element, _Skip
 from dicomio.grouping import series_uid_of, series_warning, sop_warning, split_acquisitions, study_warning
 from dicomio.headers import FileScan, SeriesCache, _read_dataset, _scan_dataset, _skip_reason
-from dicomio.model import ScanResult, SkippedFile
+from dicomio.model import ScanResult, SeriesStack, SkippedFile
+from dicomio.pixel_errors import budget_problem, decoded_nbytes
 from dicomio.pixels import default_workers
 
 ProgressCallback = Callable[[int, int], None]
@@ -215,6 +216,15 @@ def _acquisitions(file_scans: list[FileScan]) -> list[tuple[SeriesInfo, list[Fil
     return found
 
 
+def _stack_too_large(stack: SeriesStack) -> str | None:
+    """The loader's decode-budget refusal for the whole stack (each file passed its own)."""
+    _, rows, columns = stack.geometry.shape
+    nbytes = decoded_nbytes(stack.pixel_format, rows, columns, stack.n_images)
+    what = f"series {stack.description or stack.series_uid!r}, {stack.n_images} x {rows} x {columns} pixels,"
+    problem = budget_problem(nbytes, what)
+    return None if problem is None else f"too large: {problem}"
+
+
 def build_result(scans: Iterable[FileScan], skipped: Iterable[SkippedFile] = ()) -> ScanResult:
     """Group file scans into series (by UID, else by series key) and assemble their stacks."""
     result = ScanResult(skipped=list(skipped))
@@ -248,6 +258,11 @@ def build_result(scans: Iterable[FileScan], skipped: Iterable[SkippedFile] = ())
                 )
             for stack in assemble_series(info, candidates, warnings):
                 stack.generated_sop_uids = any(f.path in no_sop for f in stack.frames)
+                too_big = _stack_too_large(stack)
+                if too_big is not None:  # listed, it would only fail to load: its files are skipped
+                    paths = sorted({Path(f.path) for f in stack.frames})
+                    result.skipped.extend(SkippedFile(p, too_big) for p in paths)
+                    continue
                 result.stacks.append(stack)
     result.stacks.sort(
         key=lambda s: (s.study_date or "", s.study_uid, s.series_number or 0, s.series_uid, s.stack_index)

@@ -101,6 +101,20 @@ def test_loader_refuses_a_volume_over_the_budget_before_allocating(
     assert load_volume(stack).shape == (40, 16, 16)
 
 
+def test_series_over_the_budget_is_not_listed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each file fits, the series does not: every one of its files is skipped with the reason."""
+    paths = _good_series(tmp_path / "d", n=8)  # 8 x 8 x 8 int16 = 1024 bytes, 128 per file
+    monkeypatch.setenv("ENDPLATE_MAX_DECODE_MB", str(600 / 2**20))
+    result = scan_paths([tmp_path / "d"])
+    assert result.stacks == []
+    assert sorted(s.path for s in result.skipped) == sorted(paths)
+    assert {s.reason for s in result.skipped} == {
+        "too large: series 'GOOD', 8 x 8 x 8 pixels, would take 0 MB once decoded, more than the 0 MB "
+        "Endplate allows for one image volume (the machine's available memory and ENDPLATE_MAX_DECODE_MB); "
+        "it was not decoded"
+    }
+
+
 # -- hole 4: wrong pixel descriptions -------------------------------------------------------------------
 
 

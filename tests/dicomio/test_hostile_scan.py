@@ -200,3 +200,23 @@ def test_huge_header_element_is_refused_before_reading(
     )
     monkeypatch.setenv("ENDPLATE_MAX_HEADER_MB", "8")
     assert "blob.dcm" not in _reasons(scan_paths([tmp_path]))
+
+
+def test_gui_opening_a_folder_with_a_fifo_and_a_loop_does_not_hang(tmp_path: Path) -> None:
+    """The GUI uses the same scan: it opens the folder, renders and exits (a hang is a timeout)."""
+    folder = tmp_path / "d"
+    _good_series(folder / "good")
+    os.mkfifo(folder / "a.dcm")
+    (folder / "good" / "up").symlink_to(folder)
+    shot = tmp_path / "shot.png"
+    done = subprocess.run(
+        [sys.executable, "main.py", str(folder), "--screenshot", str(shot)],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        env={**os.environ, "QT_QPA_PLATFORM": "offscreen", "ENDPLATE_HOME": str(tmp_path / "home")},
+    )
+    assert done.returncode == 0, done.stderr
+    assert shot.stat().st_size > 0
+    assert "Traceback" not in done.stderr
