@@ -133,11 +133,13 @@ def collect_files(paths: Iterable[Path | str]) -> tuple[list[Path], list[Skipped
             folder, st = pending.pop()
             key = (st.st_dev, st.st_ino)
             if key in seen_dirs:
-                if folder != seen_dirs[key]:
+                first = seen_dirs[key]
+                if folder != first:
+                    what = "loop" if first in folder.parents else "to a folder scanned already"
                     skipped.append(
                         SkippedFile(
                             folder,
-                            f"unreadable: a symbolic link loop: this folder is {seen_dirs[key]}, "
+                            f"unreadable: a symbolic link {what}: this folder is {first}, "
                             "already scanned; it was not followed again",
                         )
                     )

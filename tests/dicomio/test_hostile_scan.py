@@ -88,8 +88,13 @@ def test_symlink_loops_are_listed_and_not_followed(tmp_path: Path) -> None:
     _good_series(tmp_path / "good")
     (tmp_path / "good" / "up").symlink_to(tmp_path)  # a folder loop: d/good/up -> d
     (tmp_path / "self.dcm").symlink_to(tmp_path / "self.dcm")  # a link to itself (ELOOP)
+    (tmp_path / "zz_again").symlink_to(tmp_path / "good")  # not a loop: the same folder twice
     result = scan_paths([tmp_path])
     reasons = _reasons(result)
+    assert reasons["zz_again"] == (
+        f"unreadable: a symbolic link to a folder scanned already: this folder is {tmp_path / 'good'}, "
+        "already scanned; it was not followed again"
+    )
     assert reasons["up"].startswith("unreadable: a symbolic link loop: this folder is")
     assert str(tmp_path) in reasons["up"]
     assert reasons["self.dcm"].startswith("unreadable: a symbolic link loop")
