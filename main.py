@@ -283,6 +283,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _run(argv: list[str]) -> int:
     try:
+        from measure.userlog import log_path
+
+        log_path()  # the log (and library warnings) from the start; a bad home is said once here
         return _dispatch(argv)
     except KeyboardInterrupt:
         print("endplate: interrupted", file=sys.stderr)

@@ -237,6 +237,11 @@ def run_gui(paths: list[Path], demo: bool, screenshot: Path | None) -> int:
         offer_recovery(window, lambda p: ask_recovery(window, p))
     window.resize(1600, 1000)
     window.show()
+    from measure.userlog import home_warning
+
+    fallback = home_warning()
+    if fallback is not None:  # said on stderr already; a window user sees it here
+        window.statusBar().showMessage(fallback.removeprefix("endplate: warning: "), 30000)
     opened = open_initial(window, paths, demo)
     if screenshot is not None:
         if not opened:

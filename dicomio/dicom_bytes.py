@@ -9,16 +9,27 @@ native frames is found for the loader.  Nothing here knows about series or geome
 
 from __future__ import annotations
 
+import itertools
+import os
 import struct
 from dataclasses import dataclass
 from typing import BinaryIO
 
-from pydicom.dataset import Dataset
+from pydicom.dataset import Dataset, FileDataset
+from pydicom.filereader import read_partial
+from pydicom.tag import BaseTag
+
+from dicomio.model import PixelFormat
 
 _PIXEL_DATA_TAGS = {0x7FE00010: "PixelData", 0x7FE00008: "FloatPixelData", 0x7FE00009: "DoubleFloatPixelData"}
 _LONG_LENGTH_VRS = {b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"SV", b"UC", b"UN", b"UR", b"UT", b"UV"}
 _UNDEFINED_LENGTH = 0xFFFFFFFF
 _MAX_FRAGMENTS = 10_000_000
+
+#: Bytes of header (everything before the pixel data) read at most per file, in MB;
+#: ``ENDPLATE_MAX_HEADER_MB`` changes it.  The largest real header seen (an Enhanced MR of
+#: a few thousand frames) is a few MB; a hostile file must not keep the scan reading.
+DEFAULT_MAX_HEADER_MB = 32
 
 
 class _Skip(Exception):  # noqa: N818 - an internal signal, not an error
@@ -124,3 +135,181 @@ def _ends_inside_an_element(ds: Dataset, size: int) -> bool:
     if length is None or length == _UNDEFINED_LENGTH or tell is None or not isinstance(value, bytes):
         return False
     return len(value) < length or tell + length < size
+
+
+def max_header_bytes() -> int:
+    """The header cap in bytes (``ENDPLATE_MAX_HEADER_MB``, else :data:`DEFAULT_MAX_HEADER_MB`)."""
+    try:
+        mb = float(os.environ.get("ENDPLATE_MAX_HEADER_MB", DEFAULT_MAX_HEADER_MB))
+    except ValueError:
+        mb = DEFAULT_MAX_HEADER_MB
+    return int(max(mb, 0.001) * 1024 * 1024)
+
+
+@dataclass
+class HeaderEnd:
+    """Why the bounded header read stopped before the end of the file, if it did."""
+
+    at_zeros: int | None = None  # byte offset of an element tagged (0000,0000) (zero padding)
+
+
+def read_bounded_header(fp: BinaryIO) -> tuple[FileDataset, HeaderEnd]:
+    """``dcmread(fp, stop_before_pixels=True, force=True)`` that reads a bounded number of bytes.
+
+    It stops before the pixel data, and at the first element of group 0000 (which a file's
+    dataset never holds: it is what zero padding or a sparse file reads as), and raises
+    ``_Skip`` when an element would take the header past :func:`max_header_bytes`.  Without
+    these bounds a valid header followed by 64 MB of zeros took 45 s to parse.
+    """
+    cap = max_header_bytes()
+    end = HeaderEnd()
+
+    def stop_when(tag: BaseTag, _vr: str | None, length: int) -> bool:
+        if int(tag) in _PIXEL_DATA_TAGS:
+            return True
+        value_at = fp.tell()
+        if tag >> 16 == 0:
+            end.at_zeros = value_at
+            return True
+        extent = 0 if length == _UNDEFINED_LENGTH else length
+        if value_at + extent > cap:
+            raise _Skip(
+                f"unreadable: the header is larger than {cap // (1024 * 1024)} MB (an element of "
+                f"{length} bytes at byte {value_at}); a DICOM header this large is not an image header "
+                "(ENDPLATE_MAX_HEADER_MB raises the limit)"
+            )
+        return False
+
+    return read_partial(fp, stop_when, force=True), end
+
+
+# -- is compressed data what the header says? (without decoding it) ----------------------
+
+_JPEG_SYNTAXES = {f"1.2.840.10008.1.2.4.{n}" for n in (50, 51, 57, 70, 80, 81)}
+_J2K_SYNTAXES = {f"1.2.840.10008.1.2.4.{n}" for n in (90, 91, 201, 202, 203)}
+_RLE_SYNTAX = "1.2.840.10008.1.2.5"
+_JPEG_SOF = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF, 0xF7}
+#: Bytes read from the start of a fragment to find its codec header.
+_CODEC_HEAD_BYTES = 1 << 16
+#: Frames whose first fragment is checked at most (the rest are checked by decoding).
+_MAX_FRAMES_CHECKED = 4096
+
+
+def _fragments(fp: BinaryIO, offset: int, little: bool, limit: int) -> list[tuple[int, int]]:
+    """(value offset, length) of up to ``limit`` fragments after the Basic Offset Table
+    (the items were walked and checked by :func:`_check_fragments`)."""
+    endian = "<" if little else ">"
+    fp.seek(offset)
+    found: list[tuple[int, int]] = []
+    first = True
+    while len(found) < limit:
+        head = fp.read(8)
+        if len(head) < 8:
+            break
+        group, element, length = struct.unpack(endian + "HHL", head)
+        if (group, element) != (0xFFFE, 0xE000):
+            break
+        if not first:
+            found.append((fp.tell(), length))
+        first = False
+        fp.seek(fp.tell() + length)
+    return found
+
+
+def _rle_problem(head: bytes, length: int, segments: int) -> str | None:
+    if len(head) < 64:
+        return f"is {len(head)} bytes, shorter than the 64-byte RLE header"
+    values = struct.unpack("<16L", head[:64])
+    n = values[0]
+    if n != segments:
+        return f"declares {n} RLE segment(s), {segments} expected for its bits per pixel"
+    offsets = values[1 : 1 + n]
+    if offsets[0] != 64 or any(b <= a for a, b in itertools.pairwise(offsets)):
+        return f"has RLE segment offsets {list(offsets)} that do not follow the header in order"
+    if offsets[-1] >= length:
+        return f"has an RLE segment starting at byte {offsets[-1]}, beyond its {length} bytes"
+    return None
+
+
+def _jpeg_problem(head: bytes, rows: int, columns: int, samples: int, bits: int) -> str | None:
+    if head[:2] != b"\xff\xd8":
+        return "does not start with a JPEG start-of-image marker (FFD8)"
+    i = 2
+    while i + 4 <= len(head):
+        if head[i] != 0xFF:
+            return f"has a malformed JPEG marker at byte {i}"
+        marker = head[i + 1]
+        if marker == 0xFF:
+            i += 1
+            continue
+        if marker == 0x01 or 0xD0 <= marker <= 0xD8:
+            i += 2
+            continue
+        if marker in _JPEG_SOF:
+            if i + 10 > len(head):
+                break
+            precision = head[i + 4]
+            height, width = struct.unpack(">HH", head[i + 5 : i + 9])
+            components = head[i + 9]
+            if (height not in (0, rows)) or width != columns or components != samples:
+                return (
+                    f"declares {width} x {height} pixels with {components} component(s); the header "
+                    f"says {columns} x {rows} with {samples}"
+                )
+            if precision > bits:
+                return f"declares {precision}-bit samples, more than BitsAllocated {bits}"
+            return None
+        (segment,) = struct.unpack(">H", head[i + 2 : i + 4])
+        i += 2 + segment
+    return "has no JPEG frame header (SOF marker) where one was expected"
+
+
+def _j2k_problem(head: bytes, rows: int, columns: int, samples: int) -> str | None:
+    at = head.find(b"\xff\x4f\xff\x51")
+    if at < 0 or at + 44 > len(head):
+        return "has no JPEG 2000 codestream header (SOC and SIZ markers)"
+    xsiz, ysiz, xo, yo = struct.unpack(">LLLL", head[at + 8 : at + 24])
+    (components,) = struct.unpack(">H", head[at + 40 : at + 42])
+    if (xsiz - xo, ysiz - yo, components) != (columns, rows, samples):
+        return (
+            f"declares {xsiz - xo} x {ysiz - yo} pixels with {components} component(s); the header "
+            f"says {columns} x {rows} with {samples}"
+        )
+    return None
+
+
+def compressed_frame_problem(
+    fp: BinaryIO,
+    offset: int,
+    little: bool,
+    syntax: str,
+    fmt: PixelFormat,
+    rows: int,
+    columns: int,
+    n_frames: int,
+) -> str | None:
+    """Why the compressed frames cannot be what the header says, from their codec headers
+    (RLE segment table, JPEG/JPEG-LS frame header, JPEG 2000 SIZ), or None.
+
+    Cheap (a few bytes per frame, nothing decoded) so that the scan refuses what the loader
+    would then fail on: a fragment that is not of its transfer syntax, or that declares
+    another size (which a decoder would allocate).  When there is one fragment per frame
+    every frame is checked, else the first.
+    """
+    if syntax not in _JPEG_SYNTAXES and syntax not in _J2K_SYNTAXES and syntax != _RLE_SYNTAX:
+        return None
+    fragments = _fragments(fp, offset, little, min(n_frames, _MAX_FRAMES_CHECKED) + 1)
+    per_frame = len(fragments) == n_frames or (n_frames > _MAX_FRAMES_CHECKED)
+    for k, (at, length) in enumerate(fragments if per_frame else fragments[:1]):
+        fp.seek(at)
+        head = fp.read(min(length, _CODEC_HEAD_BYTES))
+        if syntax == _RLE_SYNTAX:
+            segments = fmt.samples_per_pixel * max(1, fmt.bits_allocated // 8)
+            problem = _rle_problem(head, length, segments)
+        elif syntax in _JPEG_SYNTAXES:
+            problem = _jpeg_problem(head, rows, columns, fmt.samples_per_pixel, fmt.bits_allocated)
+        else:
+            problem = _j2k_problem(head, rows, columns, fmt.samples_per_pixel)
+        if problem is not None:
+            return f"the compressed data of frame {k + 1} {problem}; it cannot be decoded as the header says"
+    return None

@@ -14,6 +14,7 @@ SOPInstanceUID is not a reason (:mod:`dicomio.grouping` names such files).
 
 from __future__ import annotations
 
+import math
 import struct
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,10 +28,19 @@ from pydicom.uid import UID, DeflatedExplicitVRLittleEndian, MediaStorageDirecto
 from pydicom.valuerep import PersonName
 
 from dicomio.assemble import FrameCandidate, SeriesInfo
-from dicomio.dicom_bytes import _check_fragments, _read_pixel_element, _Skip, _sniff
+from dicomio.dicom_bytes import (
+    HeaderEnd,
+    _check_fragments,
+    _read_pixel_element,
+    _Skip,
+    _sniff,
+    compressed_frame_problem,
+    read_bounded_header,
+)
 from dicomio.geometry import ImageGeometry
 from dicomio.grouping import Identity, identify, text
 from dicomio.model import FrameRef, PixelFormat, SeriesStack, SkippedFile, WindowPreset
+from dicomio.pixel_errors import budget_problem, decoded_nbytes, pixel_format_problem
 from dicomio.windowing import file_windows
 
 #: Header values kept in ``SeriesStack.attributes`` (classification, export, display).
@@ -71,6 +81,9 @@ KEPT_ATTRIBUTES = (
     "InstitutionName",
     "SOPClassUID",
 )
+
+#: How far from 1 the length of an ImageOrientationPatient direction may be unremarked.
+_UNIT_TOLERANCE = 1e-3
 
 #: SOP classes that are never images Endplate can measure, by UID prefix.
 _NON_IMAGE_SOP_PREFIXES = (
@@ -155,6 +168,13 @@ def _int(ds: Dataset, keyword: str, default: int | None = None) -> int | None:
         return default
 
 
+def _bits(ds: Dataset, keyword: str, default: int) -> int:
+    """BitsAllocated / BitsStored as written (0 stays 0 and is refused by the pixel check);
+    the default only when the attribute is absent or unparseable."""
+    value = _int(ds, keyword)
+    return default if value is None else value
+
+
 def _float_or(value: Any, default: float) -> float:
     try:
         return float(value) if value is not None and str(value).strip() != "" else default
@@ -212,8 +232,8 @@ def _attributes(ds: Dataset, per_frame: Dataset | None) -> dict[str, Any]:
 def _pixel_format(ds: Dataset, transform: Dataset | None) -> PixelFormat:
     source = transform if transform is not None else ds
     return PixelFormat(
-        bits_allocated=_int(ds, "BitsAllocated", 16) or 16,
-        bits_stored=_int(ds, "BitsStored", _int(ds, "BitsAllocated", 16)) or 16,
+        bits_allocated=_bits(ds, "BitsAllocated", 16),
+        bits_stored=_bits(ds, "BitsStored", _bits(ds, "BitsAllocated", 16)),
         pixel_representation=_int(ds, "PixelRepresentation", 0) or 0,
         photometric=str(ds.get("PhotometricInterpretation", "MONOCHROME2")).strip(),
         samples_per_pixel=_int(ds, "SamplesPerPixel", 1) or 1,
@@ -287,8 +307,34 @@ def _series_info(
 
 
 def _frame_nbytes(ds: Dataset) -> int:
-    bits = (_int(ds, "BitsAllocated", 16) or 16) * (_int(ds, "SamplesPerPixel", 1) or 1)
+    bits = _bits(ds, "BitsAllocated", 16) * (_int(ds, "SamplesPerPixel", 1) or 1)
     return (int(ds.Rows) * int(ds.Columns) * bits + 7) // 8
+
+
+def _check_pixel_format(fmt: PixelFormat, where: str) -> None:
+    """Refuse here what the loader would refuse (:func:`dicomio.pixel_errors.pixel_format_problem`)."""
+    problem = pixel_format_problem(fmt)
+    if problem is not None:
+        raise _Skip(f"unsupported pixel format: {where} has {problem}")
+
+
+def _orientation_warning(orientation: Any) -> str | None:
+    """A warning when ImageOrientationPatient's two directions are not unit vectors (they are
+    normalised by :func:`dicomio.geometry.orientation_from_iop`): say what was assumed."""
+    try:
+        values = [float(v) for v in orientation]
+    except (TypeError, ValueError):
+        return None
+    if len(values) != 6:
+        return None
+    lengths = [math.sqrt(sum(v * v for v in values[:3])), math.sqrt(sum(v * v for v in values[3:]))]
+    if all(abs(n - 1) <= _UNIT_TOLERANCE for n in lengths):
+        return None
+    return (
+        f"ImageOrientationPatient holds directions of length {lengths[0]:.4g} and {lengths[1]:.4g}, "
+        "not unit vectors; Endplate normalised them (the directions kept, as the file's writer "
+        "meant, it assumes)."
+    )
 
 
 #: Series-level values already read, keyed by (study, series UID or series key, rescale
@@ -307,6 +353,7 @@ def _scan_dataset(
     has_dicm: bool,
     cut_short: bool,
     series_cache: SeriesCache | None = None,
+    zeros_at: int | None = None,
 ) -> FileScan:
     meta = getattr(ds, "file_meta", Dataset())
     if meta.get("MediaStorageSOPClassUID") == MediaStorageDirectoryStorage or "DirectoryRecordSequence" in ds:
@@ -335,6 +382,11 @@ def _scan_dataset(
                 if not has_dicm:
                     raise _Skip("not DICOM: the file has no DICOM header")
                 raise _Skip(f"truncated: the file ends inside its header, after {size} bytes")
+            if zeros_at is not None:
+                raise _Skip(
+                    f"no pixel data: the header stops at byte {zeros_at - 8}, where zero bytes follow "
+                    f"({size} bytes in all) instead of a PixelData element; the file is damaged or padded"
+                )
             if cut_short:
                 raise _Skip(f"truncated: the file ends after {size} bytes, inside a header element")
             raise _Skip("no pixel data: the file holds no image (no PixelData element)")
@@ -355,14 +407,29 @@ def _scan_dataset(
 
     n_frames = _int(ds, "NumberOfFrames", 1) or 1
     per_frame_seq = ds.get("PerFrameFunctionalGroupsSequence")
+    file_format = _pixel_format(ds, None)
+    _check_pixel_format(file_format, "the image")
+    rows, columns = int(ds.Rows), int(ds.Columns)
+    too_big = budget_problem(
+        decoded_nbytes(file_format, rows, columns, n_frames),
+        f"the file's {n_frames} frame(s) of {rows} x {columns} pixels",
+    )
+    if too_big is not None:
+        raise _Skip(f"too large: {too_big}")
     frame_bytes = _frame_nbytes(ds)
     encapsulated = element is not None and element.length is None
     bits_per_frame = int(ds.Rows) * int(ds.Columns) * (_int(ds, "BitsAllocated", 16) or 16) * (samples or 1)
     native_le = element is not None and not encapsulated and little and bits_per_frame % 8 == 0
+    scan = FileScan(path)
     if element is not None and encapsulated:
         fragments = _check_fragments(fp, element.value_offset, size, little)
         if fragments < 1:
             raise _Skip("truncated: the compressed pixel data holds no image fragment")
+        problem = compressed_frame_problem(
+            fp, element.value_offset, little, str(syntax or ""), file_format, rows, columns, n_frames
+        )
+        if problem is not None:
+            raise _Skip(f"unreadable: {problem}")
     elif element is not None and element.length is not None:
         expected = frame_bytes * n_frames
         if element.value_offset + element.length > size:
@@ -371,13 +438,22 @@ def _scan_dataset(
                 f"truncated: the file ends {missing} bytes before the end of its pixel data "
                 f"({element.length} bytes declared); the file was cut short"
             )
+        declared = f"{n_frames} frame(s) of {ds.Rows} x {ds.Columns} at {ds.get('BitsAllocated', 16)} bits"
         if element.length < expected:
             raise _Skip(
-                f"truncated: the pixel data holds {element.length} bytes, expected {expected} for "
-                f"{n_frames} frame(s) of {ds.Rows} x {ds.Columns} at {ds.get('BitsAllocated', 16)} bits"
+                f"truncated: the pixel data holds {element.length} bytes, expected {expected} for {declared}"
             )
-
-    scan = FileScan(path)
+        if element.length >= 2 * expected:
+            raise _Skip(
+                f"unsupported pixel format: the pixel data holds {element.length} bytes, "
+                f"{element.length / expected:.3g} times the {expected} expected for {declared}: "
+                "BitsAllocated, Rows, Columns or NumberOfFrames does not describe the data"
+            )
+        if element.length > expected + 1:  # one byte pads odd lengths
+            scan.warnings.append(
+                f"{path.name}: the pixel data holds {element.length} bytes, {element.length - expected} "
+                f"more than the {expected} expected for {declared}; the extra bytes at the end were ignored."
+            )
     instance_number = _int(ds, "InstanceNumber")
 
     def offset_of(frame: int) -> tuple[int | None, int | None]:
@@ -399,6 +475,8 @@ def _scan_dataset(
             ds.get("PixelSpacing"),
             "the image",
         )
+        if (note := _orientation_warning(ds.get("ImageOrientationPatient"))) is not None:
+            scan.warnings.append(note)
         ident = identified(geometry)
         offset, nbytes = offset_of(0)
         frame = FrameRef(path, ident.sop_uid, geometry, None, instance_number, offset, nbytes)
@@ -456,7 +534,13 @@ def _scan_dataset(
             f"frame {j + 1} of {n_frames}",
         )
         transform = _functional(ds, item, "PixelValueTransformationSequence")
-        frames.append((geometry, _pixel_format(ds, transform)))
+        frame_format = _pixel_format(ds, transform)
+        _check_pixel_format(frame_format, f"frame {j + 1} of {n_frames}")
+        if orientation_item is not None and j == 0:
+            note = _orientation_warning(orientation_item.get("ImageOrientationPatient"))
+            if note is not None:
+                scan.warnings.append(note)
+        frames.append((geometry, frame_format))
     ident = identified(frames[0][0])
     for j, (geometry, pixel_format) in enumerate(frames):
         offset, nbytes = offset_of(j)
@@ -470,19 +554,21 @@ def _scan_dataset(
 # -- reading one header -----------------------------------------------------------------
 
 
-def _read_dataset(fp: BinaryIO) -> tuple[Dataset, bool]:
-    """The header of an open file, read up to its pixel data, and whether it has the DICM
-    marker.  Raises ``_Skip`` when the file is not DICOM or its header is cut short."""
+def _read_dataset(fp: BinaryIO) -> tuple[Dataset, bool, HeaderEnd]:
+    """The header of an open file, read up to its pixel data (bounded:
+    :func:`dicomio.dicom_bytes.read_bounded_header`), whether it has the DICM marker and
+    where the read stopped.  Raises ``_Skip`` when the file is not DICOM or its header is
+    cut short or too large."""
     has_dicm, looks_like_dicom = _sniff(fp)
     if not looks_like_dicom:
         raise _Skip("not DICOM: the file does not start with a DICOM header (no 'DICM' marker)")
     try:
-        ds = pydicom.dcmread(fp, stop_before_pixels=True, force=True)
+        ds, end = read_bounded_header(fp)
     except InvalidDicomError as exc:
         raise _Skip(f"not DICOM: {exc}") from exc
     except (EOFError, struct.error) as exc:
         raise _Skip(f"truncated: the header ends early ({exc}); the file was cut short") from exc
-    return ds, has_dicm
+    return ds, has_dicm, end
 
 
 def _skip_reason(exc: Exception) -> str:
@@ -514,7 +600,7 @@ def read_header(path: Path) -> Dataset:
     path = Path(path)
     try:
         with path.open("rb") as fp:
-            ds, _ = _read_dataset(fp)
+            ds, _, _ = _read_dataset(fp)
     except Exception as exc:
         raise ValueError(f"Cannot read the DICOM header of {path}: {_skip_reason(exc)}.") from exc
     return ds

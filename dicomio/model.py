@@ -24,6 +24,8 @@ SKIP_REASONS = (
     "unreadable",
     "missing geometry",
     "unsupported pixel format",
+    "not a file",
+    "too large",
 )
 
 

@@ -8,6 +8,8 @@ instead of failing only when it is opened.
 
 from __future__ import annotations
 
+import math
+import os
 from pathlib import Path
 
 from pydicom.pixels import get_decoder
@@ -19,7 +21,7 @@ from pydicom.uid import (
     ImplicitVRLittleEndian,
 )
 
-from dicomio.model import SeriesStack
+from dicomio.model import PixelFormat, SeriesStack
 
 #: Transfer syntaxes whose frames can be read straight from the file at an offset.
 _NATIVE_SYNTAXES = (ImplicitVRLittleEndian, ExplicitVRLittleEndian, ExplicitVRBigEndian)
@@ -104,3 +106,97 @@ def _where(stack: SeriesStack) -> str:
     files = sorted({Path(f.path) for f in stack.frames})
     example = f"{files[0]}" + (f" and {len(files) - 1} other file(s)" if len(files) > 1 else "")
     return f"series {stack.description or stack.series_uid!r} ({example})"
+
+
+# -- what the loader accepts: one check for the scan (``endplate info``) and the loader --------
+
+#: Largest decoded volume (MB of 2**20 bytes) Endplate allocates, unless
+#: ``ENDPLATE_MAX_DECODE_MB`` says otherwise: 4000 CT slices of 512 x 512 in int16.  The
+#: machine's available memory lowers it further (:func:`decode_budget_bytes`).
+DEFAULT_MAX_DECODE_MB = 2048
+DECODE_BUDGET_ENV = "ENDPLATE_MAX_DECODE_MB"
+_MB = 1 << 20
+
+
+class DecodeBudgetError(ValueError):
+    """The decoded pixels would exceed the decode budget; nothing was allocated."""
+
+
+def available_memory_bytes() -> int | None:
+    """Memory the system can give now (Linux ``MemAvailable``), or None when not reported."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as fp:
+            for line in fp:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return int(os.sysconf("SC_AVPHYS_PAGES")) * int(os.sysconf("SC_PAGE_SIZE"))
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
+def decode_budget_bytes() -> int:
+    """The most bytes one decoded volume may take: ``ENDPLATE_MAX_DECODE_MB`` (default
+    :data:`DEFAULT_MAX_DECODE_MB`), and at most 3/4 of the memory available now."""
+    raw = os.environ.get(DECODE_BUDGET_ENV, "").strip()
+    try:
+        cap_mb = float(raw) if raw else float(DEFAULT_MAX_DECODE_MB)
+    except ValueError:
+        cap_mb = float(DEFAULT_MAX_DECODE_MB)
+    if not (math.isfinite(cap_mb) and cap_mb > 0):
+        cap_mb = float(DEFAULT_MAX_DECODE_MB)
+    budget = int(cap_mb * _MB)
+    available = available_memory_bytes()
+    if available is not None and available > 0:
+        budget = min(budget, available * 3 // 4)
+    return budget
+
+
+def decoded_nbytes(fmt: PixelFormat, rows: int, columns: int, frames: int) -> int:
+    """Bytes of the loaded array: int16 for integral rescales of up to 16 bits, else float32."""
+    integral = float(fmt.rescale_slope).is_integer() and float(fmt.rescale_intercept).is_integer()
+    itemsize = 2 if integral and fmt.bits_allocated <= 16 else 4
+    return max(0, rows) * max(0, columns) * max(0, frames) * itemsize
+
+
+def budget_problem(nbytes: int, what: str) -> str | None:
+    """The sentence refusing ``what`` when its ``nbytes`` decoded exceed the budget, or None."""
+    budget = decode_budget_bytes()
+    if nbytes <= budget:
+        return None
+    return (
+        f"{what} would take {nbytes / _MB:,.0f} MB once decoded, more than the {budget / _MB:,.0f} MB "
+        f"Endplate allows for one image volume (the machine's available memory and "
+        f"{DECODE_BUDGET_ENV}); it was not decoded"
+    )
+
+
+def pixel_format_problem(fmt: PixelFormat) -> str | None:
+    """Why pixels of this format cannot be loaded right, or None.
+
+    The one check behind both the scan (a file ``endplate info`` lists loads) and the
+    loader (:func:`dicomio.pixels.load_volume`).
+    """
+    if fmt.samples_per_pixel != 1 or fmt.photometric not in ("MONOCHROME1", "MONOCHROME2"):
+        return (
+            f"PhotometricInterpretation {fmt.photometric or 'missing'!r} with {fmt.samples_per_pixel} "
+            "sample(s) per pixel; Endplate reads grayscale MONOCHROME1/MONOCHROME2 images only"
+        )
+    if fmt.bits_allocated not in (8, 16, 32):
+        return f"BitsAllocated {fmt.bits_allocated}; expected 8, 16 or 32 bits per pixel"
+    if not 1 <= fmt.bits_stored <= fmt.bits_allocated:
+        return (
+            f"BitsStored {fmt.bits_stored} with BitsAllocated {fmt.bits_allocated}; "
+            "expected 1 <= BitsStored <= BitsAllocated"
+        )
+    slope, intercept = fmt.rescale_slope, fmt.rescale_intercept
+    if not math.isfinite(slope) or slope == 0:
+        return (
+            f"RescaleSlope {slope}; a slope of 0 or not a number would make every value the same "
+            "(or undefined), so the image is not shown rather than shown wrong"
+        )
+    if not math.isfinite(intercept):
+        return f"RescaleIntercept {intercept}; expected a finite number"
+    return None

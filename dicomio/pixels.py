@@ -44,17 +44,20 @@ from pydicom.uid import (
     ImplicitVRLittleEndian,
 )
 
-from dicomio.dicom_bytes import _read_pixel_element, _Skip
+from dicomio.dicom_bytes import _read_pixel_element, _Skip, read_bounded_header
 from dicomio.model import FrameRef, PixelFormat, SeriesStack
 from dicomio.pixel_errors import (
     _NATIVE_SYNTAXES,
+    DecodeBudgetError,
     DecoderMissingError,
     LoadCancelledError,
     PixelDecodeError,
     _package_for,
     _syntax_label,
     _where,
+    budget_problem,
     check_decoder,
+    pixel_format_problem,
 )
 
 ProgressCallback = Callable[[int, int], None]
@@ -140,20 +143,9 @@ def output_dtype(stack: SeriesStack) -> tuple[np.dtype, bool]:
 def _plan(stack: SeriesStack, force_float: bool = False) -> _Plan:
     fmt = stack.pixel_format
     where = f"series {stack.series_uid} ({stack.description or 'no description'})"
-    if fmt.samples_per_pixel != 1 or fmt.photometric not in ("MONOCHROME1", "MONOCHROME2"):
-        raise ValueError(
-            f"{where} has PhotometricInterpretation {fmt.photometric!r} with {fmt.samples_per_pixel} "
-            "sample(s) per pixel; Endplate reads grayscale MONOCHROME1/MONOCHROME2 images only."
-        )
-    if fmt.bits_allocated not in (8, 16, 32):
-        raise ValueError(
-            f"{where} has BitsAllocated {fmt.bits_allocated}; expected 8, 16 or 32 bits per pixel."
-        )
-    if not 1 <= fmt.bits_stored <= fmt.bits_allocated:
-        raise ValueError(
-            f"{where} has BitsStored {fmt.bits_stored} with BitsAllocated {fmt.bits_allocated}; "
-            "expected 1 <= BitsStored <= BitsAllocated."
-        )
+    problem = pixel_format_problem(fmt)
+    if problem is not None:
+        raise ValueError(f"{where} has {problem}.")
     if len(stack.frames) != len(stack.geometry.slices):
         raise ValueError(
             f"{where} has {len(stack.frames)} frames but its geometry has "
@@ -169,6 +161,10 @@ def _plan(stack: SeriesStack, force_float: bool = False) -> _Plan:
     out_dtype, check_range = output_dtype(stack)
     if force_float:
         out_dtype, check_range = np.dtype(np.float32), False
+    nbytes = len(stack.frames) * rows * columns * out_dtype.itemsize
+    too_big = budget_problem(nbytes, f"{where}, {len(stack.frames)} x {rows} x {columns} pixels,")
+    if too_big is not None:
+        raise DecodeBudgetError(f"{too_big}.")
     return _Plan(
         fmt=fmt,
         syntax=syntax,
@@ -246,12 +242,12 @@ def _locate_native_pixels(fh: BinaryIO, path: Path, syntax: UID) -> int:
     The element header is parsed the way the scan parses it (:mod:`dicomio.dicom_bytes`).
     """
     fh.seek(0)
-    pydicom.dcmread(fh, stop_before_pixels=True, force=True)
     try:
+        read_bounded_header(fh)
         element = _read_pixel_element(
             fh, implicit=syntax == ImplicitVRLittleEndian, little=syntax != ExplicitVRBigEndian
         )
-    except _Skip:  # the file ends inside the element header
+    except _Skip:  # the file ends inside the element header, or its header grew past the cap
         element = None
     if element is None or element.keyword != "PixelData":
         raise PixelDecodeError(f"{path}: no Pixel Data element was found after the header.")
@@ -412,8 +408,10 @@ def load_volume(
     (frames) is called from the calling thread; ``cancel()`` is polled between frames and
     raises :class:`LoadCancelledError` once it returns True.
 
-    Raises :class:`DecoderMissingError` when no decoder is installed for the transfer
-    syntax, :class:`PixelDecodeError` naming the file and frame that cannot be read, and
+    Raises :class:`DecodeBudgetError` (before allocating anything) when the volume would
+    exceed the decode budget (:func:`dicomio.pixel_errors.decode_budget_bytes`),
+    :class:`DecoderMissingError` when no decoder is installed for the transfer syntax,
+    :class:`PixelDecodeError` naming the file and frame that cannot be read, and
     ``ValueError`` for pixel formats Endplate does not read (colour, 1-bit).
     """
     plan = _plan(stack)

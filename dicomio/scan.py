@@ -11,19 +11,23 @@ with a reason a user understands; a bad file never stops the scan.
 
 from __future__ import annotations
 
+import errno
 import os
+import stat
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import replace
 from pathlib import Path
+from typing import BinaryIO
 
 from dicomio.assemble import FrameCandidate, SeriesInfo, assemble_series
-from dicomio.dicom_bytes import _ends_inside_an_element
+from dicomio.dicom_bytes import _ends_inside_an_element, _Skip
 from dicomio.grouping import series_uid_of, series_warning, sop_warning, split_acquisitions, study_warning
 from dicomio.headers import FileScan, SeriesCache, _read_dataset, _scan_dataset, _skip_reason
-from dicomio.model import ScanResult, SkippedFile
+from dicomio.model import ScanResult, SeriesStack, SkippedFile
+from dicomio.pixel_errors import budget_problem, decoded_nbytes
 
 ProgressCallback = Callable[[int, int], None]
 CancelCallback = Callable[[], bool]
@@ -32,20 +36,65 @@ CancelCallback = Callable[[], bool]
 # -- one file --------------------------------------------------------------------------
 
 
+def _not_a_file(mode: int) -> str | None:
+    """Why an entry of this ``st_mode`` is not scanned (None for a regular file)."""
+    if stat.S_ISREG(mode):
+        return None
+    if stat.S_ISFIFO(mode):
+        what = "a named pipe (FIFO)"
+    elif stat.S_ISSOCK(mode):
+        what = "a socket"
+    elif stat.S_ISCHR(mode):
+        what = "a character device"
+    elif stat.S_ISBLK(mode):
+        what = "a block device"
+    else:
+        what = "not a regular file"
+    return f"not a file: {what}, not a regular file; it was not opened"
+
+
+def _open_regular(path: Path) -> tuple[BinaryIO, int]:
+    """Open ``path`` for reading without blocking, and only when it is a regular file.
+
+    ``O_NONBLOCK``: opening a FIFO (swapped in after the folder was listed) must not wait
+    for a writer.  Returns the file and its size.
+    """
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+    try:
+        st = os.fstat(fd)
+        problem = _not_a_file(st.st_mode)
+        if problem is not None:
+            raise _Skip(problem)
+        if hasattr(os, "set_blocking"):
+            os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb"), st.st_size
+    except BaseException:
+        os.close(fd)
+        raise
+
+
 def scan_file(path: Path, series_cache: SeriesCache | None = None) -> FileScan:
     """Read one file's header; never raises for a bad file (it is returned as skipped).
 
     ``series_cache`` (shared by one scan) lets files of an already seen series skip
-    re-reading the series-level attributes.
+    re-reading the series-level attributes.  Only regular files are opened; the header read
+    is bounded (:func:`dicomio.dicom_bytes.read_bounded_header`).
     """
     path = Path(path)
     try:
-        size = path.stat().st_size
-        with path.open("rb") as fp:
-            ds, has_dicm = _read_dataset(fp)
-            cut_short = _ends_inside_an_element(ds, size)
+        fp, size = _open_regular(path)
+        with fp:
+            ds, has_dicm, end = _read_dataset(fp)
+            cut_short = end.at_zeros is None and _ends_inside_an_element(ds, size)
             return _scan_dataset(
-                path, fp, ds, size, has_dicm=has_dicm, cut_short=cut_short, series_cache=series_cache
+                path,
+                fp,
+                ds,
+                size,
+                has_dicm=has_dicm,
+                cut_short=cut_short,
+                series_cache=series_cache,
+                zeros_at=end.at_zeros,
             )
     except Exception as exc:  # a bad file never stops the scan: it is reported as skipped
         return FileScan(path, skipped=SkippedFile(path, _skip_reason(exc)))
@@ -111,29 +160,93 @@ def _scan_in_order(
     return scans
 
 
+def _entry_problem(exc: OSError) -> str:
+    if exc.errno == errno.ELOOP:
+        return "unreadable: a symbolic link loop (the link points back to itself); it was not followed"
+    if isinstance(exc, FileNotFoundError):
+        return "unreadable: a broken symbolic link (its target does not exist)"
+    return f"unreadable: {exc.strerror or exc}"
+
+
 def collect_files(paths: Iterable[Path | str]) -> tuple[list[Path], list[SkippedFile]]:
-    """All files under ``paths`` (recursive, sorted, each once); missing paths are skipped."""
+    """All regular files under ``paths`` (recursive, sorted, each once), and every other entry
+    with its reason: missing paths, FIFOs, sockets, devices, broken links, folders that
+    cannot be listed, and links back to a folder already being scanned (a loop)."""
     files: list[Path] = []
     skipped: list[SkippedFile] = []
-    seen: set[Path] = set()
+    seen_files: set[tuple[int, int]] = set()
+    seen_dirs: dict[tuple[int, int], Path] = {}
 
-    def add(p: Path) -> None:
-        key = p.resolve()
-        if key not in seen:
-            seen.add(key)
+    def add(p: Path, st: os.stat_result) -> None:
+        key = (st.st_dev, st.st_ino)
+        if key not in seen_files:
+            seen_files.add(key)
             files.append(p)
+
+    def walk(top: Path, top_stat: os.stat_result) -> None:
+        pending = [(top, top_stat)]
+        while pending:
+            folder, st = pending.pop()
+            key = (st.st_dev, st.st_ino)
+            if key in seen_dirs:
+                first = seen_dirs[key]
+                if folder != first:
+                    what = "loop" if first in folder.parents else "to a folder scanned already"
+                    skipped.append(
+                        SkippedFile(
+                            folder,
+                            f"unreadable: a symbolic link {what}: this folder is {first}, "
+                            "already scanned; it was not followed again",
+                        )
+                    )
+                continue
+            seen_dirs[key] = folder
+            try:
+                with os.scandir(folder) as it:
+                    entries = sorted(it, key=lambda e: e.name)
+            except OSError as exc:
+                skipped.append(
+                    SkippedFile(
+                        folder,
+                        f"unreadable: the folder cannot be listed ({exc.strerror or exc}); "
+                        "the files in it were not scanned",
+                    )
+                )
+                continue
+            subfolders = []
+            for entry in entries:
+                p = Path(entry.path)
+                try:
+                    est = entry.stat(follow_symlinks=True)
+                except OSError as exc:
+                    skipped.append(SkippedFile(p, _entry_problem(exc)))
+                    continue
+                if stat.S_ISDIR(est.st_mode):
+                    subfolders.append((p, est))
+                elif (problem := _not_a_file(est.st_mode)) is not None:
+                    skipped.append(SkippedFile(p, problem))
+                else:
+                    add(p, est)
+            pending.extend(reversed(subfolders))  # depth first, in name order
 
     for raw in paths:
         p = Path(raw)
-        if p.is_dir():
-            for root, dirs, names in os.walk(p):
-                dirs.sort()
-                for name in sorted(names):
-                    add(Path(root) / name)
-        elif p.is_file():
-            add(p)
+        try:
+            st = p.stat()
+        except OSError as exc:
+            reason = (
+                "unreadable: no such file or folder"
+                if isinstance(exc, FileNotFoundError)
+                else _entry_problem(exc)
+            )
+            skipped.append(SkippedFile(p, reason))
+            continue
+        if stat.S_ISDIR(st.st_mode):
+            walk(p, st)
+        elif (problem := _not_a_file(st.st_mode)) is not None:
+            skipped.append(SkippedFile(p, problem))
         else:
-            skipped.append(SkippedFile(p, "unreadable: no such file or folder"))
+            add(p, st)
     return files, skipped
 
 
@@ -161,6 +274,15 @@ def _acquisitions(file_scans: list[FileScan]) -> list[tuple[SeriesInfo, list[Fil
     return found
 
 
+def _stack_too_large(stack: SeriesStack) -> str | None:
+    """The loader's decode-budget refusal for the whole stack (each file passed its own)."""
+    _, rows, columns = stack.geometry.shape
+    nbytes = decoded_nbytes(stack.pixel_format, rows, columns, stack.n_images)
+    what = f"series {stack.description or stack.series_uid!r}, {stack.n_images} x {rows} x {columns} pixels,"
+    problem = budget_problem(nbytes, what)
+    return None if problem is None else f"too large: {problem}"
+
+
 def build_result(scans: Iterable[FileScan], skipped: Iterable[SkippedFile] = ()) -> ScanResult:
     """Group file scans into series (by UID, else by series key) and assemble their stacks."""
     result = ScanResult(skipped=list(skipped))
@@ -178,7 +300,8 @@ def build_result(scans: Iterable[FileScan], skipped: Iterable[SkippedFile] = ())
     for series_scans in by_series.values():
         for info, file_scans, uid_notes in _acquisitions(series_scans):
             candidates = [c for s in file_scans for c in s.candidates]
-            warnings = uid_notes + [w for s in file_scans for w in s.warnings]
+            # the same sentence from many files (e.g. every slice's orientation) is said once
+            warnings = list(dict.fromkeys(uid_notes + [w for s in file_scans for w in s.warnings]))
             no_sop = {s.path for s in file_scans if s.generated_sop_uid}
             if no_sop:
                 warnings.append(sop_warning(len(no_sop)))
@@ -193,6 +316,11 @@ def build_result(scans: Iterable[FileScan], skipped: Iterable[SkippedFile] = ())
                 )
             for stack in assemble_series(info, candidates, warnings):
                 stack.generated_sop_uids = any(f.path in no_sop for f in stack.frames)
+                too_big = _stack_too_large(stack)
+                if too_big is not None:  # listed, it would only fail to load: its files are skipped
+                    paths = sorted({Path(f.path) for f in stack.frames})
+                    result.skipped.extend(SkippedFile(p, too_big) for p in paths)
+                    continue
                 result.stacks.append(stack)
     result.stacks.sort(
         key=lambda s: (s.study_date or "", s.study_uid, s.series_number or 0, s.series_uid, s.stack_index)

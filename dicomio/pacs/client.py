@@ -6,8 +6,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 
-from dicomio.pacs import dimse, web
 from dicomio.pacs.cache import SeriesFolder
 from dicomio.pacs.errors import PacsError
 from dicomio.pacs.matches import StudyMatch, StudyQuery
@@ -17,18 +17,32 @@ Progress = Callable[[int, int | None], None]
 Cancel = Callable[[], bool]
 
 
+def _dimse() -> ModuleType:
+    """pynetdicom's side, imported when a DIMSE node is used (not at the app's start)."""
+    from dicomio.pacs import dimse
+
+    return dimse
+
+
+def _web() -> ModuleType:
+    """dicomweb-client's side (it pulls in requests), imported when a DICOMweb node is used."""
+    from dicomio.pacs import web
+
+    return web
+
+
 def echo(node: Node) -> float:
     """Echo (C-ECHO or a QIDO-RS ping); returns the round trip in seconds, PacsError otherwise."""
     start = time.perf_counter()
     if isinstance(node, DimseNode):
-        dimse.echo(node)
+        _dimse().echo(node)
     else:
-        web.echo(node)
+        _web().echo(node)
     return time.perf_counter() - start
 
 
 def find(node: Node, query: StudyQuery) -> list[StudyMatch]:
-    return dimse.find(node, query) if isinstance(node, DimseNode) else web.find(node, query)
+    return _dimse().find(node, query) if isinstance(node, DimseNode) else _web().find(node, query)
 
 
 @dataclass(frozen=True)
@@ -58,11 +72,11 @@ def retrieve_series(
         return RetrievedSeries(series_uid, folder.path, files, True)
     folder.remove_stale_temps()
     if isinstance(node, WebNode):
-        received = web.get_series(node, study_uid, series_uid, folder, progress, cancel)
+        received = _web().get_series(node, study_uid, series_uid, folder, progress, cancel)
     elif node.retrieve == "move":
-        received = dimse.move_series(node, study_uid, series_uid, folder, progress, cancel)
+        received = _dimse().move_series(node, study_uid, series_uid, folder, progress, cancel)
     else:
-        received = dimse.get_series(node, study_uid, series_uid, folder, progress, cancel)
+        received = _dimse().get_series(node, study_uid, series_uid, folder, progress, cancel)
     if not received:
         raise PacsError(f"The PACS node {node.describe()} has no images for the series {series_uid}.")
     folder.mark_complete(received)
@@ -72,6 +86,6 @@ def retrieve_series(
 def send_files(node: Node, paths: list[Path]) -> None:
     """Send DICOM files (an SR, key images) by C-STORE or STOW-RS."""
     if isinstance(node, DimseNode):
-        dimse.store(node, paths)
+        _dimse().store(node, paths)
     else:
-        web.store(node, paths)
+        _web().store(node, paths)

@@ -157,7 +157,7 @@ def test_unreadable_file(tmp_path: Path) -> None:
     _good_series(tmp_path / "good")
     (tmp_path / "gone.dcm").symlink_to(tmp_path / "deleted_target.dcm")
     result = scan_paths([tmp_path])
-    assert _reasons(result)["gone.dcm"] == "unreadable: No such file or directory"
+    assert _reasons(result)["gone.dcm"] == "unreadable: a broken symbolic link (its target does not exist)"
     _assert_good_still_scans(result)
 
 

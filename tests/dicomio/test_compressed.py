@@ -171,12 +171,19 @@ def test_corrupt_rle_fragment_names_the_frame(tmp_path: Path) -> None:
     (path,) = synth.write_series(
         tmp_path, values, geometry, synth.SeriesSpec(modality="MR"), multiframe=True, compression="rle"
     )
+    stack = scan_paths([tmp_path]).stacks[0]  # scanned while intact
     ds = pydicom.dcmread(path)
     frames = list(pydicom.encaps.generate_frames(ds.PixelData, number_of_frames=3))
     frames[1] = frames[1][:64]  # frame 2 loses most of its RLE segments
     ds.PixelData = encapsulate(frames)
     ds.save_as(path)
-    stack = scan_paths([tmp_path]).stacks[0]
+    # the scan (what `endplate info` lists) now refuses it, naming the frame ...
+    rescan = scan_paths([tmp_path])
+    assert rescan.stacks == []
+    assert rescan.skipped[0].reason.startswith(
+        "unreadable: the compressed data of frame 2 has an RLE segment starting at byte"
+    )
+    # ... and the loader, given the stack scanned before the file changed, says the same frame
     with pytest.raises(
         PixelDecodeError, match=rf"{path.name}: frame 2 could not be decoded as 'RLE Lossless'"
     ):
