@@ -47,6 +47,7 @@ from measure.case_values import (
 from measure.comparison import compare_timepoints
 from measure.engine import measure_timepoint
 from measure.events import CaseEvent, EventEmitter, Subscriber
+from measure.file_stamp import FileStamp
 from measure.landmarks import LANDMARK_KEYS, LEVELS, Landmark, level_index
 from measure.morphometry import VertebraInput
 from measure.results import DEFAULT_THRESHOLDS, CaseResults, ChangeThresholds, TimepointResult
@@ -82,6 +83,8 @@ class Case:
         self._saved_revision = 0
         self.folder: Path | None = None
         self.file_path: Path | None = None
+        #: The file as this session last read or wrote it (the save's conflict check).
+        self.file_stamp: FileStamp | None = None
         self.unknown_fields: dict[str, Any] = {}
         self._saved_content: tuple[Any, ...] = self._content_snapshot()
 
