@@ -50,6 +50,7 @@ from measure.events import CaseEvent, EventEmitter, Subscriber
 from measure.file_stamp import FileStamp
 from measure.landmarks import LANDMARK_KEYS, LEVELS, Landmark, level_index
 from measure.morphometry import VertebraInput
+from measure.plausibility import DEFAULT_PLAUSIBILITY, Plausibility
 from measure.results import DEFAULT_THRESHOLDS, CaseResults, ChangeThresholds, TimepointResult
 
 _KIND_ORDER = {kind: i for i, kind in enumerate(TIMEPOINT_KINDS)}
@@ -538,7 +539,9 @@ class Case:
             inputs.append(VertebraInput(v.level, v.status, landmarks, planes))
         return inputs
 
-    def measure(self, thresholds: ChangeThresholds | None = None) -> CaseResults:
+    def measure(
+        self, thresholds: ChangeThresholds | None = None, plausibility: Plausibility = DEFAULT_PLAUSIBILITY
+    ) -> CaseResults:
         """Measure every timepoint and compare them in clinical order.
 
         Each timepoint is measured on its measurement set (:meth:`measurement_series`):
@@ -577,7 +580,7 @@ class Case:
                             f"{spec.upper_level} or {spec.lower_level} has no vertebra there."
                         )
             try:
-                results[tp.id] = measure_timepoint(inputs, regional=regional)
+                results[tp.id] = measure_timepoint(inputs, regional=regional, plausibility=plausibility)
             except ValueError as exc:
                 notes.append(f"timepoint {tp.id}: not measured: {exc}")
                 continue
@@ -587,7 +590,9 @@ class Case:
                     per_series[uid] = results[tp.id]
                     continue
                 try:  # another landmark set (e.g. the MR T1 of the same day): shown, not registered
-                    per_series[uid] = measure_timepoint(self.vertebra_inputs(tp.id, uid), regional=regional)
+                    per_series[uid] = measure_timepoint(
+                        self.vertebra_inputs(tp.id, uid), regional=regional, plausibility=plausibility
+                    )
                 except ValueError as exc:
                     notes.append(f"timepoint {tp.id}, series {uid}: not measured: {exc}")
         try:

@@ -258,9 +258,24 @@ def _build_case(data: dict[str, Any], source: str) -> Case:
             raise fail(["series", i], str(exc)) from None
         case.assign_series(ref)
 
+    known_series = {ref.series_uid for ref in case.series}
+
+    def check_series(path: list[Any], uid: str | None) -> None:
+        """A landmark on a series the case does not list cannot be shown, found again or
+        exported with its images: refused, not kept silently (issue 14, hole 7)."""
+        if uid is not None and uid not in known_series:
+            listed = ", ".join(sorted(known_series)[:5]) or "none"
+            raise fail(path, f"series {uid} is not one of the case's series (listed: {listed})")
+
+    for i, t in enumerate(data["timepoints"]):
+        check_series(["timepoints", i, "measurement_series"], t.get("measurement_series"))
+
     for i, v in enumerate(data["vertebrae"]):
         tp, level = v["timepoint"], v["level"]
         check_tp(["vertebrae", i, "timepoint"], tp)
+        check_series(["vertebrae", i, "series_uid"], v.get("series_uid"))
+        for key, lm in v["landmarks"].items():
+            check_series(["vertebrae", i, "landmarks", key, "series_uid"], lm["series_uid"])
         landmarks: dict[str, Landmark] = {}
         for key in LANDMARK_KEYS:
             lm = v["landmarks"].get(key)
