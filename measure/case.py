@@ -81,6 +81,10 @@ class Case:
         self._regional: tuple[RegionalSpec, ...] = ()
         self._extras: dict[str, Any] = {}
         self._revision = 0
+        #: Vertebrae per timepoint, cranial to caudal, as of ``_index_revision`` (so that
+        #: measuring is linear in the size of the case, not quadratic in its timepoints).
+        self._index: dict[str, list[Vertebra]] = {}
+        self._index_revision = -1
         self._saved_revision = 0
         self.folder: Path | None = None
         self.file_path: Path | None = None
@@ -189,8 +193,20 @@ class Case:
             path = self.folder / path
         return path
 
+    def _vertebrae_by_timepoint(self) -> dict[str, list[Vertebra]]:
+        if self._index_revision != self._revision:
+            index: dict[str, list[Vertebra]] = {}
+            for v in self._vertebrae.values():
+                index.setdefault(v.timepoint, []).append(v)
+            for items in index.values():
+                items.sort(key=lambda v: level_index(v.level))
+            self._index, self._index_revision = index, self._revision
+        return self._index
+
     def vertebrae(self, timepoint_id: str | None = None) -> list[Vertebra]:
         """Vertebrae (of one timepoint, or all), cranial to caudal within a timepoint."""
+        if timepoint_id is not None:
+            return list(self._vertebrae_by_timepoint().get(timepoint_id, ()))
         tp_order = {tp_id: i for i, tp_id in enumerate(self._timepoints)}
         items = [v for v in self._vertebrae.values() if timepoint_id is None or v.timepoint == timepoint_id]
         return sorted(items, key=lambda v: (tp_order.get(v.timepoint, 0), level_index(v.level)))
@@ -213,7 +229,7 @@ class Case:
 
     def landmark_series(self, timepoint_id: str) -> tuple[str, ...]:
         """The series that hold a landmark set at a timepoint, in the order the sets were started."""
-        present = {uid for v in self._vertebrae.values() if v.timepoint == timepoint_id for uid in v.series}
+        present = {uid for v in self._vertebrae_by_timepoint().get(timepoint_id, ()) for uid in v.series}
         ordered = [uid for uid in self._set_order.get(timepoint_id, []) if uid in present]
         return tuple(ordered + sorted(present - set(ordered)))
 
@@ -301,9 +317,12 @@ class Case:
             raise ValueError(
                 f"the case already has a timepoint {timepoint.id!r}; timepoint ids must be unique"
             )
-        items = list(self._timepoints.items())
-        items.insert(len(items) if index is None else index, (timepoint.id, timepoint))
-        self._timepoints = dict(items)
+        if index is None:
+            self._timepoints[timepoint.id] = timepoint
+        else:
+            items = list(self._timepoints.items())
+            items.insert(index, (timepoint.id, timepoint))
+            self._timepoints = dict(items)
         self._changed("timepoint-added", timepoint.id)
 
     def update_timepoint(self, timepoint: Timepoint) -> Timepoint:

@@ -25,6 +25,7 @@ from measure.case_values import (
     set_series_of,
 )
 from measure.casefile.errors import CaseFileError
+from measure.casefile.limits import MAX_NESTING, too_deep
 from measure.casefile.migration import CURRENT_VERSION, FORMAT_NAME, migrate
 from measure.casefile.schema import describe, field_path, validate_case_dict
 from measure.landmarks import LANDMARK_KEYS, Landmark
@@ -199,6 +200,13 @@ def case_from_dict(data: Any, source: str = "case data") -> Case:
             f"{source} was written by a newer Endplate: version {version}, this one reads up to "
             f"{CURRENT_VERSION}; update Endplate to open it",
             field="version",
+        )
+    deep = too_deep(data)
+    if deep is not None:
+        raise CaseFileError(
+            f"{source} is not a valid case file: field {deep} is nested more than {MAX_NESTING} levels "
+            "deep; expected plain values, lists and objects",
+            field=deep,
         )
     validate_case_dict(data, source)
     data = migrate(data)

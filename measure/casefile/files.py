@@ -29,6 +29,7 @@ from dicomio.atomic import atomic_write, remove_stale_temps
 from measure.case import Case
 from measure.casefile.codec import case_from_dict, case_to_dict
 from measure.casefile.errors import CaseConflictError, CaseFileError
+from measure.casefile.limits import MAX_NESTING, too_deep_in_text
 from measure.casefile.schema import validate_case_dict
 from measure.file_stamp import FileStamp
 from measure.results_json import case_results_json
@@ -68,6 +69,14 @@ def load_case(path: Path | str) -> Case:
         ) from None
     try:
         data = json.loads(text)
+    except RecursionError:
+        deep = too_deep_in_text(text) or "(top level)"
+        raise CaseFileError(
+            f"{source} is not a valid case file: field {deep} is nested more than {MAX_NESTING} levels "
+            "deep; expected plain values, lists and objects",
+            path,
+            field=deep,
+        ) from None
     except json.JSONDecodeError as exc:
         raise CaseFileError(
             f"{source} is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno} "
