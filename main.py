@@ -54,6 +54,14 @@ def _verb_parser() -> argparse.ArgumentParser:
         default=12.5,
         help="smallest change of height loss in percentage points that is real (default 12.5: Buckens 2013)",
     )
+    meas.add_argument(
+        "--height-range-mm",
+        type=float,
+        nargs=2,
+        default=(3.0, 80.0),
+        metavar=("MIN", "MAX"),
+        help="heights outside this range are not measured (default 3 80; measure/plausibility.py)",
+    )
 
     exp = sub.add_parser(
         "export",
@@ -215,6 +223,7 @@ def _dispatch(argv: list[str]) -> int:
 
             return run_demo_data(args.out)
         if args.verb == "measure":
+            from measure.plausibility import Plausibility
             from measure.results import ChangeThresholds
             from session.measure_run import run_measure
 
@@ -223,7 +232,12 @@ def _dispatch(argv: list[str]) -> int:
                 height_loss_pct=args.height_loss_error_pct,
                 height_mm=args.height_error_mm,
             )
-            return run_measure(args.case, as_json=args.json, thresholds=thresholds)
+            try:
+                plausibility = Plausibility(*args.height_range_mm)
+            except ValueError as exc:
+                print(f"endplate: error: --height-range-mm: {exc}", file=sys.stderr)
+                return 2
+            return run_measure(args.case, as_json=args.json, thresholds=thresholds, plausibility=plausibility)
         if args.verb == "export":
             from session.export_run import run_export
 

@@ -22,7 +22,7 @@ from app.export_dialog import CurrentCase, ExportDialog
 from app.reader_entry import ReaderEntryDialog, default_scope
 from app.regional_dialog import RegionalDialog
 from app.series_controller import SeriesController
-from measure.casefile import CaseFileError, save_case
+from measure.casefile import CaseConflictError, CaseFileError, save_case
 from session.case_location import DEFAULT_FOLDER_NAME, suggested_case_path
 from session.export_run import ExportSummary
 from session.model import Session
@@ -31,6 +31,8 @@ log = logging.getLogger("endplate.app")
 
 #: Close decision: "save", "discard" or "cancel".
 CloseDecision = Callable[[], str]
+#: Save-conflict decision, given the sentence: "overwrite", "save-as", "reload" or "cancel".
+ConflictDecision = Callable[[str], str]
 
 
 class CaseActions:
@@ -47,6 +49,7 @@ class CaseActions:
         report_error: Callable[[str, str], None],
         on_saved: Callable[[], None],
         close_decision: CloseDecision | None = None,
+        conflict_decision: ConflictDecision | None = None,
     ) -> None:
         self.session = session
         self.undo_stack = undo_stack
@@ -57,6 +60,7 @@ class CaseActions:
         self.report_error = report_error
         self.on_saved = on_saved
         self.close_decision = close_decision
+        self.conflict_decision = conflict_decision
         self.export_dialog: ExportDialog | None = None
         self.reader_dialog: ReaderEntryDialog | None = None
         self.regional_dialog: RegionalDialog | None = None
@@ -81,9 +85,18 @@ class CaseActions:
         )
         return bool(path) and self.save_to(Path(path))
 
-    def save_to(self, path: Path) -> bool:
+    def save_to(self, path: Path, overwrite_changes: bool = False) -> bool:
         try:
-            save_case(self.session.case, path)
+            save_case(self.session.case, path, overwrite_changes=overwrite_changes)
+        except CaseConflictError as exc:
+            decision = (self.conflict_decision or self._ask_conflict)(str(exc))
+            if decision == "overwrite":
+                return self.save_to(path, overwrite_changes=True)
+            if decision == "save-as":
+                return self.save_as()
+            if decision == "reload":
+                self.series.open_case(path)
+            return False
         except CaseFileError as exc:
             self.report_error("Cannot save case", str(exc))
             return False
@@ -265,6 +278,23 @@ class CaseActions:
         if decision == "save":
             return self.save()
         return decision == "discard"
+
+    def _ask_conflict(self, sentence: str) -> str:
+        box = QtWidgets.QMessageBox(self.window)
+        box.setIcon(QtWidgets.QMessageBox.Icon.Warning)
+        box.setWindowTitle("Case changed on disk")
+        box.setText(sentence[:1].upper() + sentence[1:] + ".")
+        role = QtWidgets.QMessageBox.ButtonRole
+        choices: dict[QtWidgets.QAbstractButton, str] = {
+            box.addButton("Save As…", role.AcceptRole): "save-as",
+            box.addButton("Reload (discard my changes)", role.DestructiveRole): "reload",
+            box.addButton("Overwrite", role.DestructiveRole): "overwrite",
+        }
+        cancel = box.addButton(QtWidgets.QMessageBox.StandardButton.Cancel)
+        box.setDefaultButton(cancel)
+        box.exec()
+        clicked = box.clickedButton()
+        return choices.get(clicked, "cancel") if clicked is not None else "cancel"
 
     def _ask_save(self) -> str:
         buttons = QtWidgets.QMessageBox.StandardButton

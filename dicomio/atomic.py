@@ -1,7 +1,8 @@
 """The one atomic file writer: case files, exports and recovery copies all go through it.
 
 A reader never sees half a file and a crash or power cut loses nothing: the bytes go to
-a new, uniquely named hidden file in the destination folder (``.NAME.<random>.tmp``),
+a new, uniquely named hidden file in the destination folder (``.NAME.<pid>-<random>.tmp``,
+created with ``O_EXCL``),
 which is flushed and fsynced, then ``os.replace``-d onto the final name (atomic on POSIX
 and Windows within one file system), then the folder is fsynced so that the rename
 itself survives.  With ``backup`` the previous version is kept under that name, and only
@@ -14,7 +15,9 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import re
 import shutil
+import time
 import uuid
 from pathlib import Path
 
@@ -34,13 +37,67 @@ def check_writable(path: Path, force: bool) -> None:
 
 
 def temp_name(path: Path) -> Path:
-    """A new hidden temporary name beside ``path`` (unique per call, so writers never collide)."""
-    return path.with_name(f".{path.name}.{uuid.uuid4().hex[:12]}.tmp")
+    """A new hidden temporary name beside ``path``: ``.NAME.<pid>-<random>.tmp`` (unique per
+    call, so writers never collide; the pid says whose it is when it is left behind)."""
+    return path.with_name(f".{path.name}.{os.getpid()}-{uuid.uuid4().hex[:12]}.tmp")
 
 
-def stale_temps(path: Path) -> list[Path]:
-    """Temporary files of earlier writes of ``path`` that were interrupted."""
-    return [p for p in path.parent.glob(f".{path.name}.*.tmp") if p.is_file()]
+#: A temporary file older than this is stale whoever wrote it (a save takes seconds; the
+#: pid of a writer on another machine of a shared folder cannot be checked).
+STALE_AFTER_S = 3600.0
+
+
+def _pid_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True  # ours: maybe another thread is writing it right now
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # exists but belongs to someone else (EPERM)
+        return True
+    return True
+
+
+def stale_temps(path: Path, *, now: float | None = None) -> list[Path]:
+    """Temporary files of earlier writes of ``path`` that were interrupted.
+
+    Only names this module makes (``.NAME.<pid>-<hex>.tmp``, or the older ``.NAME.<hex>.tmp``)
+    count, and only when their writer is gone: the pid is no running process, or the file is
+    older than :data:`STALE_AFTER_S`.  A concurrent writer's temporary is never listed.
+    """
+    pattern = re.compile(rf"^\.{re.escape(path.name)}\.(?:(\d+)-)?[0-9a-f]{{12}}\.tmp$")
+    now = time.time() if now is None else now
+    stale = []
+    try:
+        entries = list(path.parent.iterdir())
+    except OSError:
+        return []
+    for p in entries:
+        match = pattern.match(p.name)
+        if match is None:
+            continue
+        try:
+            info = p.lstat()
+        except OSError:
+            continue
+        if not p.is_file() or p.is_symlink():
+            continue
+        old = now - info.st_mtime > STALE_AFTER_S
+        pid = match.group(1)
+        if old or (pid is not None and not _pid_alive(int(pid))):
+            stale.append(p)
+    return stale
+
+
+def remove_stale_temps(path: Path) -> int:
+    """Delete :func:`stale_temps` of ``path``; returns how many went (errors are ignored)."""
+    removed = 0
+    for old in stale_temps(path):
+        with contextlib.suppress(OSError):
+            old.unlink()
+            removed += 1
+    return removed
 
 
 def fsync_folder(folder: Path) -> None:

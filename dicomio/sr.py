@@ -103,9 +103,17 @@ class SrPatient:
     patient_id: str
     birth_date: str  # DICOM DA "YYYYMMDD", or "" (a year alone is not a valid DA)
     age: str = ""  # DICOM AS, e.g. "071Y", written when given
-    #: True for a pseudonymised export: the SR then keeps none of the other identifying
-    #: attributes the evidence carries (accession number, physicians, other patient ids ...).
+    #: True for a pseudonymised export: the DICOM PS3.15 Basic Application Level
+    #: Confidentiality Profile is applied (:func:`_deidentify`): UIDs replaced consistently,
+    #: source dates replaced, study identifiers emptied.
     pseudonymized: bool = False
+    #: What the case holds of the study: the accession number (pseudonymised by the
+    #: caller), written instead of the evidence's; the study date (DICOM DA, shifted by the
+    #: caller), written instead of the source's when pseudonymised.
+    accession_number: str = ""
+    study_date: str = ""
+    #: Secret that keys the UID replacement of a pseudonymised SR (same secret: same UIDs).
+    uid_secret: str = field(default="", repr=False)
 
 
 @dataclass
@@ -287,8 +295,7 @@ def build_sr(doc: SrDocument) -> Dataset:
     sr.PatientBirthDate = doc.patient.birth_date  # type: ignore[assignment]  # "" is a valid DA
     if doc.patient.age:
         sr.PatientAge = doc.patient.age
-    if doc.patient.pseudonymized:
-        _drop_copied_identifiers(sr, keep_age=bool(doc.patient.age))
+    _deidentify(sr, doc.patient)
     scheme = Dataset()
     scheme.CodingSchemeDesignator = PRIVATE_SCHEME
     scheme.CodingSchemeName = PRIVATE_SCHEME_NAME
@@ -301,41 +308,157 @@ def build_sr(doc: SrDocument) -> Dataset:
 #: Groups whose attributes all describe the patient or the visit: Patient / Patient Study
 #: (0010), Clinical Trial Subject (0012), admission and visit (0038).
 _IDENTIFYING_GROUPS = (0x0010, 0x0012, 0x0038)
-#: What a pseudonymised SR keeps of those groups: the caller's values and the sex (which
-#: every other export format carries too).
-_PSEUDONYMISED_KEPT = ("PatientName", "PatientID", "PatientBirthDate", "PatientSex")
-#: General Study attributes that name the visit or people: type 2, so emptied, not removed.
-_STUDY_IDENTIFIERS_EMPTIED = ("AccessionNumber", "ReferringPhysicianName", "StudyID")
-_STUDY_IDENTIFIERS_REMOVED = (
-    "IssuerOfAccessionNumberSequence",
-    "ReferringPhysicianIdentificationSequence",
-    "PhysiciansOfRecord",
-    "PhysiciansOfRecordIdentificationSequence",
-    "NameOfPhysiciansReadingStudy",
-    "PhysiciansReadingStudyIdentificationSequence",
-    "RequestingServiceCodeSequence",
-    "AdmittingDiagnosesDescription",
-    "AdmittingDiagnosesCodeSequence",
+#: What an SR keeps of those groups: the caller's values and the sex (which every other
+#: export format carries too).  An allow-list: a field nobody thought of is dropped too.
+_PATIENT_KEPT = ("PatientName", "PatientID", "PatientBirthDate", "PatientSex")
+#: Type 2 attributes that name the visit or people: emptied, not removed.
+_EMPTIED = ("ReferringPhysicianName", "StudyID")
+#: Attributes the source images carry and an export must not (PS3.15 Table E.1-1, action
+#: X, Z or D for them; every person name other than the patient's goes too), removed
+#: wherever they are, nested sequences (ContributingEquipmentSequence ...) included.
+_REMOVED = frozenset(
+    {
+        "InstitutionName",
+        "InstitutionAddress",
+        "InstitutionalDepartmentName",
+        "InstitutionalDepartmentTypeCodeSequence",
+        "InstitutionCodeSequence",
+        "StationName",
+        "DeviceSerialNumber",
+        "DeviceUID",
+        "DeviceLabel",
+        "OperatorsName",
+        "OperatorIdentificationSequence",
+        "PerformingPhysicianName",
+        "PerformingPhysicianIdentificationSequence",
+        "ReferringPhysicianAddress",
+        "ReferringPhysicianTelephoneNumbers",
+        "ReferringPhysicianIdentificationSequence",
+        "PhysiciansOfRecord",
+        "PhysiciansOfRecordIdentificationSequence",
+        "NameOfPhysiciansReadingStudy",
+        "PhysiciansReadingStudyIdentificationSequence",
+        "RequestingPhysician",
+        "RequestingService",
+        "RequestingServiceCodeSequence",
+        "RequestAttributesSequence",
+        "IssuerOfAccessionNumberSequence",
+        "AdmittingDiagnosesDescription",
+        "AdmittingDiagnosesCodeSequence",
+        "ReferencedPatientSequence",
+        "StudyComments",
+        "ImageComments",
+        "PerformedProcedureStepID",
+        "PerformedProcedureStepDescription",
+        "PerformedStationName",
+        "PerformedLocation",
+        "ScheduledProcedureStepLocation",
+        "ProtocolName",
+        "AcquisitionDeviceProcessingDescription",
+        "DetectorID",
+        "GantryID",
+        "ContentCreatorName",
+    }
 )
+#: Dates and times the evidence lends the SR: source dates (PS3.15: D/Z/X).
+_SOURCE_DATES = ("StudyDate", "SeriesDate", "ContentDate", "InstanceCreationDate")
+_SOURCE_TIMES = ("StudyTime",)
+#: UIDs that name kinds of things, not instances: never replaced.
+_CLASS_UIDS = frozenset(
+    {
+        "SOPClassUID",
+        "ReferencedSOPClassUID",
+        "MediaStorageSOPClassUID",
+        "TransferSyntaxUID",
+        "CodingSchemeUID",
+        "ContextGroupExtensionCreatorUID",
+        "ImplementationClassUID",
+        "MappingResourceUID",
+    }
+)
+_DICOM_ROOT = "1.2.840.10008."
+#: Person names an SR may hold: the patient's, the (emptied) referrer, a content item's.
+_NAMES_KEPT = ("PatientName", "ReferringPhysicianName", "PersonName")
 
 
-def _drop_copied_identifiers(sr: Dataset, keep_age: bool) -> None:
-    """Remove what highdicom copied from the evidence's Patient and Study modules and the
-    caller did not decide: a pseudonymised SR must not carry the source's identifiers.
+def replaced_uid(uid: str, secret: str) -> str:
+    """The UID a pseudonymised export writes for ``uid``: ``2.25.`` + 128 bits of
+    ``HMAC-SHA256(secret, uid)`` (PS3.5 B.2); the same secret gives the same UID, so every
+    reference to one image stays consistent across the files of an export."""
+    import hashlib
+    import hmac
 
-    An allow-list for the patient groups (a field nobody thought of is dropped too).
+    digest = hmac.new(secret.encode("utf-8"), f"uid:{uid.strip()}".encode(), hashlib.sha256).hexdigest()
+    return "2.25." + str(int(digest[:32], 16))
+
+
+def _walk(ds: Dataset) -> list[Dataset]:
+    """``ds`` and every dataset nested in its sequences (iterative)."""
+    out, stack = [], [ds]
+    while stack:
+        item = stack.pop()
+        out.append(item)
+        for element in item:
+            if element.VR == "SQ" and element.value is not None:
+                stack.extend(element.value)
+    return out
+
+
+def _deidentify(sr: Dataset, patient: SrPatient) -> None:
+    """Make the SR carry what the case holds, not what the evidence headers said.
+
+    Every SR: the patient groups keep only the caller's values; institution, device,
+    operator and physician attributes go wherever highdicom copied them; accession number
+    is the case's.  A pseudonymised SR also follows the DICOM PS3.15
+    Basic Application Level Confidentiality Profile: every instance UID is replaced
+    (:func:`replaced_uid`, consistently), the source's dates are replaced by the (shifted)
+    study date, the study time and study id emptied, and Patient Identity Removed is YES.
     """
     from pydicom.datadict import tag_for_keyword
 
-    kept = {tag_for_keyword(k) for k in _PSEUDONYMISED_KEPT + (("PatientAge",) if keep_age else ())}
-    for tag in [e.tag for e in sr if e.tag.group in _IDENTIFYING_GROUPS and e.tag not in kept]:
-        del sr[tag]
-    for keyword in _STUDY_IDENTIFIERS_EMPTIED:
+    kept = {tag_for_keyword(k) for k in _PATIENT_KEPT + (("PatientAge",) if patient.age else ())}
+    for ds in _walk(sr):
+        for element in list(ds):
+            keyword = element.keyword
+            patient_group = element.tag.group in _IDENTIFYING_GROUPS and ds is sr
+            if (patient_group and element.tag not in kept) or keyword in _REMOVED:
+                del ds[element.tag]
+            elif element.VR == "PN" and keyword not in (
+                "PatientName",
+                "ReferringPhysicianName",
+                "PersonName",
+            ):
+                del ds[element.tag]  # a person the case does not name
+    for keyword in _EMPTIED:
         if keyword in sr:
             setattr(sr, keyword, "")
-    for keyword in _STUDY_IDENTIFIERS_REMOVED:
+    sr.AccessionNumber = patient.accession_number
+    if not patient.pseudonymized:
+        return  # the study date is the study's own, which the SR belongs to
+    sr.StudyDate = patient.study_date  # type: ignore[assignment]
+    for keyword in _SOURCE_DATES:
         if keyword in sr:
-            delattr(sr, keyword)
+            setattr(sr, keyword, patient.study_date)
+    for keyword in _SOURCE_TIMES:
+        if keyword in sr:
+            setattr(sr, keyword, "")
+    if not patient.uid_secret:
+        raise ValueError("a pseudonymised SR needs a secret to replace its UIDs; none was given.")
+    for ds in _walk(sr):
+        for element in ds:
+            if element.VR != "UI" or element.keyword in _CLASS_UIDS or element.value in (None, ""):
+                continue
+            values = element.value if element.VM > 1 else [element.value]
+            mapped = [
+                v if str(v).startswith(_DICOM_ROOT) else replaced_uid(str(v), patient.uid_secret)
+                for v in values
+            ]
+            element.value = mapped if element.VM > 1 else mapped[0]
+    meta = getattr(sr, "file_meta", None)
+    if meta is not None and "MediaStorageSOPInstanceUID" in meta:
+        meta.MediaStorageSOPInstanceUID = sr.SOPInstanceUID
+    sr.PatientIdentityRemoved = "YES"
+    sr.DeidentificationMethod = "DICOM PS3.15 Basic Profile, keyed pseudonyms, shifted dates (Endplate)"
 
 
 def sr_bytes(doc: SrDocument) -> bytes:

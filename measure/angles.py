@@ -31,6 +31,7 @@ from numpy.typing import NDArray
 from measure.landmarks import LANDMARK_KEYS, LEVELS, level_index
 from measure.morphometry import VertebraInput
 from measure.planes import resolve_plane
+from measure.plausibility import DEFAULT_PLAUSIBILITY, Plausibility, endplate_problem
 from measure.results import RegionalResult
 from measure.uncertainty import placement_steps, propagate
 
@@ -131,6 +132,7 @@ def regional_angle(
     lower: VertebraInput,
     lower_endplate: str,
     label: str | None = None,
+    plausibility: Plausibility = DEFAULT_PLAUSIBILITY,
 ) -> RegionalResult:
     """Kyphotic angle between ``upper``'s and ``lower``'s chosen endplates.
 
@@ -163,6 +165,13 @@ def regional_angle(
         p = plane.to_2d(points_mm)
         return np.array([kyphotic_angle_deg(p[0], p[1], p[2], p[3])])
 
+    p2 = plane.to_2d(points)
+    for (a, b), (v, name) in (((0, 1), (upper, upper_endplate)), ((2, 3), (lower, lower_endplate))):
+        problem = endplate_problem(p2[a], p2[b], f"{v.level} {name}", plausibility)
+        if problem is not None:
+            return regional_not_measured(
+                spec, f"regional angle {spec.display_label}: not measured: {problem}."
+            )
     value = float(angle(points)[0])
     steps = placement_steps(combined, used_keys, images)
     sigma = None if steps is None else float(propagate(angle, points, steps)[0])

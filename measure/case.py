@@ -48,8 +48,10 @@ from measure.clinical import ClinicalRecord, clinical_problems
 from measure.comparison import compare_timepoints
 from measure.engine import measure_timepoint
 from measure.events import CaseEvent, EventEmitter, Subscriber
+from measure.file_stamp import FileStamp
 from measure.landmarks import LANDMARK_KEYS, LEVELS, Landmark, level_index
 from measure.morphometry import VertebraInput
+from measure.plausibility import DEFAULT_PLAUSIBILITY, Plausibility
 from measure.results import DEFAULT_THRESHOLDS, CaseResults, ChangeThresholds, TimepointResult
 
 _KIND_ORDER = {kind: i for i, kind in enumerate(TIMEPOINT_KINDS)}
@@ -81,9 +83,15 @@ class Case:
         self._regional: tuple[RegionalSpec, ...] = ()
         self._extras: dict[str, Any] = {}
         self._revision = 0
+        #: Vertebrae per timepoint, cranial to caudal, as of ``_index_revision`` (so that
+        #: measuring is linear in the size of the case, not quadratic in its timepoints).
+        self._index: dict[str, list[Vertebra]] = {}
+        self._index_revision = -1
         self._saved_revision = 0
         self.folder: Path | None = None
         self.file_path: Path | None = None
+        #: The file as this session last read or wrote it (the save's conflict check).
+        self.file_stamp: FileStamp | None = None
         self.unknown_fields: dict[str, Any] = {}
         self._saved_content: tuple[Any, ...] = self._content_snapshot()
 
@@ -187,8 +195,20 @@ class Case:
             path = self.folder / path
         return path
 
+    def _vertebrae_by_timepoint(self) -> dict[str, list[Vertebra]]:
+        if self._index_revision != self._revision:
+            index: dict[str, list[Vertebra]] = {}
+            for v in self._vertebrae.values():
+                index.setdefault(v.timepoint, []).append(v)
+            for items in index.values():
+                items.sort(key=lambda v: level_index(v.level))
+            self._index, self._index_revision = index, self._revision
+        return self._index
+
     def vertebrae(self, timepoint_id: str | None = None) -> list[Vertebra]:
         """Vertebrae (of one timepoint, or all), cranial to caudal within a timepoint."""
+        if timepoint_id is not None:
+            return list(self._vertebrae_by_timepoint().get(timepoint_id, ()))
         tp_order = {tp_id: i for i, tp_id in enumerate(self._timepoints)}
         items = [v for v in self._vertebrae.values() if timepoint_id is None or v.timepoint == timepoint_id]
         return sorted(items, key=lambda v: (tp_order.get(v.timepoint, 0), level_index(v.level)))
@@ -211,7 +231,7 @@ class Case:
 
     def landmark_series(self, timepoint_id: str) -> tuple[str, ...]:
         """The series that hold a landmark set at a timepoint, in the order the sets were started."""
-        present = {uid for v in self._vertebrae.values() if v.timepoint == timepoint_id for uid in v.series}
+        present = {uid for v in self._vertebrae_by_timepoint().get(timepoint_id, ()) for uid in v.series}
         ordered = [uid for uid in self._set_order.get(timepoint_id, []) if uid in present]
         return tuple(ordered + sorted(present - set(ordered)))
 
@@ -327,9 +347,12 @@ class Case:
             raise ValueError(
                 f"the case already has a timepoint {timepoint.id!r}; timepoint ids must be unique"
             )
-        items = list(self._timepoints.items())
-        items.insert(len(items) if index is None else index, (timepoint.id, timepoint))
-        self._timepoints = dict(items)
+        if index is None:
+            self._timepoints[timepoint.id] = timepoint
+        else:
+            items = list(self._timepoints.items())
+            items.insert(index, (timepoint.id, timepoint))
+            self._timepoints = dict(items)
         self._changed("timepoint-added", timepoint.id)
 
     def update_timepoint(self, timepoint: Timepoint) -> Timepoint:
@@ -569,7 +592,9 @@ class Case:
             inputs.append(VertebraInput(v.level, v.status, landmarks, planes))
         return inputs
 
-    def measure(self, thresholds: ChangeThresholds | None = None) -> CaseResults:
+    def measure(
+        self, thresholds: ChangeThresholds | None = None, plausibility: Plausibility = DEFAULT_PLAUSIBILITY
+    ) -> CaseResults:
         """Measure every timepoint and compare them in clinical order.
 
         Each timepoint is measured on its measurement set (:meth:`measurement_series`):
@@ -608,7 +633,7 @@ class Case:
                             f"{spec.upper_level} or {spec.lower_level} has no vertebra there."
                         )
             try:
-                results[tp.id] = measure_timepoint(inputs, regional=regional)
+                results[tp.id] = measure_timepoint(inputs, regional=regional, plausibility=plausibility)
             except ValueError as exc:
                 notes.append(f"timepoint {tp.id}: not measured: {exc}")
                 continue
@@ -618,7 +643,9 @@ class Case:
                     per_series[uid] = results[tp.id]
                     continue
                 try:  # another landmark set (e.g. the MR T1 of the same day): shown, not registered
-                    per_series[uid] = measure_timepoint(self.vertebra_inputs(tp.id, uid), regional=regional)
+                    per_series[uid] = measure_timepoint(
+                        self.vertebra_inputs(tp.id, uid), regional=regional, plausibility=plausibility
+                    )
                 except ValueError as exc:
                     notes.append(f"timepoint {tp.id}, series {uid}: not measured: {exc}")
         try:

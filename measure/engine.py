@@ -44,6 +44,7 @@ from measure.height_loss import (
 from measure.landmarks import LANDMARK_KEYS, LEVELS, level_index
 from measure.morphometry import VertebraInput, crush_ratio, shape_values
 from measure.planes import resolve_plane
+from measure.plausibility import DEFAULT_PLAUSIBILITY, Plausibility, body_problem
 from measure.results import (
     HeightLoss,
     HeightLosses,
@@ -74,7 +75,7 @@ def _unmeasured(v: VertebraInput, note: str) -> VertebraResult:
     )
 
 
-def measure_vertebra(v: VertebraInput) -> VertebraResult:
+def measure_vertebra(v: VertebraInput, plausibility: Plausibility = DEFAULT_PLAUSIBILITY) -> VertebraResult:
     """Measure one vertebra on its own (no neighbours: no crush ratio, and the grade uses
     the vertebra's own posterior height).
 
@@ -99,7 +100,7 @@ def _posterior_loss(result: VertebraResult) -> HeightLoss:
     return HeightLoss("posterior", PerHeight(ha=pct["ha"], hm=pct["hm"]), sigma)
 
 
-def _measure_shape(v: VertebraInput) -> VertebraResult:
+def _measure_shape(v: VertebraInput, plausibility: Plausibility = DEFAULT_PLAUSIBILITY) -> VertebraResult:
     """Heights, ratios and VKA with uncertainties; no height loss or grade yet."""
     missing = v.missing_landmarks
     if missing:
@@ -114,6 +115,9 @@ def _measure_shape(v: VertebraInput) -> VertebraResult:
         return np.array([*shape_values(p), vertebral_kyphotic_angle_deg(p)])
 
     nominal = values(points)
+    problem = body_problem(plane.to_2d(points), (nominal[0], nominal[1], nominal[2]), plausibility)
+    if problem is not None:
+        return _unmeasured(v, f"{v.level}: not measured: {problem}.")
     notes = list(resolved.notes)
     steps = placement_steps(v.landmarks, keys, v.planes)
     if steps is None:
@@ -139,12 +143,12 @@ def _measure_shape(v: VertebraInput) -> VertebraResult:
     )
 
 
-def _measure_shape_or_refuse(v: VertebraInput) -> VertebraResult:
+def _measure_shape_or_refuse(v: VertebraInput, plausibility: Plausibility) -> VertebraResult:
     """Like :func:`_measure_shape`, but a refused vertebra (landmarks on non-parallel
     images, a plane far from sagittal) becomes an unmeasured result carrying the refusal,
     so one bad vertebra does not hide the numbers of the others."""
     try:
-        return _measure_shape(v)
+        return _measure_shape(v, plausibility)
     except ValueError as exc:
         return _unmeasured(v, f"not measured: {exc}")
 
@@ -246,7 +250,9 @@ def _with_neighbours(result: VertebraResult, measured: dict[str, VertebraResult]
 
 
 def measure_timepoint(
-    vertebrae: Sequence[VertebraInput], regional: Sequence[RegionalSpec] | None = None
+    vertebrae: Sequence[VertebraInput],
+    regional: Sequence[RegionalSpec] | None = None,
+    plausibility: Plausibility = DEFAULT_PLAUSIBILITY,
 ) -> TimepointResult:
     """Measure every vertebra of one timepoint and the regional angles.
 
@@ -262,7 +268,7 @@ def measure_timepoint(
             raise ValueError(f"vertebra {v.level} is given twice in one timepoint; expected each level once.")
         seen.add(v.level)
     ordered = sorted(vertebrae, key=lambda v: level_index(v.level))
-    first_pass = {v.level: _measure_shape_or_refuse(v) for v in ordered}
+    first_pass = {v.level: _measure_shape_or_refuse(v, plausibility) for v in ordered}
     measured = {lv: r for lv, r in first_pass.items() if r.measured}
     results = {lv: (_with_neighbours(r, measured) if r.measured else r) for lv, r in first_pass.items()}
 
@@ -284,6 +290,7 @@ def measure_timepoint(
                 by_level[spec.lower_level],
                 spec.lower_endplate,
                 spec.display_label,
+                plausibility,
             )
         except ValueError as exc:  # e.g. the two vertebrae sit on non-parallel images
             # The message names the angle already ("regional angle ...: landmarks ...").

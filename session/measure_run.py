@@ -14,13 +14,19 @@ from pathlib import Path
 
 from measure.casefile import CaseFileError, load_case
 from measure.edema import stir_text
+from measure.plausibility import DEFAULT_PLAUSIBILITY, Plausibility
 from measure.report import format_text
 from measure.results import ChangeThresholds
 from measure.results_json import case_results_json
 from session.case_images import CaseImages
 
 
-def run_measure(case_path: Path, as_json: bool, thresholds: ChangeThresholds | None = None) -> int:
+def run_measure(
+    case_path: Path,
+    as_json: bool,
+    thresholds: ChangeThresholds | None = None,
+    plausibility: Plausibility = DEFAULT_PLAUSIBILITY,
+) -> int:
     """Print every measurement of a case file; exit 2 with one line on stderr if it is bad.
 
     ``thresholds`` override the measurement-error defaults used to mark a change as
@@ -28,7 +34,7 @@ def run_measure(case_path: Path, as_json: bool, thresholds: ChangeThresholds | N
     """
     try:
         case = load_case(case_path)
-        results = case.measure(thresholds)
+        results = case.measure(thresholds, plausibility)
         stir = CaseImages(case).stir_results()
     except CaseFileError as exc:
         print(f"endplate: error: {exc}", file=sys.stderr)

@@ -20,7 +20,7 @@ what was expected.
 from __future__ import annotations
 
 from measure.casefile.codec import case_from_dict, case_to_dict
-from measure.casefile.errors import CaseFileError
+from measure.casefile.errors import CaseConflictError, CaseFileError
 from measure.casefile.files import backup_path, load_case, save_case
 from measure.casefile.migration import CURRENT_VERSION, FORMAT_NAME, MIGRATIONS, migrate
 from measure.casefile.schema import MAX_REPORTED_ERRORS, case_schema, field_path, validate_case_dict
@@ -30,6 +30,7 @@ __all__ = [
     "FORMAT_NAME",
     "MAX_REPORTED_ERRORS",
     "MIGRATIONS",
+    "CaseConflictError",
     "CaseFileError",
     "backup_path",
     "case_from_dict",

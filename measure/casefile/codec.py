@@ -25,6 +25,7 @@ from measure.case_values import (
     set_series_of,
 )
 from measure.casefile.errors import CaseFileError
+from measure.casefile.limits import MAX_NESTING, too_deep
 from measure.casefile.migration import CURRENT_VERSION, FORMAT_NAME, migrate
 from measure.casefile.schema import describe, field_path, validate_case_dict
 from measure.clinical import record_from_dict, record_to_dict
@@ -205,6 +206,13 @@ def case_from_dict(data: Any, source: str = "case data") -> Case:
             f"{CURRENT_VERSION}; update Endplate to open it",
             field="version",
         )
+    deep = too_deep(data)
+    if deep is not None:
+        raise CaseFileError(
+            f"{source} is not a valid case file: field {deep} is nested more than {MAX_NESTING} levels "
+            "deep; expected plain values, lists and objects",
+            field=deep,
+        )
     validate_case_dict(data, source)
     data = migrate(data)
     return _build_case(data, source)
@@ -263,9 +271,24 @@ def _build_case(data: dict[str, Any], source: str) -> Case:
             raise fail(["series", i], str(exc)) from None
         case.assign_series(ref)
 
+    known_series = {ref.series_uid for ref in case.series}
+
+    def check_series(path: list[Any], uid: str | None) -> None:
+        """A landmark on a series the case does not list cannot be shown, found again or
+        exported with its images: refused, not kept silently (issue 14, hole 7)."""
+        if uid is not None and uid not in known_series:
+            listed = ", ".join(sorted(known_series)[:5]) or "none"
+            raise fail(path, f"series {uid} is not one of the case's series (listed: {listed})")
+
+    for i, t in enumerate(data["timepoints"]):
+        check_series(["timepoints", i, "measurement_series"], t.get("measurement_series"))
+
     for i, v in enumerate(data["vertebrae"]):
         tp, level = v["timepoint"], v["level"]
         check_tp(["vertebrae", i, "timepoint"], tp)
+        check_series(["vertebrae", i, "series_uid"], v.get("series_uid"))
+        for key, lm in v["landmarks"].items():
+            check_series(["vertebrae", i, "landmarks", key, "series_uid"], lm["series_uid"])
         landmarks: dict[str, Landmark] = {}
         for key in LANDMARK_KEYS:
             lm = v["landmarks"].get(key)

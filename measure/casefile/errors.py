@@ -12,3 +12,11 @@ class CaseFileError(ValueError):
         super().__init__(message)
         self.path = path
         self.field = field
+
+
+class CaseConflictError(CaseFileError):
+    """The case file changed on disk since this session read or wrote it; nothing was saved.
+
+    The caller offers: reload the file, save under another name, or save again with
+    ``overwrite_changes=True`` (the reader decided to replace the other version).
+    """

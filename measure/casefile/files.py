@@ -5,22 +5,33 @@ folder, fsync, ``os.replace``, fsync of the folder), so a crash or power cut lea
 the old file or the new one, never half of one, and the previous version is kept as
 ``NAME.bak``.  Series paths are written relative to the case file where possible, and a
 measurement snapshot (:mod:`measure.results_json`) is recomputed at every save.
+
+Two sessions on one file: load and save record a :class:`~measure.file_stamp.FileStamp`;
+a save to the case's own file first checks (under a lock on the folder, so that two
+savers cannot both pass the check) that the file is still what this session last read or
+wrote, and refuses with :class:`CaseConflictError` otherwise.  Temporary files of
+interrupted saves (their writer gone, :func:`dicomio.atomic.stale_temps`) are removed at
+the next open and the next save; a concurrent writer's temporary is never touched.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import logging
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from dicomio.atomic import atomic_write, stale_temps
+from dicomio.atomic import atomic_write, remove_stale_temps
 from measure.case import Case
 from measure.casefile.codec import case_from_dict, case_to_dict
-from measure.casefile.errors import CaseFileError
+from measure.casefile.errors import CaseConflictError, CaseFileError
+from measure.casefile.limits import MAX_NESTING, too_deep_in_text
 from measure.casefile.schema import validate_case_dict
+from measure.file_stamp import FileStamp
 from measure.results_json import case_results_json
 
 _log = logging.getLogger("endplate.casefile")
@@ -36,7 +47,7 @@ def load_case(path: Path | str) -> Case:
     path = Path(path).expanduser()
     source = f"case file {path}"
     try:
-        raw = path.read_bytes()
+        raw, stamp = _read_with_stamp(path)
     except FileNotFoundError:
         raise CaseFileError(f"cannot open {source}: no such file", path) from None
     except IsADirectoryError:
@@ -58,6 +69,14 @@ def load_case(path: Path | str) -> Case:
         ) from None
     try:
         data = json.loads(text)
+    except RecursionError:
+        deep = too_deep_in_text(text) or "(top level)"
+        raise CaseFileError(
+            f"{source} is not a valid case file: field {deep} is nested more than {MAX_NESTING} levels "
+            "deep; expected plain values, lists and objects",
+            path,
+            field=deep,
+        ) from None
     except json.JSONDecodeError as exc:
         raise CaseFileError(
             f"{source} is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno} "
@@ -71,7 +90,86 @@ def load_case(path: Path | str) -> Case:
         raise
     path = path.absolute()
     case.mark_saved(path)
+    case.file_stamp = stamp
+    _clean_stale_temps(path)
     return case
+
+
+#: Case files larger than this are refused before they are read (a case is kilobytes).
+MAX_CASE_FILE_BYTES = 64 * 1024 * 1024
+
+
+def _read_with_stamp(path: Path) -> tuple[bytes, FileStamp]:
+    """The bytes and the stamp of the same version (``fstat`` of the descriptor read)."""
+    with open(path, "rb") as handle:
+        info = os.fstat(handle.fileno())
+        if info.st_size > MAX_CASE_FILE_BYTES:
+            raise CaseFileError(
+                f"case file {path} is {info.st_size / 1e6:.0f} MB; expected a case file of at most "
+                f"{MAX_CASE_FILE_BYTES // (1024 * 1024)} MB",
+                path,
+            )
+        raw = handle.read(MAX_CASE_FILE_BYTES + 1)
+    return raw, FileStamp(len(raw), info.st_mtime_ns, hashlib.sha256(raw).hexdigest())
+
+
+def _clean_stale_temps(path: Path) -> None:
+    """Remove what interrupted saves of ``path`` (and of its backup) left; never fails."""
+    try:
+        removed = remove_stale_temps(path) + remove_stale_temps(backup_path(path))
+    except OSError:
+        return
+    if removed:
+        _log.info("removed %d temporary file(s) of interrupted saves of %s", removed, path)
+
+
+def current_stamp(path: Path) -> FileStamp | None:
+    """The stamp of ``path`` now (None when it does not exist or cannot be read)."""
+    try:
+        return _read_with_stamp(path)[1]
+    except (OSError, CaseFileError):
+        return None
+
+
+def _changed_since(stamp: FileStamp, path: Path) -> bool:
+    """Has ``path`` changed since ``stamp``?  Size and mtime first; same size and another
+    mtime are settled by the content (a ``touch`` is not a conflict)."""
+    try:
+        info = path.stat()
+    except FileNotFoundError:
+        return False  # deleted or moved away: nothing would be overwritten
+    except OSError:
+        return True
+    if info.st_size != stamp.size:
+        return True
+    if info.st_mtime_ns == stamp.mtime_ns:
+        return False
+    now = current_stamp(path)
+    return now is None or now.sha256 != stamp.sha256
+
+
+@contextlib.contextmanager
+def _folder_lock(folder: Path) -> Iterator[None]:
+    """An exclusive ``flock`` on the folder for the check-then-replace of a save (POSIX);
+    where folders cannot be locked (Windows, some network shares) the save goes on without."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows
+        yield
+        return
+    try:
+        fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except OSError:
+        yield
+        return
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        except OSError as exc:
+            _log.warning("could not lock %s for saving: %s", folder, exc)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
 
 
 def _is_within(child: Path, parent: Path) -> bool:
@@ -131,13 +229,15 @@ def _measurement_snapshot(case: Case) -> dict[str, Any] | None:
         return {"error": f"measurements could not be computed: {exc}"}
 
 
-def save_case(case: Case, path: Path | str) -> Path:
+def save_case(case: Case, path: Path | str, *, overwrite_changes: bool = False) -> Path:
     """Write ``case`` to ``path`` atomically, keeping the previous file as ``NAME.bak``.
 
     Series paths are rewritten relative to the new location where possible, and a
     ``measurements`` snapshot is recomputed.  On success the case is marked saved and
     remembers its file; on failure the previous file and its backup are untouched and
-    :class:`CaseFileError` says why.  Returns the absolute path written.
+    :class:`CaseFileError` says why.  Saving to the case's own file when another program or
+    session changed it since this one read or wrote it raises :class:`CaseConflictError`
+    (nothing written) unless ``overwrite_changes``.  Returns the absolute path written.
     """
     path = Path(path).expanduser().absolute()
     folder = path.parent
@@ -155,18 +255,28 @@ def save_case(case: Case, path: Path | str) -> Path:
     validate_case_dict(data, f"the case being saved to {path}")  # our own output must be valid
     payload = (json.dumps(data, indent=2, ensure_ascii=False, allow_nan=False) + "\n").encode("utf-8")
 
-    stale = stale_temps(path) + stale_temps(backup_path(path))
-    try:
-        atomic_write(path, payload, backup=backup_path(path))
-    except OSError as exc:
-        raise CaseFileError(
-            f"could not save the case to {path}: {exc.strerror or exc}; the previous file is unchanged",
-            path,
-        ) from None
-    for old in stale:  # temporaries of an earlier save that was interrupted
-        with contextlib.suppress(OSError):
-            old.unlink()
+    own_file = case.file_path is not None and Path(case.file_path).absolute() == path
+    with _folder_lock(folder):
+        stamp = case.file_stamp if own_file and not overwrite_changes else None
+        if stamp is not None and _changed_since(stamp, path):
+            raise CaseConflictError(
+                f"the case file {path} was changed by another program or session since this one "
+                "opened or saved it; your changes were not saved: reload it, save under another "
+                "name, or overwrite the other version",
+                path,
+            )
+        try:
+            atomic_write(path, payload, backup=backup_path(path))
+        except OSError as exc:
+            raise CaseFileError(
+                f"could not save the case to {path}: {exc.strerror or exc}; the previous file is unchanged",
+                path,
+            ) from None
+        info = path.stat()  # still ours: every saver holds the lock until its file is in place
+    stamp = FileStamp(len(payload), info.st_mtime_ns, hashlib.sha256(payload).hexdigest())
+    _clean_stale_temps(path)
 
     case.rebase(folder, stored)
     case.mark_saved(path)
+    case.file_stamp = stamp
     return path

@@ -7,6 +7,8 @@ landmarks, pseudonymised identity) and the source image headers into the plain
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import re
 
 from dicomio.sr import SrDocument, SrMeasurement, SrPatient, SrRegionalAngle, SrVertebra, sr_bytes
@@ -37,8 +39,11 @@ def _ucum(code: str, meaning: str) -> Coding:
     return Coding("UCUM", code, meaning)
 
 
-def _sr_patient(case: CaseRecords, timepoint_date: str) -> SrPatient:
+def _sr_patient(case: CaseRecords, timepoint_date: str, accession: str = "") -> SrPatient:
+    """The SR's patient and study as the case holds them (pseudonymised when asked):
+    ``timepoint_date`` (ISO, already shifted) becomes the study date."""
     identity = case.identity
+    study_date = timepoint_date.replace("-", "") if len(timepoint_date) == 10 else ""
     if identity.pseudonymized:
         # DICOM DA cannot hold a year alone: the birth date is left empty and the age in
         # years at this timepoint (from the years only, so +/- 1) is written instead.
@@ -47,8 +52,24 @@ def _sr_patient(case: CaseRecords, timepoint_date: str) -> SrPatient:
             years = int(timepoint_date[:4]) - int(identity.birth_date)
             if 0 <= years < 1000:
                 age = f"{years:03d}Y"
-        return SrPatient(identity.name, identity.patient_id, "", age, pseudonymized=True)
-    return SrPatient(identity.name, identity.patient_id, identity.birth_date.replace("-", ""))
+        secret = identity.key or ""
+        return SrPatient(
+            identity.name,
+            identity.patient_id,
+            "",
+            age,
+            pseudonymized=True,
+            accession_number=accession,
+            study_date=study_date,
+            uid_secret=hmac.new(secret.encode("utf-8"), b"dicom-uids", hashlib.sha256).hexdigest(),
+        )
+    return SrPatient(
+        identity.name,
+        identity.patient_id,
+        identity.birth_date.replace("-", ""),
+        accession_number=accession,
+        study_date=study_date,
+    )
 
 
 def safe_file_part(text: str) -> str:
@@ -149,7 +170,9 @@ def timepoint_sr(case: CaseRecords, timepoint_id: str, sources: CaseSources) -> 
         frame_of_reference_uid=frames[0],
         timepoint_id=timepoint_id,
         timepoint_kind=tp.kind,
-        patient=_sr_patient(case, tp.date),
+        patient=_sr_patient(
+            case, tp.date, next((r.accession_number for r in rows if r.accession_number), "")
+        ),
         vertebrae=vertebrae,
         regional=regional,
         series_description=f"Endplate measurements {tp.kind}",

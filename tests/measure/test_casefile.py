@@ -675,6 +675,7 @@ def test_a_version_2_file_migrates_to_one_landmark_set_per_vertebra(tmp_path: Pa
             s.pop(key)
     l1 = next(e for e in v2["vertebrae"] if (e["timepoint"], e["level"]) == ("pre", "L1"))
     l1["landmarks"]["inf_post"]["series_uid"] = "1.2.826.0.1.9"  # one point on another series
+    v2["series"].append({"series_uid": "1.2.826.0.1.9", "timepoint": "pre", "path": "pre_ct_2"})
     loaded = load_case(write_json(tmp_path / "v2.json", v2))
     v = loaded.vertebra("pre", "L1")
     assert v is not None and v.series == ("1.2.826.0.1.1",)

@@ -204,9 +204,12 @@ def test_pseudonymised_sr_drops_the_source_images_identifiers(tmp_path: Path) ->
     sr = pydicom.dcmread(summary.written[0])
     assert sr.AccessionNumber == "" and sr.ReferringPhysicianName == "" and sr.StudyID == ""
     assert sr.PatientID == pseudonym(PATIENT_ID, KEY, field="id")
-    # Positive control: a plain SR keeps what the source images say.
+    # A plain SR carries what the case holds, not what the source images say (issue 14 #9):
+    # the case's patient, and no accession number, comments or physicians it does not hold.
     plain = export_cases([demo.case_path], "sr", tmp_path / "plain")
     assert plain.exit_status == 0, plain.failed
     plain_sr = pydicom.dcmread(plain.written[0])
-    assert plain_sr.AccessionNumber == SOURCE_IDENTIFIERS["AccessionNumber"]
-    assert str(plain_sr.PatientComments) == SOURCE_IDENTIFIERS["PatientComments"]
+    assert plain_sr.PatientID == PATIENT_ID
+    assert plain_sr.AccessionNumber == "" and "PatientComments" not in plain_sr
+    for value in SOURCE_IDENTIFIERS.values():
+        assert value.encode() not in _all_bytes(plain.written), value

@@ -198,11 +198,17 @@ def test_fitted_oblique_plane_measures_in_plane() -> None:
 
 
 def test_collinear_points_without_image_fall_back_to_sagittal() -> None:
+    from measure.planes import resolve_plane
+
     pts = vertebra_points(ha=20.0, hm=20.0, hp=20.0, depth=0.0)  # a vertical segment
-    r = measure_vertebra(make_vertebra(points=pts, plane=None))
-    assert r.plane_source == "sagittal"
-    assert any("sagittal" in n for n in r.notes)
-    assert r.hp_mm.value == pytest.approx(20.0, abs=1e-12)
+    v = make_vertebra(points=pts, plane=None)
+    resolved = resolve_plane(v.landmarks, v.planes, list(LANDMARK_KEYS), "L1")
+    assert resolved.plane.source == "sagittal"
+    assert any("sagittal" in n for n in resolved.notes)
+    # ... and such a body (endplates of zero depth) is not measured (issue 14, hole 7).
+    r = measure_vertebra(v)
+    assert r.hp_mm.value is None and r.genant_grade is None
+    assert any("not measured: the superior endplate has zero length" in n for n in r.notes)
 
 
 # --- plane handling -----------------------------------------------------------------------
