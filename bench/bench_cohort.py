@@ -22,15 +22,17 @@ import tempfile
 import time
 from pathlib import Path
 
+UID_OF = {"pre": 1, "post": 2, "fu": 3}  # series UIDs are digits and dots
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def _vertebra(tp: str, level: str, status: str, z0: float, ha: float, hm: float, hp: float) -> dict:
     points = {}
     for key, y, h in (("ant", -25.0, ha), ("mid", -10.0, hm), ("post", 5.0, hp)):
-        points[f"sup_{key}"] = {"position": [0.0, y, z0 + h / 2], "series_uid": f"1.2.{tp}"}
-        points[f"inf_{key}"] = {"position": [0.0, y, z0 - h / 2], "series_uid": f"1.2.{tp}"}
-    return {"timepoint": tp, "level": level, "status": status, "series_uid": f"1.2.{tp}", "landmarks": points}
+        points[f"sup_{key}"] = {"position": [0.0, y, z0 + h / 2], "series_uid": f"1.2.{UID_OF[tp]}"}
+        points[f"inf_{key}"] = {"position": [0.0, y, z0 - h / 2], "series_uid": f"1.2.{UID_OF[tp]}"}
+    uid = f"1.2.{UID_OF[tp]}"
+    return {"timepoint": tp, "level": level, "status": status, "series_uid": uid, "landmarks": points}
 
 
 def synthetic_case(i: int, rng: random.Random) -> dict:
@@ -68,7 +70,7 @@ def synthetic_case(i: int, rng: random.Random) -> dict:
         "patient": {"name": "", "id": f"P{i:05d}", "birth_date": f"{rng.randint(1930, 1960)}-06-15",
                     "sex": "F" if rng.random() < 0.7 else "M"},
         "timepoints": [{"id": a, "kind": b, "date": c} for a, b, c in tps],
-        "series": [{"series_uid": f"1.2.{a}", "timepoint": a, "path": a} for a, _, _ in tps],
+        "series": [{"series_uid": f"1.2.{UID_OF[a]}", "timepoint": a, "path": a} for a, _, _ in tps],
         "vertebrae": vertebrae,
         "reader": [{"timepoint": "post", "level": "L1",
                     "procedure": rng.choice(["kyphoplasty", "spinejack"]), "cement_volume_ml": 4.0}],

@@ -16,6 +16,7 @@ from scipy.stats import t as student_t
 
 import main
 
+UID_OF = {"pre": 1, "post": 2, "fu": 3}  # series UIDs are digits and dots
 PRE_HA = [12.0, 14.0, 15.0, 16.0, 18.0]
 POST_HA = [20.0, 22.0, 24.0, 21.0, 23.0]
 FU_HA = [19.0, 21.5, 22.0]  # cases 0-2 have a follow-up
@@ -33,8 +34,8 @@ def vka_deg(ha: float, hp: float = HP) -> float:
 def _vertebra(tp: str, level: str, status: str, z0: float, ha: float, hm: float, hp: float) -> dict:  # type: ignore[type-arg]
     points = {}
     for key, y, h in (("ant", -25.0, ha), ("mid", -10.0, hm), ("post", 5.0, hp)):
-        points[f"sup_{key}"] = {"position": [0.0, y, z0 + h / 2], "series_uid": f"1.2.{tp}"}
-        points[f"inf_{key}"] = {"position": [0.0, y, z0 - h / 2], "series_uid": f"1.2.{tp}"}
+        points[f"sup_{key}"] = {"position": [0.0, y, z0 + h / 2], "series_uid": f"1.2.{UID_OF[tp]}"}
+        points[f"inf_{key}"] = {"position": [0.0, y, z0 - h / 2], "series_uid": f"1.2.{UID_OF[tp]}"}
     return {"timepoint": tp, "level": level, "status": status, "landmarks": points}
 
 
@@ -65,7 +66,7 @@ def _case(i: int) -> dict:  # type: ignore[type-arg]
             "sex": "F" if i % 2 else "M",
         },
         "timepoints": [{"id": a, "kind": b, "date": c} for a, b, c in tps],
-        "series": [{"series_uid": f"1.2.{a}", "timepoint": a, "path": a} for a, _, _ in tps],
+        "series": [{"series_uid": f"1.2.{UID_OF[a]}", "timepoint": a, "path": a} for a, _, _ in tps],
         "vertebrae": vertebrae,
         "reader": [
             {"timepoint": "post", "level": "L1", "procedure": "kyphoplasty" if i < 4 else "spinejack"}
