@@ -39,7 +39,8 @@ def csv_header() -> str:
 def csv_case_rows(case: CaseRecords) -> str:
     """The rows of one case (for streaming: header, then each case as it is measured)."""
     columns = column_names()
-    return _lines([[_cell(record.as_dict()[name]) for name in columns] for record in case.rows])
+    rows = (record.as_dict() for record in case.rows)
+    return _lines([[_cell(row[name]) for name in columns] for row in rows])
 
 
 def csv_text(cases: Sequence[CaseRecords]) -> str:

@@ -366,15 +366,16 @@ class EntryValidator:
         self.validated += 1
 
 
-BUNDLE_HEAD = '{\n  "resourceType": "Bundle",\n  "type": "collection",\n  "entry": [\n'
-BUNDLE_TAIL = "\n  ]\n}\n"
-EMPTY_BUNDLE = '{\n  "resourceType": "Bundle",\n  "type": "collection",\n  "entry": []\n}\n'
+#: The bundle is written one entry per line (JSON all the same): a registry's loader can
+#: stream it, and the C JSON encoder (no indent) writes it ten times faster than indent=2.
+BUNDLE_HEAD = '{"resourceType": "Bundle", "type": "collection", "entry": [\n'
+BUNDLE_TAIL = "\n]}\n"
+EMPTY_BUNDLE = '{"resourceType": "Bundle", "type": "collection", "entry": []}\n'
 
 
 def entry_text(entry: dict[str, Any]) -> str:
-    """One entry as it sits in the bundle's ``entry`` list (entries joined by ``",\n"``)."""
-    text = json.dumps(entry, indent=2, ensure_ascii=False, allow_nan=False)
-    return "\n".join("    " + line for line in text.split("\n"))
+    """One entry as its line of the bundle (entries are joined by ``",\n"``)."""
+    return json.dumps(entry, ensure_ascii=False, allow_nan=False)
 
 
 def case_entries_text(case: CaseRecords, study_uids: dict[str, str | None], validator: EntryValidator) -> str:
