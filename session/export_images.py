@@ -11,6 +11,7 @@ stays bounded whatever the number of cases.
 
 from __future__ import annotations
 
+import os
 from collections import OrderedDict
 from pathlib import Path
 
@@ -41,6 +42,7 @@ class ExportImages:
         self._libraries: OrderedDict[tuple[tuple[str, int], ...], SeriesLibrary] = OrderedDict()
         self._kept = kept_libraries
         self.scanned_paths: list[str] = []  # every scan made, in order (no path twice)
+        self._file_ids: set[tuple[int, int]] = set()  # (device, inode) of every image file scanned
 
     def scan(self, paths: list[Path]) -> ScanResult:
         """The scan of ``paths``: each path read once per run, the results merged."""
@@ -52,9 +54,27 @@ class ExportImages:
                 found = scan_paths([path])
                 self._scans[key] = found
                 self.scanned_paths.append(key[0])
+                self._remember_files(found)
             merged.stacks.extend(found.stacks)
             merged.skipped.extend(found.skipped)
         return merged
+
+    def _remember_files(self, result: ScanResult) -> None:
+        for stack in result.stacks:
+            for frame in stack.frames:
+                try:
+                    st = os.stat(frame.path)
+                except OSError:
+                    continue
+                self._file_ids.add((st.st_dev, st.st_ino))
+
+    def source_file(self, path: Path) -> bool:
+        """True when ``path`` is (a name of) an image file scanned in this run."""
+        try:
+            st = path.stat()
+        except OSError:
+            return False
+        return (st.st_dev, st.st_ino) in self._file_ids
 
     def case_images(self, case: Case) -> CaseImages:
         """The images of ``case``, from the run's scans (and a library shared with the cases

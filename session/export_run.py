@@ -122,25 +122,6 @@ def _source_inputs(case: Case) -> list[tuple[Path, str]]:
     return inputs
 
 
-def _refuse_source_files(out: Path, item: _Loaded) -> None:
-    """Refuse ``out`` when it is one of the case's DICOM files (only an existing file can be)."""
-    try:
-        st = out.stat()
-    except OSError:
-        return
-    for stack in item.images.stacks:
-        for frame in stack.frames:
-            try:
-                fs = os.stat(frame.path)
-            except OSError:
-                continue
-            if (fs.st_dev, fs.st_ino) == (st.st_dev, st.st_ino):
-                raise InputOverwriteError(
-                    f"The output {out} is the DICOM source file {frame.path}; an export never "
-                    "overwrites its input, whatever --force says (choose another output name)."
-                )
-
-
 class _Stream:
     """Where a one-file export goes while it runs: a hidden temporary file, named at the end."""
 
@@ -267,7 +248,11 @@ def export_cases(
             try:
                 item = _load(path, pseudonymize_key, run_images)
                 _refuse_input(out, _source_inputs(item.case))
-                _refuse_source_files(out, item)
+                if run_images.source_file(out):
+                    raise InputOverwriteError(
+                        f"The output {out} is one of the DICOM source files of {path.name}; an export "
+                        "never overwrites its input, whatever --force says (choose another output name)."
+                    )
                 if stream is not None:
                     stream.add(item, say)
                 else:
