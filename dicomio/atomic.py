@@ -116,7 +116,7 @@ def fsync_folder(folder: Path) -> None:
         os.close(fd)
 
 
-def _write_new(tmp: Path, data: bytes, mode: int) -> None:
+def _write_new(tmp: Path, data: bytes, mode: int = 0o666) -> None:
     try:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), mode)
         with open(fd, "wb") as handle:
@@ -177,3 +177,131 @@ def atomic_write(
                 bak_tmp.unlink()
     fsync_folder(path.parent if str(path.parent) else Path("."))
     return path
+
+
+class AtomicStream:
+    """A file written piece by piece that appears under its name only when complete.
+
+    For exports too large to hold in memory: :meth:`write` appends to a hidden temporary
+    file beside ``path``; :meth:`commit` fsyncs it and renames it onto ``path`` (the same
+    guarantees as :func:`atomic_write`); :meth:`discard` (or leaving a ``with`` block by
+    an exception) removes it, so a failed export leaves no partial file and an earlier
+    file of that name untouched.
+    """
+
+    def __init__(self, path: Path | str, *, overwrite: bool = True) -> None:
+        self.path = Path(path)
+        if self.path.is_dir():
+            raise IsADirectoryError(f"The output {self.path} is a folder; expected a file name.")
+        check_writable(self.path, overwrite)
+        self._tmp = temp_name(self.path)
+        self._handle = open(self._tmp, "xb")  # noqa: SIM115 (closed by commit/discard)
+
+    def write(self, data: bytes) -> None:
+        self._handle.write(data)
+
+    def commit(self) -> Path:
+        """Make the file durable and give it its name; returns the path."""
+        try:
+            self._handle.flush()
+            os.fsync(self._handle.fileno())
+            self._handle.close()
+            os.replace(self._tmp, self.path)
+        except BaseException:
+            self.discard()
+            raise
+        fsync_folder(self.path.parent if str(self.path.parent) else Path("."))
+        return self.path
+
+    def discard(self) -> None:
+        """Forget what was written (idempotent)."""
+        with contextlib.suppress(OSError):
+            self._handle.close()
+        with contextlib.suppress(OSError):
+            self._tmp.unlink()
+
+    def __enter__(self) -> AtomicStream:
+        return self
+
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        if exc_type is not None:
+            self.discard()
+
+
+class AtomicBatch:
+    """Several files that appear together or not at all (a multi-file export).
+
+    :meth:`add` writes each file's bytes to its hidden temporary file at once (memory stays
+    bounded); :meth:`commit` renames them all onto their names.  A failure while adding
+    (a full disk) or committing removes every temporary file, and a commit that fails
+    halfway puts back the files it had already replaced (kept as hard links or copies until
+    the end) and removes the ones it had created: nothing partial is left and earlier
+    outputs are untouched.
+    """
+
+    def __init__(self, *, overwrite: bool = True) -> None:
+        self._overwrite = overwrite
+        self._pending: list[tuple[Path, Path]] = []  # (temporary, final)
+
+    @property
+    def paths(self) -> list[Path]:
+        return [final for _, final in self._pending]
+
+    def add(self, path: Path | str, data: bytes) -> None:
+        path = Path(path)
+        if path.is_dir():
+            raise IsADirectoryError(f"The output {path} is a folder; expected a file name.")
+        if path in self.paths:
+            raise ValueError(f"The output {path} was named twice in one export.")
+        check_writable(path, self._overwrite)
+        tmp = temp_name(path)
+        try:
+            _write_new(tmp, data)
+        except BaseException:
+            self.discard()
+            raise
+        self._pending.append((tmp, path))
+
+    def discard(self) -> None:
+        """Remove every temporary file (idempotent); the final names were never touched."""
+        for tmp, _ in self._pending:
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+        self._pending.clear()
+
+    def commit(self) -> list[Path]:
+        """Rename every file onto its name; all or none (see the class)."""
+        kept: list[tuple[Path, Path]] = []  # (copy of a replaced file, its name)
+        created: list[Path] = []  # names that did not exist before this commit
+        try:
+            for tmp, final in self._pending:
+                check_writable(final, self._overwrite)  # it may have appeared since add()
+                if final.exists():
+                    copy = temp_name(final)
+                    try:
+                        os.link(final, copy)
+                    except OSError:
+                        shutil.copy2(final, copy)
+                    kept.append((copy, final))
+                    os.replace(tmp, final)
+                else:
+                    os.replace(tmp, final)
+                    created.append(final)
+        except BaseException:
+            for final in created:
+                with contextlib.suppress(OSError):
+                    final.unlink()
+            for copy, final in kept:
+                with contextlib.suppress(OSError):
+                    os.replace(copy, final)
+            self.discard()
+            raise
+        for copy, _ in kept:
+            with contextlib.suppress(OSError):
+                copy.unlink()
+        folders = {final.parent if str(final.parent) else Path(".") for _, final in self._pending}
+        for folder in folders:
+            fsync_folder(folder)
+        done = self.paths
+        self._pending.clear()
+        return done

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +21,7 @@ from numpy.typing import NDArray
 
 from dicomio.display_stack import DisplayStack
 from dicomio.headers import read_image_header
-from dicomio.model import SeriesStack, WindowPreset
+from dicomio.model import ScanResult, SeriesStack, WindowPreset
 from dicomio.scan import scan_paths
 from dicomio.sr import SourceImage
 from dicomio.windowing import display_presets, window_to_uint8
@@ -43,10 +43,17 @@ class CaseImages:
 
     Each existing series path is scanned once, in one pass (a study folder holding every
     series is read once); missing paths are reported as sentences.  ``library`` may be
-    shared (the app's), else a private one is made.
+    shared (the app's), else a private one is made; ``scan`` may answer from an export
+    run's cache (:class:`session.export_images.ExportImages`).
     """
 
-    def __init__(self, case: Case, library: SeriesLibrary | None = None) -> None:
+    def __init__(
+        self,
+        case: Case,
+        library: SeriesLibrary | None = None,
+        *,
+        scan: Callable[[list[Path]], ScanResult] | None = None,
+    ) -> None:
         self.case = case
         self.library = library if library is not None else SeriesLibrary()
         self.missing_paths: dict[str, list[str]] = {}  # timepoint id -> series paths not on disk
@@ -65,7 +72,7 @@ class CaseImages:
                 )
         have = {s.series_uid for s in self.library.stacks.values()}
         if paths and not {ref.series_uid for ref in case.series} <= have:
-            self.library.add_scan(scan_paths(list(paths.values())))
+            self.library.add_scan((scan or scan_paths)(list(paths.values())))
         found = {s.series_uid for s in self.library.stacks.values()}
         for ref in case.series:
             path = case.series_path(ref.series_uid)

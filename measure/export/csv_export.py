@@ -25,14 +25,24 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
+def _lines(rows: Sequence[Sequence[str]]) -> str:
+    buffer = io.StringIO(newline="")
+    csv.writer(buffer).writerows(rows)
+    return buffer.getvalue()
+
+
+def csv_header() -> str:
+    """The header line (written once, before the rows of any case)."""
+    return _lines([column_names()])
+
+
+def csv_case_rows(case: CaseRecords) -> str:
+    """The rows of one case (for streaming: header, then each case as it is measured)."""
+    columns = column_names()
+    rows = (record.as_dict() for record in case.rows)
+    return _lines([[_cell(row[name]) for name in columns] for row in rows])
+
+
 def csv_text(cases: Sequence[CaseRecords]) -> str:
     """The CSV of all rows of all cases, header first."""
-    columns = column_names()
-    buffer = io.StringIO(newline="")
-    writer = csv.writer(buffer)
-    writer.writerow(columns)
-    for case in cases:
-        for record in case.rows:
-            row = record.as_dict()
-            writer.writerow([_cell(row[name]) for name in columns])
-    return buffer.getvalue()
+    return csv_header() + "".join(csv_case_rows(case) for case in cases)

@@ -75,11 +75,30 @@ def case_json(case: CaseRecords) -> dict[str, Any]:
     }
 
 
+def _indented(text: str, prefix: str) -> str:
+    return "\n".join(prefix + line for line in text.split("\n"))
+
+
+def json_head() -> str:
+    """The document up to its first case (streaming: head, cases joined by ``",\n"``, tail)."""
+    return f'{{\n  "format": {json.dumps(JSON_FORMAT)},\n  "version": {JSON_VERSION},\n  "cases": [\n'
+
+
+def json_case_text(case: CaseRecords) -> str:
+    """One case as it sits in the document's ``cases`` list (indented, no separator)."""
+    return _indented(json.dumps(case_json(case), indent=2, ensure_ascii=False, allow_nan=False), "    ")
+
+
+JSON_TAIL = "\n  ]\n}\n"
+
+
 def json_text(cases: Sequence[CaseRecords]) -> str:
-    """All cases as one JSON document (``{"format", "version", "cases": [...]}``)."""
-    document = {
-        "format": JSON_FORMAT,
-        "version": JSON_VERSION,
-        "cases": [case_json(c) for c in cases],
-    }
-    return json.dumps(document, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
+    """All cases as one JSON document (``{"format", "version", "cases": [...]}``).
+
+    The same bytes as ``json.dumps(document, indent=2)``, assembled case by case so that a
+    large export can be streamed (:func:`json_head`, :func:`json_case_text`, :data:`JSON_TAIL`).
+    """
+    if not cases:
+        document = {"format": JSON_FORMAT, "version": JSON_VERSION, "cases": []}
+        return json.dumps(document, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
+    return json_head() + ",\n".join(json_case_text(c) for c in cases) + JSON_TAIL
