@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -35,6 +36,15 @@ BENCHES = [
     ("bench_reformat.py", ["--runs", "2"], ["--runs", "1"]),
     ("bench_app_open.py", ["--runs", "3"], ["--runs", "1"]),
     ("bench_startup.py", ["--runs", "3"], ["--runs", "1"]),
+]
+#: Benchmarks that print their own markdown section (their stdout goes into the page as it
+#: is): (script, arguments, arguments with --quick).
+MARKDOWN_BENCHES = [
+    ("bench_overlay_step.py", ["--steps", "400"], ["--steps", "200"]),
+    ("bench_spine_view.py", ["--runs", "5"], ["--runs", "2"]),
+    ("bench_export.py", ["--cases", "1000"], ["--cases", "100", "--small"]),
+    ("bench_cohort.py", ["--sizes", "100", "1000", "10000"], ["--sizes", "100", "1000"]),
+    ("bench_pacs.py", ["--runs", "2"], ["--runs", "1"]),
 ]
 
 
@@ -117,6 +127,26 @@ def main(argv: list[str] | None = None) -> int:
             result["script"], result["took_s"] = name, took
             results.append(result)
             print(f"run_all: {name} done in {took:.0f} s", flush=True)
+        sections: list[tuple[str, str]] = []
+        for name, full, quick in MARKDOWN_BENCHES:
+            start = time.perf_counter()
+            print(f"run_all: {name} ...", flush=True)
+            env = {**os.environ, "QT_QPA_PLATFORM": os.environ.get("QT_QPA_PLATFORM", "offscreen")}
+            proc = subprocess.run(
+                [sys.executable, str(BENCH / name), *(quick if args.quick else full)],
+                capture_output=True,
+                text=True,
+                cwd=common.ROOT,
+                check=False,
+                env=env,
+            )
+            took = time.perf_counter() - start
+            if proc.returncode != 0 or not proc.stdout.strip():
+                failures.append(f"{name} failed ({proc.returncode}): {proc.stderr.strip()[-600:]}")
+                print(f"run_all: {name} FAILED in {took:.0f} s", flush=True)
+                continue
+            sections.append((name, proc.stdout.strip()))
+            print(f"run_all: {name} done in {took:.0f} s", flush=True)
     total = time.perf_counter() - t0
     machine_after = common.machine()
     rows = [r for res in results for r in res["rows"] if r.get("met") is not None]
@@ -154,6 +184,10 @@ def main(argv: list[str] | None = None) -> int:
     ]
     for res in results:
         lines += table(res)
+    for name, text in sections:
+        if not text.lstrip().startswith("#"):
+            lines += [f"## `bench/{name}`", ""]
+        lines += [text, "", f"(`bench/{name}`, this run)", ""]
     if failures:
         lines += ["## Benchmarks that failed in this run", ""] + [f"- {f}" for f in failures] + [""]
     lines += [
