@@ -346,7 +346,9 @@ def _add_sr(
     used.update(names)
 
 
-def send_sr_files(node_text: str, summary: ExportSummary) -> None:
+def send_sr_files(
+    node_text: str, summary: ExportSummary, progress: Callable[[str], None] | None = None
+) -> None:
     """Send the SR files an export wrote to a PACS node; sets ``sent_to`` or ``send_error``."""
     from dicomio.pacs.errors import PacsError
     from session.pacs_run import send_files
@@ -356,7 +358,8 @@ def send_sr_files(node_text: str, summary: ExportSummary) -> None:
         return
     try:
         node = resolve_node(node_text)
-        send_files(node, summary.written)
+        say = progress or (lambda _m: None)
+        send_files(node, summary.written, progress=lambda done, n: say(f"sent {done} of {n} SR files"))
     except (PacsError, ValueError) as exc:
         summary.send_error = str(exc)
         return
@@ -378,7 +381,7 @@ def export_and_send(
     )
     if summary.written:
         (progress or (lambda _m: None))("sending the SR to the PACS")
-        send_sr_files(send, summary)
+        send_sr_files(send, summary, progress)
     return summary
 
 

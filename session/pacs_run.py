@@ -68,9 +68,14 @@ def retrieve_study(
     return StudyRetrieval(study_uid, tuple(done))
 
 
-def send_files(node: Node, paths: Sequence[Path]) -> None:
-    """Send DICOM files (a case's SR) by C-STORE or STOW-RS."""
-    client.send_files(node, list(paths))
+def send_files(
+    node: Node,
+    paths: Sequence[Path],
+    progress: Callable[[int, int], None] | None = None,
+    cancel: Callable[[], bool] | None = None,
+) -> None:
+    """Send DICOM files (a case's SR) by C-STORE or STOW-RS, with progress and cancel."""
+    client.send_files(node, list(paths), progress, cancel)
 
 
 # ---- CLI verbs ---------------------------------------------------------------------------

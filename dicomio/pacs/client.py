@@ -83,9 +83,15 @@ def retrieve_series(
     return RetrievedSeries(series_uid, folder.path, tuple(folder.files()), False)
 
 
-def send_files(node: Node, paths: list[Path]) -> None:
-    """Send DICOM files (an SR, key images) by C-STORE or STOW-RS."""
+def send_files(
+    node: Node,
+    paths: list[Path],
+    progress: Callable[[int, int], None] | None = None,
+    cancel: Callable[[], bool] | None = None,
+) -> None:
+    """Send DICOM files (an SR, key images) by C-STORE or STOW-RS, with progress and cancel
+    between files (:class:`~dicomio.pacs.errors.PacsCancelledError` when cancelled)."""
     if isinstance(node, DimseNode):
-        _dimse().store(node, paths)
+        _dimse().store(node, paths, progress, cancel)
     else:
-        _web().store(node, paths)
+        _web().store(node, paths, progress, cancel)

@@ -447,8 +447,15 @@ def move_series(
     return receiver.received
 
 
-def store(node: DimseNode, paths: list[Path]) -> None:
-    """C-STORE the files ``paths`` (each as written: its SOP class and transfer syntax)."""
+def store(
+    node: DimseNode,
+    paths: list[Path],
+    progress: Callable[[int, int], None] | None = None,
+    cancel: Callable[[], bool] | None = None,
+) -> None:
+    """C-STORE the files ``paths`` (each as written: its SOP class and transfer syntax);
+    ``progress(sent, total)`` after each, ``cancel()`` asked before each (the files sent so
+    far stay on the node: a C-STORE cannot be taken back)."""
     datasets: list[Dataset] = []
     for path in paths:
         try:
@@ -461,7 +468,9 @@ def store(node: DimseNode, paths: list[Path]) -> None:
     for cls, ts in sorted({(str(d.SOPClassUID), str(d.file_meta.TransferSyntaxUID)) for d in datasets}):
         ae.add_requested_context(cls, [ts, ExplicitVRLittleEndian])
     with _association(ae, node) as assoc:
-        for path, ds in zip(paths, datasets, strict=True):
+        for i, (path, ds) in enumerate(zip(paths, datasets, strict=True)):
+            if cancel is not None and cancel():
+                raise PacsCancelledError(f"Sending was cancelled after {i} of {len(paths)} files.")
             status = assoc.send_c_store(ds)
             code = _status_of(status)
             if code is None:
@@ -470,3 +479,5 @@ def store(node: DimseNode, paths: list[Path]) -> None:
                 raise PacsError(
                     f"The PACS node {node.describe()} refused {path.name} (C-STORE status 0x{code:04X})."
                 )
+            if progress is not None:
+                progress(i + 1, len(paths))

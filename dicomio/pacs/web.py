@@ -262,8 +262,15 @@ def get_series(
     return received
 
 
-def store(node: WebNode, paths: list[Path]) -> None:
-    """STOW-RS the files ``paths``; a refused instance is an error naming its file."""
+def store(
+    node: WebNode,
+    paths: list[Path],
+    progress: Callable[[int, int], None] | None = None,
+    cancel: Callable[[], bool] | None = None,
+) -> None:
+    """STOW-RS the files ``paths``, one request per file so that ``progress(sent, total)`` is
+    told after each and ``cancel()`` asked before each; a refused instance is an error
+    naming its file."""
     datasets = []
     for path in paths:
         try:
@@ -273,10 +280,12 @@ def store(node: WebNode, paths: list[Path]) -> None:
                 f"The file {path} cannot be sent: it is not a readable DICOM file ({exc})."
             ) from None
     with _errors(node, "send (STOW-RS)"):
-        response = _client(node).store_instances(datasets)
-        failed = response.get("FailedSOPSequence") or []
-        if failed:
-            raise PacsError(
-                f"The DICOMweb node {node.describe()} refused {len(failed)} of "
-                f"{len(datasets)} files (STOW-RS)."
-            )
+        web_client = _client(node)
+        for i, (path, ds) in enumerate(zip(paths, datasets, strict=True)):
+            if cancel is not None and cancel():
+                raise PacsCancelledError(f"Sending was cancelled after {i} of {len(paths)} files.")
+            response = web_client.store_instances([ds])
+            if response.get("FailedSOPSequence"):
+                raise PacsError(f"The DICOMweb node {node.describe()} refused {path.name} (STOW-RS).")
+            if progress is not None:
+                progress(i + 1, len(paths))

@@ -104,3 +104,40 @@ def test_export_send_without_out_and_a_node_that_is_down(
     assert main(["export", str(case_path), "--format", "sr", "--send", "dicom://NOBODY@127.0.0.1:9"]) == 2
     err = capsys.readouterr().err
     assert "not reachable" in err and err.count("\n") == 1
+
+
+def _fresh_copies(orthanc: Uploaded, tmp_path: Path, n: int) -> list[Path]:
+    """``n`` demo images with new SOP Instance UIDs (new instances for the server)."""
+    from pydicom.uid import generate_uid
+
+    out = []
+    for i, path in enumerate(orthanc.demo.by_key("pre_t1").files[:n]):
+        ds = pydicom.dcmread(path)
+        ds.SOPInstanceUID = generate_uid()
+        ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+        target = tmp_path / f"copy{i}.dcm"
+        ds.save_as(target)
+        out.append(target)
+    return out
+
+
+@pytest.mark.parametrize("how", ["c-store", "stow-rs"])
+def test_send_reports_progress_and_can_be_cancelled(orthanc: Uploaded, how: str, tmp_path: Path) -> None:
+    from dicomio.pacs.errors import PacsCancelledError
+
+    url = orthanc.server.dimse_url if how == "c-store" else orthanc.server.dicomweb
+    node = parse_node_url(url)
+    paths = _fresh_copies(orthanc, tmp_path, 3)
+    with orthanc.server.keep_contents() as before:
+        seen: list[tuple[int, int]] = []
+        client.send_files(node, paths, progress=lambda d, t: seen.append((d, t)))
+        assert seen == [(1, 3), (2, 3), (3, 3)]
+        assert len(orthanc.server.instance_ids() - before) == 3
+    with orthanc.server.keep_contents() as before:
+        seen = []
+        with pytest.raises(PacsCancelledError, match="cancelled after 1 of 3 files"):
+            client.send_files(
+                node, paths, progress=lambda d, t: seen.append((d, t)), cancel=lambda: bool(seen)
+            )
+        assert seen == [(1, 3)]
+        assert len(orthanc.server.instance_ids() - before) == 1  # what was sent stays sent
