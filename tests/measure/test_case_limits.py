@@ -95,7 +95,7 @@ def _case_with_follow_ups(n: int) -> Case:
 
 def _calls(fn: Any) -> int:
     """Python lines executed by ``fn()`` (loop bodies and comprehensions included): a
-    deterministic measure of work, no timing."""
+    deterministic measure of work, no timing.  The tracer in place (coverage) is restored."""
     count = 0
 
     def trace(_frame: FrameType, event: str, _arg: object) -> Any:
@@ -104,11 +104,12 @@ def _calls(fn: Any) -> int:
             count += 1
         return trace
 
+    previous = sys.gettrace()  # coverage's tracer: put back, or coverage stops here
     sys.settrace(trace)
     try:
         fn()
     finally:
-        sys.settrace(None)
+        sys.settrace(previous)
     return count
 
 
