@@ -13,7 +13,7 @@ import itertools
 import os
 import struct
 from dataclasses import dataclass
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from pydicom.dataset import Dataset, FileDataset
 from pydicom.filereader import read_partial
@@ -153,6 +153,28 @@ class HeaderEnd:
     at_zeros: int | None = None  # byte offset of an element tagged (0000,0000) (zero padding)
 
 
+class _SizeBoundedFile:
+    """A file whose ``read(n)`` never asks for more than the bytes left in it.
+
+    CPython allocates the whole requested size before reading, so a 1 KB file whose header
+    claims a 256 MB element made the scan allocate 256 MB (found by the byte-mutation fuzz,
+    tests/test_fuzz_hostile.py).  Everything else is the wrapped file's."""
+
+    def __init__(self, fp: BinaryIO) -> None:
+        self._fp = fp
+        here = fp.tell()
+        self._size = fp.seek(0, os.SEEK_END)
+        fp.seek(here)
+
+    def read(self, n: int | None = -1) -> bytes:
+        if n is None or n < 0:
+            return self._fp.read()
+        return self._fp.read(max(0, min(n, self._size - self._fp.tell())))
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._fp, name)
+
+
 def read_bounded_header(fp: BinaryIO) -> tuple[FileDataset, HeaderEnd]:
     """``dcmread(fp, stop_before_pixels=True, force=True)`` that reads a bounded number of bytes.
 
@@ -180,7 +202,7 @@ def read_bounded_header(fp: BinaryIO) -> tuple[FileDataset, HeaderEnd]:
             )
         return False
 
-    return read_partial(fp, stop_when, force=True), end
+    return read_partial(_SizeBoundedFile(fp), stop_when, force=True), end  # type: ignore[arg-type]
 
 
 # -- is compressed data what the header says? (without decoding it) ----------------------

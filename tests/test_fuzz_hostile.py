@@ -230,6 +230,88 @@ def test_dicom_header_mutations_never_break_the_scan(
     assert valid and max(len(s.frames) for s in valid) >= dicom_base["frames"]
 
 
+@pytest.fixture(scope="module")
+def dicom_bytes_base(dicom_base: dict[str, Any], tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """The victim file's bytes and the valid series' voxels, loaded once (the pixel truth)."""
+    from dicomio.pixels import load_volume
+
+    folder = tmp_path_factory.mktemp("fuzz_bytes_victim")
+    victim = folder / "victim.dcm"
+    dicom_base["victim"].save_as(victim)
+    (valid_stack,) = scan_paths([dicom_base["valid"]]).stacks
+    return {"bytes": victim.read_bytes(), "voxels": load_volume(valid_stack)}
+
+
+@settings(FUZZ, max_examples=60)
+@given(
+    edits=st.lists(
+        st.tuples(st.integers(min_value=0, max_value=2047), st.binary(min_size=1, max_size=8)),
+        min_size=1,
+        max_size=6,
+    ),
+    cut=st.one_of(st.none(), st.integers(min_value=0, max_value=4096)),
+)
+def test_dicom_byte_mutations_are_loaded_or_listed_and_the_valid_series_stays_exact(
+    dicom_base: dict[str, Any],
+    dicom_bytes_base: dict[str, Any],
+    tmp_path: Path,
+    edits: list[tuple[int, bytes]],
+    cut: int | None,
+) -> None:
+    """Bytes overwritten in the header region (tags, VRs, lengths, values) and truncation: every
+    file is written (no encoder in the way), then the scan must list it as a series or as
+    skipped with a reason in bounded time and memory, a series it lists must load or refuse
+    with one of the loader's sentences, and the valid series beside it must load voxel-exact."""
+    import time
+    import tracemalloc
+
+    import numpy as np
+
+    from dicomio.pixel_errors import DecodeBudgetError, DecoderMissingError, PixelDecodeError
+    from dicomio.pixels import load_volume
+
+    data = bytearray(dicom_bytes_base["bytes"])
+    for offset, patch in edits:
+        start = 132 + offset  # after the preamble and "DICM": the meta and data set elements
+        data[start : start + len(patch)] = patch
+    if cut is not None:
+        data = data[: 132 + cut]
+    target = tmp_path / "mutated.dcm"
+    target.write_bytes(bytes(data))
+    COUNTS["dicom byte examples"] += 1
+    tracemalloc.start()
+    t0 = time.perf_counter()
+    try:
+        result = scan_paths([dicom_base["valid"], target])
+        scanned_s = time.perf_counter() - t0
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert scanned_s < 10.0, f"the scan took {scanned_s:.1f} s"  # a hang guard, not a benchmark
+    assert peak < 256 * 2**20, f"the scan held {peak / 2**20:.0f} MiB"
+    used = {str(f.path) for st_ in result.stacks for f in st_.frames}
+    skipped = {str(sk.path) for sk in result.skipped}
+    assert str(target) in used | skipped
+    for stack in result.stacks:
+        if stack.series_uid == dicom_base["valid_uid"] and str(target) not in {
+            str(f.path) for f in stack.frames
+        }:
+            voxels = load_volume(stack)
+            assert np.array_equal(voxels, dicom_bytes_base["voxels"])  # the valid series, exact
+            COUNTS["dicom byte: valid series pixel-exact"] += 1
+        elif str(target) in {str(f.path) for f in stack.frames}:
+            cannot = [w for w in stack.warnings if w.startswith("Pixels cannot be shown")]
+            if cannot:  # listed, and said at once not to be viewable: the loader agrees
+                with pytest.raises((PixelDecodeError, DecoderMissingError, DecodeBudgetError, ValueError)):
+                    load_volume(stack)
+                COUNTS["dicom byte: listed as not viewable (loader refuses too)"] += 1
+            else:  # listed as viewable: it must load (what info promises, the loader keeps)
+                load_volume(stack)
+                COUNTS["dicom byte: loaded"] += 1
+    if str(target) in skipped:
+        COUNTS["dicom byte: skipped with a reason"] += 1
+
+
 def test_print_fuzz_counts() -> None:
     """Runs last in this module: the counts docs/reliability.md quotes."""
     print("\nfuzz counts:", dict(sorted(COUNTS.items())))
