@@ -14,6 +14,7 @@ thread once the worker has returned.  :func:`start` keeps every task until then.
 from __future__ import annotations
 
 import logging
+import sys
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -73,6 +74,11 @@ class Task(QtCore.QRunnable):
         self._emit("progress", done, total)
 
     def run(self) -> None:
+        # Qt's pool threads are not started by ``threading``, so a trace hook set for every
+        # thread (coverage, debuggers: ``threading.settrace``) would not see this work.
+        hook = threading.gettrace()
+        if hook is not None and sys.gettrace() is None:
+            sys.settrace(hook)
         try:
             result = self.fn(self._progress, self._cancel.is_set)
         except CancelledError:
