@@ -12,9 +12,12 @@ with a reason a user understands; a bad file never stops the scan.
 from __future__ import annotations
 
 import errno
+import logging
 import os
+import re
 import stat
 import threading
+import warnings
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
@@ -81,6 +84,25 @@ def scan_file(path: Path, series_cache: SeriesCache | None = None) -> FileScan:
     is bounded (:func:`dicomio.dicom_bytes.read_bounded_header`).
     """
     path = Path(path)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        scan = _scan_file(path, series_cache)
+    for w in caught:
+        text = str(w.message)
+        _log.warning("%s: %s", path, text)  # every pydicom warning goes to the log
+        if scan.skipped is None and _MATTERS.search(text):
+            # The text shown for this series (description, patient) may be garbled: say so.
+            scan.warnings.append(f"{path.name}: {text}")
+    return scan
+
+
+#: pydicom warnings worth a series warning: the character set (names and descriptions may
+#: be shown wrongly).  Others (VR lookups, value checks) only go to the log.
+_MATTERS = re.compile(r"encoding|character set|charset", re.IGNORECASE)
+_log = logging.getLogger("endplate.dicom")
+
+
+def _scan_file(path: Path, series_cache: SeriesCache | None) -> FileScan:
     try:
         fp, size = _open_regular(path)
         with fp:

@@ -121,10 +121,12 @@ def test_case_file_mutations_give_a_case_or_one_sentence(
     file = tmp_path / f"fuzz-{COUNTS['case examples']}.json"
     file.write_text(json.dumps(mutated), encoding="utf-8")
     COUNTS["case examples"] += 1
+    written = file.read_bytes()
     try:
         case = load_case(file)
     except CaseFileError as exc:
         assert "\n" not in str(exc) and str(exc).strip(), exc
+        assert file.read_bytes() == written  # a refused file is left as it was
         COUNTS["case refused with a sentence"] += 1
         return
     COUNTS["case loaded"] += 1
@@ -134,8 +136,13 @@ def test_case_file_mutations_give_a_case_or_one_sentence(
         for v in tp.vertebrae.values():
             assert v.ha_mm.value is None or math.isfinite(v.ha_mm.value)
     before = _landmarks(case)
-    again = load_case(save_case(case, tmp_path / f"round-{COUNTS['case loaded']}.json"))
+    saved = save_case(case, tmp_path / f"round-{COUNTS['case loaded']}.json")
+    first = saved.read_bytes()
+    again = load_case(saved)
     assert _landmarks(again) == before  # no landmark lost on a round trip
+    save_case(again, saved)  # a second save keeps the first as the backup, intact
+    backup = saved.with_name(saved.name + ".bak")
+    assert backup.read_bytes() == first and _landmarks(load_case(backup)) == before
 
 
 #: Header keywords worth breaking and values to break them with.

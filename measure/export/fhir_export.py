@@ -130,8 +130,10 @@ def _quantity(value: float, m: MeasurementCode) -> dict[str, Any]:
 
 
 def case_resources(case: CaseRecords, study_uids: dict[str, str | None]) -> list[dict[str, Any]]:
-    """Bundle entries (``{"fullUrl", "resource"}``) of one case; ``study_uids`` per timepoint."""
+    """Bundle entries (``{"fullUrl", "resource"}``) of one case; ``study_uids`` per timepoint
+    (replaced by keyed UIDs when the case is pseudonymised, as in the SR)."""
     identity = case.identity
+    study_uids = {tp: identity.uid(uid) for tp, uid in study_uids.items()}
     patient_url = _urn()
     patient: dict[str, Any] = {"resourceType": "Patient"}
     if identity.patient_id:

@@ -94,6 +94,20 @@ class PatientIdentity:
             return text
         return (_dt.date.fromisoformat(text) - _dt.timedelta(days=self.date_shift_days)).isoformat()
 
+    @property
+    def uid_secret(self) -> str:
+        """The secret of the UIDs a pseudonymised export writes (the SR's and the FHIR's
+        agree, so the same study gets the same replaced UID in both)."""
+        return hmac.new((self.key or "").encode("utf-8"), b"dicom-uids", hashlib.sha256).hexdigest()
+
+    def uid(self, value: str | None) -> str | None:
+        """A DICOM UID as exported: replaced by a keyed ``2.25.`` UID when pseudonymised."""
+        if not value or not self.pseudonymized:
+            return value
+        from dicomio.sr import replaced_uid
+
+        return replaced_uid(value, self.uid_secret)
+
     def accession(self, value: str) -> str:
         """An accession number as exported (a keyed pseudonym when pseudonymised)."""
         if not self.pseudonymized or self.key is None:

@@ -7,8 +7,6 @@ landmarks, pseudonymised identity) and the source image headers into the plain
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import re
 
 from dicomio.sr import SrDocument, SrMeasurement, SrPatient, SrRegionalAngle, SrVertebra, sr_bytes
@@ -52,7 +50,6 @@ def _sr_patient(case: CaseRecords, timepoint_date: str, accession: str = "") -> 
             years = int(timepoint_date[:4]) - int(identity.birth_date)
             if 0 <= years < 1000:
                 age = f"{years:03d}Y"
-        secret = identity.key or ""
         return SrPatient(
             identity.name,
             identity.patient_id,
@@ -61,7 +58,7 @@ def _sr_patient(case: CaseRecords, timepoint_date: str, accession: str = "") -> 
             pseudonymized=True,
             accession_number=accession,
             study_date=study_date,
-            uid_secret=hmac.new(secret.encode("utf-8"), b"dicom-uids", hashlib.sha256).hexdigest(),
+            uid_secret=identity.uid_secret,
         )
     return SrPatient(
         identity.name,

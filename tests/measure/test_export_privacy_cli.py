@@ -213,3 +213,55 @@ def test_pseudonymised_sr_drops_the_source_images_identifiers(tmp_path: Path) ->
     assert plain_sr.AccessionNumber == "" and "PatientComments" not in plain_sr
     for value in SOURCE_IDENTIFIERS.values():
         assert value.encode() not in _all_bytes(plain.written), value
+
+
+def test_pseudonymised_fhir_and_sr_replace_the_study_uid_alike(demo_case: DemoCase, tmp_path: Path) -> None:
+    """The FHIR derivedFrom names the study by the same keyed UID as the pseudonymised SR
+    (HMAC of the study UID, PS3.5 B.2 ``2.25.`` form), never by the original UID."""
+    import pydicom
+
+    fhir_out, sr_out = tmp_path / "b.fhir.json", tmp_path / "sr"
+    assert (
+        main(
+            [
+                "export",
+                str(demo_case.case_path),
+                "--format",
+                "fhir",
+                "--out",
+                str(fhir_out),
+                "--pseudonymize",
+                KEY,
+            ]
+        )
+        == 0
+    )
+    assert (
+        main(
+            [
+                "export",
+                str(demo_case.case_path),
+                "--format",
+                "sr",
+                "--out",
+                str(sr_out),
+                "--pseudonymize",
+                KEY,
+            ]
+        )
+        == 0
+    )
+    originals = {
+        str(pydicom.dcmread(f, stop_before_pixels=True).StudyInstanceUID)
+        for f in (demo_case.case_path.parent / "dicom").rglob("*.dcm")
+    }
+    bundle = json.loads(fhir_out.read_text(encoding="utf-8"))
+    cited = {
+        d["identifier"]["value"].removeprefix("urn:oid:")
+        for e in bundle["entry"]
+        for d in e["resource"].get("derivedFrom", [])
+    }
+    sr_studies = {str(pydicom.dcmread(p).StudyInstanceUID) for p in sr_out.glob("*.dcm")}
+    assert cited and not cited & originals
+    assert all(uid.startswith("2.25.") for uid in cited)
+    assert cited == sr_studies

@@ -116,3 +116,9 @@ def test_pydicom_warnings_go_to_the_log_not_stderr(tmp_path: Path) -> None:
     assert done.stderr == ""
     log = (home / "endplate.log").read_text(encoding="utf-8")
     assert "ISO_IR 9999" in log
+    # It matters (the names shown may be garbled): the series says so too.
+    from dicomio.scan import scan_paths
+
+    (stack,) = scan_paths([tmp_path / "d"]).stacks
+    assert any("ISO_IR 9999" in w and path.name in w for w in stack.warnings), stack.warnings
+    assert "ISO_IR 9999" in done.stdout  # info lists the series' warnings
