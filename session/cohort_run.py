@@ -51,7 +51,7 @@ _CHUNK = 100
 def _summarize(path: Path, filters: CohortFilters) -> tuple[CaseSummary | None, str | None]:
     """One file's summary, or why it is not a case (never raises for a bad file)."""
     try:
-        case = load_case(path)
+        case = load_case(path, clean_temps=False)
         results = case.measure()
     except CaseFileError as exc:
         return None, str(exc)

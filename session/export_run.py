@@ -61,7 +61,7 @@ class _Loaded:
 
 
 def _load(path: Path, key: str | None, run_images: ExportImages) -> _Loaded:
-    case = load_case(path)
+    case = load_case(path, clean_temps=False)
     identity = PatientIdentity.of(
         case.patient.name or "", case.patient.id or "", case.patient.birth_date, key, case.case_id
     )

@@ -42,8 +42,12 @@ def backup_path(path: Path) -> Path:
     return path.with_name(path.name + ".bak")
 
 
-def load_case(path: Path | str) -> Case:
-    """Read, validate and migrate a case file.  Raises :class:`CaseFileError`."""
+def load_case(path: Path | str, *, clean_temps: bool = True) -> Case:
+    """Read, validate and migrate a case file.  Raises :class:`CaseFileError`.
+
+    ``clean_temps``: also remove what interrupted saves of it left (opening a case to work
+    on it).  Batch readers that never save (exports, the cohort report) pass False: listing
+    the folder for every file of a 10,000-case folder made reading it quadratic."""
     path = Path(path).expanduser()
     source = f"case file {path}"
     try:
@@ -91,7 +95,8 @@ def load_case(path: Path | str) -> Case:
     path = path.absolute()
     case.mark_saved(path)
     case.file_stamp = stamp
-    _clean_stale_temps(path)
+    if clean_temps:
+        _clean_stale_temps(path)
     return case
 
 
