@@ -41,8 +41,3 @@ def csv_case_rows(case: CaseRecords) -> str:
     columns = column_names()
     rows = (record.as_dict() for record in case.rows)
     return _lines([[_cell(row[name]) for name in columns] for row in rows])
-
-
-def csv_text(cases: Sequence[CaseRecords]) -> str:
-    """The CSV of all rows of all cases, header first."""
-    return csv_header() + "".join(csv_case_rows(case) for case in cases)

@@ -19,7 +19,6 @@ import logging
 import math
 import re
 import uuid
-from collections.abc import Sequence
 from typing import Any
 
 from measure.export.codes import (
@@ -271,16 +270,6 @@ def case_resources(case: CaseRecords, study_uids: dict[str, str | None]) -> list
     return entries
 
 
-def fhir_bundle(cases: Sequence[CaseRecords], study_uids: Sequence[dict[str, str | None]]) -> dict[str, Any]:
-    """The Bundle as a dict, validated against the FHIR R4(B) models (ValueError if not)."""
-    entries: list[dict[str, Any]] = []
-    for case, uids in zip(cases, study_uids, strict=True):
-        entries.extend(case_resources(case, uids))
-    bundle = {"resourceType": "Bundle", "type": "collection", "entry": entries}
-    validate_bundle(bundle)
-    return bundle
-
-
 #: Problems named in a validation failure (the rest are counted).
 MAX_REPORTED_PROBLEMS = 3
 
@@ -300,18 +289,6 @@ def _validation_error(exc: Any, what: str) -> ValueError:
         + tail
         + "."
     )
-
-
-def validate_bundle(bundle: dict[str, Any]) -> None:
-    """Raise ValueError (one paragraph naming at most three fields) when ``bundle`` is not a
-    valid FHIR R4B Bundle; the full report goes to the log."""
-    from fhir.resources.R4B.bundle import Bundle
-    from pydantic import ValidationError
-
-    try:
-        Bundle.model_validate(bundle)
-    except ValidationError as exc:
-        raise _validation_error(exc, "bundle") from None
 
 
 # -- streaming: one entry at a time, validated by shape --------------------------------
@@ -418,7 +395,6 @@ class EntryValidator:
 #: stream it, and the C JSON encoder (no indent) writes it ten times faster than indent=2.
 BUNDLE_HEAD = '{"resourceType": "Bundle", "type": "collection", "entry": [\n'
 BUNDLE_TAIL = "\n]}\n"
-EMPTY_BUNDLE = '{"resourceType": "Bundle", "type": "collection", "entry": []}\n'
 
 
 def entry_text(entry: dict[str, Any]) -> str:
@@ -432,12 +408,3 @@ def case_entries_text(case: CaseRecords, study_uids: dict[str, str | None], vali
     for i, entry in enumerate(entries):
         validator.check(entry, f"{case.case_id or 'case'} entry {i}")
     return ",\n".join(entry_text(e) for e in entries)
-
-
-def fhir_text(cases: Sequence[CaseRecords], study_uids: Sequence[dict[str, str | None]]) -> str:
-    """The whole bundle as text: the bytes the streaming export writes."""
-    validator = EntryValidator()
-    parts = [case_entries_text(c, u, validator) for c, u in zip(cases, study_uids, strict=True)]
-    if not parts:
-        return EMPTY_BUNDLE
-    return BUNDLE_HEAD + ",\n".join(parts) + BUNDLE_TAIL

@@ -7,7 +7,6 @@ Field names and units are the data dictionary's; ``null`` = not available.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
 from dataclasses import asdict
 from typing import Any
 
@@ -90,15 +89,3 @@ def json_case_text(case: CaseRecords) -> str:
 
 
 JSON_TAIL = "\n  ]\n}\n"
-
-
-def json_text(cases: Sequence[CaseRecords]) -> str:
-    """All cases as one JSON document (``{"format", "version", "cases": [...]}``).
-
-    The same bytes as ``json.dumps(document, indent=2)``, assembled case by case so that a
-    large export can be streamed (:func:`json_head`, :func:`json_case_text`, :data:`JSON_TAIL`).
-    """
-    if not cases:
-        document = {"format": JSON_FORMAT, "version": JSON_VERSION, "cases": []}
-        return json.dumps(document, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
-    return json_head() + ",\n".join(json_case_text(c) for c in cases) + JSON_TAIL
