@@ -269,7 +269,11 @@ def record_from_dict(data: Mapping[str, Any]) -> ClinicalRecord:
 
 @dataclass(frozen=True)
 class ClinicalColumns:
-    """The registry cells of one timepoint's record (CSV/JSON/Parquet)."""
+    """The registry cells of one timepoint's record (CSV/JSON/Parquet).
+
+    The one declaration of these columns: :class:`~measure.export.records.ExportRecord`
+    carries an instance and puts its cells last in every row.
+    """
 
     vas: float | None = None
     odi: float | None = None

@@ -125,23 +125,20 @@ class ExportRecord:
     restoration_hp_pct: float | None = None
     loss_of_correction_deg: float | None = None
     change_within_error: bool | None = None
-    # clinical outcomes of the timepoint (measure.clinical), the same on each of its levels
-    vas: float | None = None
-    odi: float | None = None
-    analgesic_step: int | None = None
-    symptom_duration_days: int | None = None
-    operating_time_min: float | None = None
-    length_of_stay_days: float | None = None
-    discharge_destination: str | None = None
-    complication_codes: str | None = None
-    new_fracture_levels: str | None = None
-    new_fracture_adjacent: bool | None = None
-    lost_to_follow_up: bool | None = None
-    death: bool | None = None
+    #: The clinical outcomes of the timepoint, the same on each of its levels: the last
+    #: columns of the row, declared once in :class:`~measure.clinical.ClinicalColumns`.
+    clinical: ClinicalColumns = field(default_factory=ClinicalColumns)
 
     def as_dict(self) -> dict[str, Any]:
+        """The row, column name -> cell, in the data dictionary's order."""
         # Every field is a scalar: no deep copy needed (dataclasses.asdict cost 0.4 ms a row).
-        return {f.name: getattr(self, f.name) for f in fields(self)}
+        row = {name: getattr(self, name) for name in _OWN_FIELDS}
+        row.update(vars(self.clinical))
+        return row
+
+
+#: ExportRecord's own columns (all but the clinical ones, which come last).
+_OWN_FIELDS = tuple(f.name for f in fields(ExportRecord) if f.name != "clinical")
 
 
 #: Fields that describe the case or the timepoint rather than the vertebra (JSON nests them).
@@ -435,8 +432,7 @@ def build_case_records(
                 preferred.sort(key=lambda c: seen_tp.index(c.from_timepoint), reverse=True)
                 _apply_comparison(record, (preferred or mine)[0])
             record.stir_reader_note = identity.free_text(record.stir_reader_note)
-            for name, value in vars(clinical_cells).items():
-                setattr(record, name, value)
+            record.clinical = clinical_cells
             result.rows.append(record)
         seen_tp.append(tp.id)
     result.notes.extend(identity.sentence(n) for n in (*results.notes, *notes))
@@ -445,4 +441,4 @@ def build_case_records(
 
 def record_fields() -> list[str]:
     """The :class:`ExportRecord` field names, in order (equal to :func:`column_names`)."""
-    return [f.name for f in fields(ExportRecord)]
+    return [*_OWN_FIELDS, *(f.name for f in fields(ClinicalColumns))]
