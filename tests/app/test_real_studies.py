@@ -30,6 +30,7 @@ from pytestqt.qtbot import QtBot
 from measure.landmarks import LANDMARK_KEYS
 from tests.app.aim import click_pos, lps_to_pixel
 from tests.handcalc import heights_mm
+from tests.realdata_truth import MR_FRAME, ct_truth, mr_truth
 
 LEFT = QtCore.Qt.MouseButton.LeftButton
 NO_MOD = QtCore.Qt.KeyboardModifier.NoModifier
@@ -44,75 +45,6 @@ ERROR_WORDS = (
     "Exception",
     "no landmarks on an original image",
 )
-
-#: CT: axial row of each point in the source grid, and its z (mm); all on axial column 255,
-#: i.e. one sagittal plane (the reformat's), through a lower thoracic body.
-CT_COLUMN = 255
-CT_POINTS = {
-    "sup_ant": (351, -600.33),
-    "sup_mid": (368, -601.11),
-    "sup_post": (385, -601.11),
-    "inf_ant": (346, -621.43),
-    "inf_mid": (364, -622.99),
-    "inf_post": (382, -623.77),
-}
-#: MR: (column, row) on frame 8 (1-based, as in the per-frame functional groups).
-MR_FRAME = 8
-MR_POINTS = {
-    "sup_ant": (216, 304),
-    "sup_mid": (230, 304),
-    "sup_post": (244, 303),
-    "inf_ant": (217, 330),
-    "inf_mid": (232, 330),
-    "inf_post": (246, 330),
-}
-
-
-def _lps(position, row_cosine, col_cosine, spacing, column: float, row: float) -> np.ndarray:  # type: ignore[no-untyped-def]
-    """DICOM PS3.3 C.7.6.2.1.1: P = S + column * dx * X + row * dy * Y (pixel centres)."""
-    dy, dx = float(spacing[0]), float(spacing[1])
-    return (
-        np.asarray(position, float)
-        + column * dx * np.asarray(row_cosine, float)
-        + row * dy * np.asarray(col_cosine, float)
-    )
-
-
-def _ct_truth(folder: Path) -> tuple[dict[str, np.ndarray], dict[float, str]]:
-    """The CT points in LPS, and the SOP Instance UID of each axial slice by its z."""
-    by_z = {}
-    first = None
-    for path in sorted(folder.iterdir()):
-        ds = pydicom.dcmread(path, stop_before_pixels=True)
-        by_z[float(ds.ImagePositionPatient[2])] = str(ds.SOPInstanceUID)
-        first = first or ds
-    assert first is not None
-    iop = [float(v) for v in first.ImageOrientationPatient]
-    assert iop == [1, 0, 0, 0, 1, 0], "the test's points assume the axial CT's standard orientation"
-    points = {}
-    for key, (row, z) in CT_POINTS.items():
-        p = _lps(first.ImagePositionPatient, iop[:3], iop[3:], first.PixelSpacing, CT_COLUMN, row)
-        points[key] = np.array([p[0], p[1], z])
-    return points, by_z
-
-
-def _mr_truth(path: Path) -> tuple[dict[str, np.ndarray], str]:
-    """The MR points in LPS from frame ``MR_FRAME``'s own plane, and the file's SOP UID."""
-    ds = pydicom.dcmread(path, stop_before_pixels=True)
-    shared = ds.SharedFunctionalGroupsSequence[0]
-    frame = ds.PerFrameFunctionalGroupsSequence[MR_FRAME - 1]
-
-    def item(name: str):  # type: ignore[no-untyped-def]
-        seq = getattr(frame, name, None) or getattr(shared, name)
-        return seq[0]
-
-    iop = [float(v) for v in item("PlaneOrientationSequence").ImageOrientationPatient]
-    position = item("PlanePositionSequence").ImagePositionPatient
-    spacing = item("PixelMeasuresSequence").PixelSpacing
-    points = {
-        key: _lps(position, iop[:3], iop[3:], spacing, col, row) for key, (col, row) in MR_POINTS.items()
-    }
-    return points, str(ds.SOPInstanceUID)
 
 
 def _vka_deg(points: dict[str, np.ndarray], anterior: np.ndarray, superior: np.ndarray) -> float:
@@ -241,7 +173,7 @@ def _reopen(window, qtbot: QtBot, saved: Path) -> None:  # type: ignore[no-untyp
 @pytest.mark.realdata
 def test_real_ct_measured_on_its_reformat(window, qtbot: QtBot, realdata_dir: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     folder = realdata_dir / "lidc-idri-0314-ct"
-    points, _sop_by_z = _ct_truth(folder)
+    points, _sop_by_z = ct_truth(folder)
     series_of_files = str(pydicom.dcmread(next(folder.iterdir()), stop_before_pixels=True).SeriesInstanceUID)
     window.open_paths([folder])
     qtbot.waitUntil(lambda: window.viewer.source is not None and not window.tasks, timeout=WAIT_MS)
@@ -294,7 +226,7 @@ def test_real_ct_measured_on_its_reformat(window, qtbot: QtBot, realdata_dir: Pa
 @pytest.mark.slow
 @pytest.mark.realdata
 def test_real_multiframe_mr(window, qtbot: QtBot, spine_ls: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    points, sop_uid = _mr_truth(spine_ls)
+    points, sop_uid = mr_truth(spine_ls)
     ds = pydicom.dcmread(spine_ls, stop_before_pixels=True)
     window.open_paths([spine_ls])
     qtbot.waitUntil(lambda: window.viewer.source is not None and not window.tasks, timeout=WAIT_MS)

@@ -3,7 +3,7 @@
 Reference endplate points, established without the code under test:
 
 1. the six points placed by hand on the reformat for tests/app/test_real_studies.py
-   (axial column 255, a lower thoracic body: ``CT_POINTS`` there, copied below);
+   (axial column 255, a lower thoracic body: ``CT_POINTS`` in tests/realdata_truth.py);
 2. each moved along the superior axis to the body's edge by plain numpy on the raw
    reformat values: the profile ±4 mm along the axis (linear interpolation), the darkest
    value on the disc side and the brightest on the body side before it, and the first
@@ -27,17 +27,8 @@ from dicomio.geometry import ImageGeometry
 from dicomio.scan import scan_paths
 from measure.assist.propose import propose_body
 from measure.assist.snap import snap_to_endplate
+from tests.realdata_truth import CT_COLUMN, CT_POINTS, bilinear_profile, dicom_pixel_lps
 
-#: (axial row, z mm) on axial column 255, as hand-placed in tests/app/test_real_studies.py.
-CT_COLUMN = 255
-CT_POINTS = {
-    "sup_ant": (351, -600.33),
-    "sup_mid": (368, -601.11),
-    "sup_post": (385, -601.11),
-    "inf_ant": (346, -621.43),
-    "inf_mid": (364, -622.99),
-    "inf_post": (382, -623.77),
-}
 SUPERIOR = np.array([0.0, 0.0, 1.0])
 
 pytestmark = [pytest.mark.realdata, pytest.mark.slow]
@@ -51,26 +42,14 @@ def _reformat_slice(folder: Path) -> tuple[np.ndarray, ImageGeometry, dict[str, 
     display = DisplayStack(stack, reformat=True)
     first = stack.geometry.first
     # Hand points in LPS: DICOM P = S + column dx X + row dy Y, with the point's own z.
-    dy, dx = first.pixel_spacing_mm
     points = {}
     for key, (row, z) in CT_POINTS.items():
-        p = np.asarray(first.position_mm) + CT_COLUMN * dx * np.asarray(first.row_cosine)
-        p = p + row * dy * np.asarray(first.col_cosine)
+        p = dicom_pixel_lps(
+            first.position_mm, first.row_cosine, first.col_cosine, first.pixel_spacing_mm, CT_COLUMN, row
+        )
         points[key] = np.array([p[0], p[1], z])
     k = display.geometry.nearest_slice(points["sup_mid"])
     return np.asarray(display.volume()[k], dtype=float), display.geometry.slices[k], points
-
-
-def _profile(
-    img: np.ndarray, plane: ImageGeometry, p: np.ndarray, out: np.ndarray, ts: np.ndarray
-) -> np.ndarray:
-    """Raw values along ``p + t out`` by bilinear interpolation, written out in numpy."""
-    col, row, _ = plane.lps_to_pixel(np.array([p + t * out for t in ts]))
-    c0, r0 = np.floor(col).astype(int), np.floor(row).astype(int)
-    fc, fr = col - c0, row - r0
-    v00, v01 = img[r0, c0], img[r0, c0 + 1]
-    v10, v11 = img[r0 + 1, c0], img[r0 + 1, c0 + 1]
-    return (1 - fr) * ((1 - fc) * v00 + fc * v01) + fr * ((1 - fc) * v10 + fc * v11)
 
 
 def _half_max_reference(
@@ -78,7 +57,7 @@ def _half_max_reference(
 ) -> float | None:
     """Offset (mm, along ``out``) of the body's edge near ``p``, or None without a clear edge."""
     ts = np.arange(-4.0, 4.0001, 0.05)
-    v = _profile(img, plane, p, out, ts)
+    v = bilinear_profile(img, plane, p, out, ts)
     disc = (ts >= -1.5) & (ts <= 2.5)
     i_min = int(np.flatnonzero(disc)[np.argmin(v[disc])])
     body = (ts >= ts[i_min] - 3.0) & (ts <= ts[i_min])

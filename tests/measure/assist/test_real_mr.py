@@ -2,8 +2,8 @@
 
 Reference endplate points, established without the code under test:
 
-1. the six points placed by hand for tests/app/test_real_studies.py (``MR_POINTS`` there,
-   copied below), which sit on the dark cortical line;
+1. the six points placed by hand for tests/app/test_real_studies.py (``MR_POINTS`` in
+   tests/realdata_truth.py), which sit on the dark cortical line;
 2. each moved along the in-plane superior axis (from the frame's orientation) to the outer
    edge of that line by plain numpy on the raw values: the darkest value within 1.5 mm of
    the hand point, the brightest on the disc side within 3 mm beyond it, and the half-way
@@ -25,18 +25,7 @@ from dicomio.geometry import ImageGeometry
 from dicomio.scan import scan_paths
 from measure.assist.propose import propose_body
 from measure.assist.snap import snap_to_endplate
-from tests.measure.assist.test_real_ct import _profile
-
-#: (column, row) on frame 8 (1-based), as hand-placed in tests/app/test_real_studies.py.
-MR_FRAME = 8
-MR_POINTS = {
-    "sup_ant": (216, 304),
-    "sup_mid": (230, 304),
-    "sup_post": (244, 303),
-    "inf_ant": (217, 330),
-    "inf_mid": (232, 330),
-    "inf_post": (246, 330),
-}
+from tests.realdata_truth import MR_FRAME, MR_POINTS, bilinear_profile
 
 pytestmark = [pytest.mark.realdata, pytest.mark.slow]
 
@@ -56,7 +45,7 @@ def _frame(path: Path) -> tuple[np.ndarray, ImageGeometry, dict[str, np.ndarray]
 
 def _outer_edge(img: np.ndarray, plane: ImageGeometry, p: np.ndarray, out: np.ndarray) -> float | None:
     ts = np.arange(-4.0, 4.0001, 0.05)
-    v = _profile(img, plane, p, out, ts)
+    v = bilinear_profile(img, plane, p, out, ts)
     near = np.abs(ts) <= 1.5
     i_min = int(np.flatnonzero(near)[np.argmin(v[near])])
     beyond = (ts >= ts[i_min]) & (ts <= ts[i_min] + 3.0)
