@@ -129,13 +129,31 @@ def test_a_landmark_on_a_series_not_in_the_case_is_refused(tmp_path: Path) -> No
     assert "series 1.2.999 is not one of the case's series" in str(info.value)
 
 
-@pytest.mark.parametrize("uid", ["", "1..2", "1.2.abc", "1.2.3\n", " 1.2", "1." + "2" * 70, "1.2.3."])
+@pytest.mark.parametrize(
+    "uid",
+    ["", "1.2.3\n", " 1.2", "1.2 3", "1.2\\3", "1.2.\x1b[2J", "1.2.\u00e9", "1.2.\u202e3", "1." + "2" * 70],
+)
 def test_a_malformed_series_uid_is_refused(tmp_path: Path, uid: str) -> None:
     path, data = _saved(tmp_path)
     data["series"][0]["series_uid"] = uid
     path.write_text(json.dumps(data), encoding="utf-8")
-    with pytest.raises(CaseFileError, match=r"field series\[0\]\.series_uid .*expected a DICOM UID"):
+    with pytest.raises(
+        CaseFileError, match=r"field series\[0\]\.series_uid .*expected a UID: 1 to 64 printable"
+    ):
         load_case(path)
+
+
+@pytest.mark.parametrize("uid", ["1.2.abc", "1..2", "1.2.3.", "ANON-SERIES_7", "x" * 64])
+def test_a_printable_non_numeric_series_uid_is_kept(tmp_path: Path, uid: str) -> None:
+    """Anonymisers write UIDs with letters: such a case must stay saveable (docs/case-format.md)."""
+    path, data = _saved(tmp_path)
+    old = data["series"][0]["series_uid"]
+    text = path.read_text(encoding="utf-8").replace(json.dumps(old), json.dumps(uid))
+    path.write_text(text, encoding="utf-8")
+    case = load_case(path)
+    assert case.series[0].series_uid == uid
+    again = load_case(save_case(case, tmp_path / "again.json"))
+    assert again.same_content(case) and again.series[0].series_uid == uid
 
 
 def test_our_own_output_always_lists_the_series_of_its_landmarks() -> None:
