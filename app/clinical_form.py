@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from PySide6 import QtWidgets
 
+from app.dialog_parts import ok_cancel_buttons, problem_label
 from app.reader_entry import DIALOG_STYLE
 from measure.case import Case
 from measure.clinical import DISCHARGE_DESTINATIONS, ClinicalRecord
@@ -67,14 +68,8 @@ class ClinicalDialog(QtWidgets.QDialog):
             combo.setCurrentIndex(max(0, combo.findData(texts[name])))
             self.choices[name] = combo
             form.addRow(label, combo)
-        self.problem = QtWidgets.QLabel("")
-        self.problem.setObjectName("Problem")
-        self.problem.setWordWrap(True)
-        buttons = QtWidgets.QDialogButtonBox(
-            QtWidgets.QDialogButtonBox.StandardButton.Ok | QtWidgets.QDialogButtonBox.StandardButton.Cancel
-        )
-        buttons.accepted.connect(self.accept)
-        buttons.rejected.connect(self.reject)
+        self.problem = problem_label(min_lines=0)
+        buttons = ok_cancel_buttons(self)
         layout = QtWidgets.QVBoxLayout(self)
         layout.addLayout(form)
         layout.addWidget(self.problem)

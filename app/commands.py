@@ -8,8 +8,10 @@ run inside ``case.batch()`` so that views see one event.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
+from functools import partial
+from typing import Generic, TypeVar
 
 from PySide6.QtGui import QUndoCommand, QUndoStack
 
@@ -19,6 +21,24 @@ from measure.case_values import DisplayWindow
 from measure.clinical import ClinicalRecord
 from measure.landmarks import LANDMARK_LABELS, Landmark
 from session.assignment import AssignmentPlan
+
+T = TypeVar("T")
+
+
+class SetValueCommand(QUndoCommand, Generic[T]):
+    """A change made by one case method that takes the new value and returns the one it
+    replaced (the case's convention): redo sets ``value``, undo puts back what redo got."""
+
+    def __init__(self, text: str, setter: Callable[[T], T], value: T) -> None:
+        super().__init__(text)
+        self._setter, self.value = setter, value
+        self.previous: T = value  # replaced by redo, which the stack runs at push
+
+    def redo(self) -> None:
+        self.previous = self._setter(self.value)
+
+    def undo(self) -> None:
+        self._setter(self.previous)
 
 
 class PlaceLandmarkCommand(QUndoCommand):
@@ -112,19 +132,11 @@ class RemoveVertebraCommand(QUndoCommand):
         self.case.add_vertebra(v.timepoint, v.level, v.status, landmark_sets=v.landmark_sets)
 
 
-class SetPatientCommand(QUndoCommand):
+class SetPatientCommand(SetValueCommand[Patient]):
     """The case's patient (filled in from the DICOM of its first series)."""
 
     def __init__(self, case: Case, patient: Patient) -> None:
-        super().__init__("Set the patient from the DICOM")
-        self.case, self.patient = case, patient
-        self.previous = case.patient
-
-    def redo(self) -> None:
-        self.previous = self.case.set_patient(self.patient)
-
-    def undo(self) -> None:
-        self.case.set_patient(self.previous)
+        super().__init__("Set the patient from the DICOM", case.set_patient, patient)
 
 
 class SetMeasurementSeriesCommand(QUndoCommand):
@@ -207,18 +219,11 @@ class AddTimepointCommand(QUndoCommand):
         self.removed = self.case.remove_timepoint(self.timepoint.id)
 
 
-class UpdateTimepointCommand(QUndoCommand):
+class UpdateTimepointCommand(SetValueCommand[Timepoint]):
     def __init__(self, case: Case, timepoint: Timepoint) -> None:
-        super().__init__(f"Edit timepoint {timepoint.label or timepoint.kind}")
-        self.case, self.timepoint = case, timepoint
-        self.previous: Timepoint | None = None
-
-    def redo(self) -> None:
-        self.previous = self.case.update_timepoint(self.timepoint)
-
-    def undo(self) -> None:
-        assert self.previous is not None
-        self.case.update_timepoint(self.previous)
+        super().__init__(
+            f"Edit timepoint {timepoint.label or timepoint.kind}", case.update_timepoint, timepoint
+        )
 
 
 class AssignSeriesCommand(QUndoCommand):
@@ -239,35 +244,20 @@ class AssignSeriesCommand(QUndoCommand):
             self.case.assign_series(self.previous)
 
 
-class SetRegionalCommand(QUndoCommand):
+class SetRegionalCommand(SetValueCommand[tuple[RegionalSpec, ...]]):
     def __init__(self, case: Case, specs: Sequence[RegionalSpec]) -> None:
-        super().__init__("Set regional angles")
-        self.case, self.specs = case, tuple(specs)
-        self.previous: tuple[RegionalSpec, ...] = ()
-
-    def redo(self) -> None:
-        self.previous = self.case.set_regional(self.specs)
-
-    def undo(self) -> None:
-        self.case.set_regional(self.previous)
+        super().__init__("Set regional angles", case.set_regional, tuple(specs))
 
 
-class SetReaderEntryCommand(QUndoCommand):
+class SetReaderEntryCommand(SetValueCommand[ReaderEntry | None]):
     """Set or clear (``entry=None``) the reader entry of a timepoint+level, or of the case."""
 
     def __init__(
         self, case: Case, timepoint: str | None, level: str | None, entry: ReaderEntry | None
     ) -> None:
         where = f"{level} {timepoint}" if timepoint is not None else "case"
-        super().__init__(f"{'Clear' if entry is None else 'Edit'} procedure of {where}")
-        self.case, self.timepoint, self.level, self.entry = case, timepoint, level, entry
-        self.previous: ReaderEntry | None = None
-
-    def redo(self) -> None:
-        self.previous = self.case.set_reader_entry(self.timepoint, self.level, self.entry)
-
-    def undo(self) -> None:
-        self.case.set_reader_entry(self.timepoint, self.level, self.previous)
+        text = f"{'Clear' if entry is None else 'Edit'} procedure of {where}"
+        super().__init__(text, partial(case.set_reader_entry, timepoint, level), entry)
 
 
 def push_assignment(stack: QUndoStack, case: Case, plan: AssignmentPlan) -> str:
@@ -282,16 +272,9 @@ def push_assignment(stack: QUndoStack, case: Case, plan: AssignmentPlan) -> str:
     return plan.timepoint_id
 
 
-class SetClinicalCommand(QUndoCommand):
+class SetClinicalCommand(SetValueCommand[ClinicalRecord | None]):
     """Set or clear (``record=None``) the clinical outcomes of a timepoint."""
 
     def __init__(self, case: Case, timepoint: str, record: ClinicalRecord | None) -> None:
-        super().__init__(f"{'Clear' if record is None else 'Edit'} clinical outcomes of {timepoint}")
-        self.case, self.timepoint, self.record = case, timepoint, record
-        self.previous: ClinicalRecord | None = None
-
-    def redo(self) -> None:
-        self.previous = self.case.set_clinical(self.timepoint, self.record)
-
-    def undo(self) -> None:
-        self.case.set_clinical(self.timepoint, self.previous)
+        text = f"{'Clear' if record is None else 'Edit'} clinical outcomes of {timepoint}"
+        super().__init__(text, partial(case.set_clinical, timepoint), record)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from PySide6 import QtCore, QtWidgets
 
+from app.dialog_parts import ok_cancel_buttons, problem_label
 from app.placement import PLACEMENT_LEVELS
 from app.tables import table_rows
 from measure.case import LEAKAGE_TYPES, PROCEDURES, Case, ReaderEntry
@@ -177,18 +178,11 @@ class ReaderEntryDialog(QtWidgets.QDialog):
         form.addRow("Notes", self.notes_edit)
         layout.addWidget(what)
 
-        self.problem = QtWidgets.QLabel("")
-        self.problem.setObjectName("Problem")
-        self.problem.setWordWrap(True)
-        self.problem.setMinimumHeight(2 * self.problem.fontMetrics().lineSpacing())
+        self.problem = problem_label()
         layout.addWidget(self.problem)
-        buttons = QtWidgets.QDialogButtonBox(
-            QtWidgets.QDialogButtonBox.StandardButton.Ok | QtWidgets.QDialogButtonBox.StandardButton.Cancel
-        )
+        buttons = ok_cancel_buttons(self)
         self.clear_button = buttons.addButton("Clear fields", QtWidgets.QDialogButtonBox.ButtonRole.ResetRole)
         self.clear_button.clicked.connect(self.clear_fields)
-        buttons.accepted.connect(self.accept)
-        buttons.rejected.connect(self.reject)
         self.ok_button = buttons.button(QtWidgets.QDialogButtonBox.StandardButton.Ok)
         layout.addWidget(buttons)
 

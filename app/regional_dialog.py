@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from PySide6 import QtWidgets
 
+from app.dialog_parts import ok_cancel_buttons, problem_label
 from app.placement import PLACEMENT_LEVELS
 from app.reader_entry import DIALOG_STYLE
 from measure.angles import ENDPLATES, REGIONAL_DEFAULT_STATUSES, RegionalSpec, default_regional_pairs
@@ -135,16 +136,9 @@ class RegionalDialog(QtWidgets.QDialog):
         grid.setColumnStretch(2, 1)
         layout.addWidget(add)
 
-        self.problem = QtWidgets.QLabel("")
-        self.problem.setObjectName("Problem")
-        self.problem.setWordWrap(True)
-        self.problem.setMinimumHeight(2 * self.problem.fontMetrics().lineSpacing())
+        self.problem = problem_label()
         layout.addWidget(self.problem)
-        buttons = QtWidgets.QDialogButtonBox(
-            QtWidgets.QDialogButtonBox.StandardButton.Ok | QtWidgets.QDialogButtonBox.StandardButton.Cancel
-        )
-        buttons.accepted.connect(self.accept)
-        buttons.rejected.connect(self.reject)
+        buttons = ok_cancel_buttons(self)
         self.ok_button = buttons.button(QtWidgets.QDialogButtonBox.StandardButton.Ok)
         layout.addWidget(buttons)
 

@@ -9,9 +9,11 @@ and exported with the case.
 
 from __future__ import annotations
 
-from PySide6 import QtWidgets
-from PySide6.QtGui import QUndoCommand
+from functools import partial
 
+from PySide6 import QtWidgets
+
+from app.commands import SetValueCommand
 from app.stir_text import badge_colour, badge_text
 from measure.case import Case, StirDecision
 from measure.edema import NO_CUTOFF_NOTE, STATUS_OK, StirResult, default_choice_note
@@ -117,20 +119,14 @@ class StirDecisionDialog(QtWidgets.QDialog):
         return StirDecision(value, note)
 
 
-class SetStirDecisionCommand(QUndoCommand):
+class SetStirDecisionCommand(SetValueCommand[StirDecision | None]):
     """Set (or clear, with ``None``) the reader's STIR decision of one vertebra."""
 
     def __init__(self, case: Case, timepoint: str, level: str, decision: StirDecision | None) -> None:
         what = decision.decision if decision is not None and decision.decision else "clear"
-        super().__init__(f"STIR edema {level}: {what}")
-        self.case, self.timepoint, self.level, self.decision = case, timepoint, level, decision
-        self.previous: StirDecision | None = None
-
-    def redo(self) -> None:
-        self.previous = self.case.set_stir_decision(self.timepoint, self.level, self.decision)
-
-    def undo(self) -> None:
-        self.case.set_stir_decision(self.timepoint, self.level, self.previous)
+        super().__init__(
+            f"STIR edema {level}: {what}", partial(case.set_stir_decision, timepoint, level), decision
+        )
 
 
 __all__ = ["CHOICES", "SetStirDecisionCommand", "StirDecisionDialog"]

@@ -49,6 +49,23 @@ def _fmt(value: float | int | None, digits: int = 1) -> str:
     return f"{value:.{digits}f}"
 
 
+def _table_style(font: str, bold: str) -> list[tuple[Any, ...]]:
+    """The look of the report's tables: bold shaded header, thin grid, numbers right-aligned
+    from the fourth column."""
+    from reportlab.lib import colors
+
+    return [
+        ("FONTNAME", (0, 0), (-1, -1), font),
+        ("FONTNAME", (0, 0), (-1, 0), bold),
+        ("FONTSIZE", (0, 0), (-1, -1), 7.5),
+        ("BACKGROUND", (0, 0), (-1, 0), colors.HexColor("#dde6f0")),
+        ("GRID", (0, 0), (-1, -1), 0.25, colors.HexColor("#9aa5b1")),
+        ("ALIGN", (3, 1), (-1, -1), "RIGHT"),
+        ("TOPPADDING", (0, 0), (-1, -1), 1.5),
+        ("BOTTOMPADDING", (0, 0), (-1, -1), 1.5),
+    ]
+
+
 def _fonts() -> tuple[str, str]:
     """(regular, bold) font names, registering DejaVu Sans once when it is installed."""
     from pathlib import Path
@@ -265,16 +282,7 @@ def _case_story(records: CaseRecords, key_images: KeyImages, styles: Any) -> lis
 
     font, bold = _fonts()
     table = Table(_plain_cells(_measurement_table(records), font), repeatRows=1)
-    style = [
-        ("FONTNAME", (0, 0), (-1, -1), font),
-        ("FONTNAME", (0, 0), (-1, 0), bold),
-        ("FONTSIZE", (0, 0), (-1, -1), 7.5),
-        ("BACKGROUND", (0, 0), (-1, 0), colors.HexColor("#dde6f0")),
-        ("GRID", (0, 0), (-1, -1), 0.25, colors.HexColor("#9aa5b1")),
-        ("ALIGN", (3, 1), (-1, -1), "RIGHT"),
-        ("TOPPADDING", (0, 0), (-1, -1), 1.5),
-        ("BOTTOMPADDING", (0, 0), (-1, -1), 1.5),
-    ]
+    style = _table_style(font, bold)
     for i, r in enumerate(records.rows, start=1):
         if r.status in ("fractured", "treated"):
             style.append(("BACKGROUND", (0, i), (-1, i), colors.HexColor("#fff3d6")))
@@ -292,20 +300,7 @@ def _case_story(records: CaseRecords, key_images: KeyImages, styles: Any) -> lis
         body, marked = _comparison_table(treated)
         t = treated[0].thresholds
         comp = Table(_plain_cells(body, font))
-        comp.setStyle(
-            TableStyle(
-                [
-                    ("FONTNAME", (0, 0), (-1, -1), font),
-                    ("FONTNAME", (0, 0), (-1, 0), bold),
-                    ("FONTSIZE", (0, 0), (-1, -1), 7.5),
-                    ("BACKGROUND", (0, 0), (-1, 0), colors.HexColor("#dde6f0")),
-                    ("GRID", (0, 0), (-1, -1), 0.25, colors.HexColor("#9aa5b1")),
-                    ("ALIGN", (3, 1), (-1, -1), "RIGHT"),
-                    ("TOPPADDING", (0, 0), (-1, -1), 1.5),
-                    ("BOTTOMPADDING", (0, 0), (-1, -1), 1.5),
-                ]
-            )
-        )
+        comp.setStyle(TableStyle(_table_style(font, bold)))
         story.append(comp)
         story.append(
             Paragraph(
