@@ -65,7 +65,7 @@ MIN_PERIODS = 2.5
 STRONG_FRACTION = 0.25
 #: The canal's depth behind the bodies (mm), kept in the rectangle; and the margin (mm).
 CANAL_MM = 22.0
-MARGIN_MM = 10.0
+MARGIN_MM = 15.0
 #: Rows this close to the image's border (mm) are not scored (filter edge effects).
 BORDER_MM = 5.0
 
