@@ -150,7 +150,7 @@ def _new_window(app: Any) -> Any:
 
 def time_steps(app: Any, window: Any, label: str, steps: int) -> StepStats:
     """Alternating blocks of slice steps with the case's overlays and with none (the peer)."""
-    from app.overlays import OverlayState
+    from app.overlay_model import OverlayState
 
     viewer = window.viewer
     full = window.overlay.state
