@@ -56,7 +56,7 @@ def _handle_symbol() -> QtGui.QPainterPath:
 
 
 @functools.cache
-def line_pens(colour: tuple[int, int, int], alpha: float) -> tuple[QtGui.QPen, QtGui.QPen, QtGui.QPen]:
+def line_pens(colour: tuple[int, int, int], alpha: float = 1.0) -> tuple[QtGui.QPen, QtGui.QPen, QtGui.QPen]:
     """Endplate (solid), height (dashed) and leader pens of a colour at an opacity (made once)."""
     qc = QtGui.QColor(*colour)
     qc.setAlphaF(alpha)
@@ -152,8 +152,12 @@ class OverlayLabel(pg.TextItem):
 
 @dataclass
 class VertebraItems:
-    """The view items of one vertebra and what they were last drawn with."""
+    """The view items of one vertebra and what they were last drawn with.
 
+    The lines hang under one group whose opacity and visibility a slice step sets (one
+    call; re-penning each line would make pyqtgraph recompute its bounds at the next paint)."""
+
+    group: pg.ItemGroup | None = None
     lines: dict[tuple[str, str], pg.PlotCurveItem] = field(default_factory=dict)
     label: OverlayLabel | None = None
     leader: pg.PlotCurveItem | None = None

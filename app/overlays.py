@@ -175,10 +175,7 @@ class OverlayLayer(QtCore.QObject):
             self._remove(handle)
         self.handles = {}
         for items in self._vertebrae.values():
-            for line in items.lines.values():
-                self._remove(line)
-            self._remove(items.label)
-            self._remove(items.leader)
+            self._remove_vertebra_items(items)
         self._vertebrae = {}
         for line in self._regional_lines.values():
             self._remove(line)
@@ -247,6 +244,13 @@ class OverlayLayer(QtCore.QObject):
                 out[key] = (float(p.x()), float(p.y()))
         return out
 
+    def _remove_vertebra_items(self, items: VertebraItems) -> None:
+        for line in items.lines.values():
+            self._remove(line)
+        self._remove(items.group)
+        self._remove(items.label)
+        self._remove(items.leader)
+
     def _line(self, pen: QtGui.QPen) -> pg.PlotCurveItem:
         item = pg.PlotCurveItem(pen=pen)
         self._add(item)
@@ -262,25 +266,31 @@ class OverlayLayer(QtCore.QObject):
         levels = {vert.level for vert in self.state.vertebrae}
         for level in list(self._vertebrae):
             if level not in levels:
-                items = self._vertebrae.pop(level)
-                for line in items.lines.values():
-                    self._remove(line)
-                self._remove(items.label)
-                self._remove(items.leader)
+                self._remove_vertebra_items(self._vertebrae.pop(level))
         for vert in self.state.vertebrae:
             items = self._vertebrae.setdefault(vert.level, VertebraItems())
+            if items.group is None:
+                items.group = pg.ItemGroup()
+                self._add(items.group)
+                items.alpha = -1.0
             colour = STATUS_COLOURS.get(vert.status, STATUS_COLOURS[""])
+            solid, dashed, leader_pen = line_pens(colour)
             if colour != items.colour:
                 items.colour = colour
-                items.alpha = -1.0  # restyle
+                for pair, line in items.lines.items():
+                    line.setPen(solid if pair in ENDPLATE_PAIRS else dashed)
+                if items.leader is not None:
+                    items.leader.setPen(leader_pen)
             pts = self._scene_points(vert)
             for pair in (*ENDPLATE_PAIRS, *HEIGHT_PAIRS):
                 a, b = pair
                 line = items.lines.get(pair)
                 if a in pts and b in pts:
                     if line is None:
-                        line = items.lines[pair] = self._line(pg.mkPen(colour))
-                        items.alpha = -1.0
+                        line = items.lines[pair] = pg.PlotCurveItem(
+                            pen=solid if pair in ENDPLATE_PAIRS else dashed
+                        )
+                        line.setParentItem(items.group)
                     line.setData([pts[a][0], pts[b][0]], [pts[a][1], pts[b][1]])
                 elif line is not None:
                     self._remove(items.lines.pop(pair))
@@ -293,7 +303,7 @@ class OverlayLayer(QtCore.QObject):
             badge = (vert.badge, vert.badge_colour or colour, vert.badge_tooltip) if vert.badge else None
             if items.label is None:
                 items.label = self._label(vert.level)
-                items.leader = self._line(pg.mkPen(colour))
+                items.leader = self._line(leader_pen)
                 items.alpha = -1.0
             if items.label.set_content(text, colour, badge):
                 self._placements.pop(vert.level, None)
@@ -354,9 +364,9 @@ class OverlayLayer(QtCore.QObject):
             if scene is None:
                 continue
             alpha = self._alpha_at(scene[2])
-            if handle.opacity() != alpha:
-                handle.setOpacity(alpha)
             visible = alpha > 0
+            if visible and handle.opacity() != alpha:  # a hidden handle keeps its last opacity
+                handle.setOpacity(alpha)
             if handle.isVisibleTo(self._root) != visible:
                 handle.setVisible(visible)
             handle.movable = alpha >= 1.0
@@ -370,14 +380,11 @@ class OverlayLayer(QtCore.QObject):
             # A label only once the six points are there: while the reader places them, it
             # would sit where the next posterior point goes.
             on_slice = bool(alphas) and max(alphas) >= 1.0 and is_complete(vert)
-            if alpha != items.alpha:
+            if alpha != items.alpha and items.group is not None:
                 items.alpha = alpha
-                solid, dashed, leader = line_pens(items.colour, alpha)
-                for pair, line in items.lines.items():
-                    line.setPen(solid if pair in ENDPLATE_PAIRS else dashed)
-                    line.setVisible(shown)
-                if items.leader is not None:
-                    items.leader.setPen(leader)
+                if shown:
+                    items.group.setOpacity(alpha)
+                items.group.setVisible(shown)
             for item in (items.label, items.leader):
                 if item is not None and item.isVisibleTo(self._root) != on_slice:
                     item.setVisible(on_slice)
