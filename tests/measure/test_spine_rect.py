@@ -9,6 +9,8 @@ columns.  The real MR: a rectangle read off by eye (see ``REAL_MR_BODIES``).
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -179,3 +181,27 @@ def test_real_mr_rect_holds_the_bodies_read_by_eye(real_mr: DisplayStack) -> Non
     assert (158 - roi.column_min) * col_mm < 15.0
     assert roi.column_max < 300
     assert (roi.column_max - roi.column_min) < 0.45 * first.columns
+
+
+@pytest.mark.parametrize(("rows", "columns"), [((180, 448), (100, 400)), ((0, 260), (120, 448))])
+def test_real_mr_cropped_field_of_view(
+    real_mr: DisplayStack, rows: tuple[int, int], columns: tuple[int, int]
+) -> None:
+    """The same frame cut to another field of view (spine elsewhere in the image, fewer
+    vertebrae): the bodies read by eye that remain are inside, in the crop's own pixels."""
+    k = next(
+        s for s in range(real_mr.geometry.shape[0]) if real_mr.frame_index_for_slice(s) == MR_MIDLINE_FRAME
+    )
+    (r0, r1), (c0, c1) = rows, columns
+    slab = real_mr.volume()[k - 1 : k + 2, r0:r1, c0:c1].astype(np.float32).mean(axis=0)
+    first = real_mr.geometry.slices[k]
+    corner = tuple(float(v) for v in first.pixel_to_lps(c0, r0).reshape(3))
+    crop = StackGeometry((replace(first, position_mm=corner, rows=r1 - r0, columns=c1 - c0),))
+    found = mr_spine_rect(slab, crop)
+    assert found.roi is not None, found.reason
+    inside = [(row, a, p) for row, a, p in REAL_MR_BODIES if r0 <= row < r1]
+    assert len(inside) >= 2
+    for row, anterior, posterior in inside:
+        assert found.roi.row_min <= row - r0 <= found.roi.row_max
+        assert found.roi.column_min <= anterior - c0 and posterior - c0 <= found.roi.column_max
+    assert found.roi.column_max - found.roi.column_min < 0.6 * (c1 - c0)
