@@ -195,7 +195,8 @@ def test_real_mr_cropped_field_of_view(
     (r0, r1), (c0, c1) = rows, columns
     slab = real_mr.volume()[k - 1 : k + 2, r0:r1, c0:c1].astype(np.float32).mean(axis=0)
     first = real_mr.geometry.slices[k]
-    corner = tuple(float(v) for v in first.pixel_to_lps(c0, r0).reshape(3))
+    x, y, z = (float(v) for v in first.pixel_to_lps(c0, r0).reshape(3))
+    corner = (x, y, z)
     crop = StackGeometry((replace(first, position_mm=corner, rows=r1 - r0, columns=c1 - c0),))
     found = mr_spine_rect(slab, crop)
     assert found.roi is not None, found.reason
