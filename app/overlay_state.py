@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import NDArray
 
-from app.overlays import OverlayState, RegionalOverlay, VertebraOverlay
+from app.overlay_model import OverlayState, RegionalOverlay, VertebraOverlay
 from measure.case import Case
 from measure.results import CaseResults
 from measure.results_text import fmt, vertebra_value_text

@@ -13,14 +13,14 @@ labels sit behind the spine (:mod:`session.label_layout`) with a leader line to 
 vertebra, and the reader may drag them (the offset, in screen pixels, is kept for the
 session).  Everything hangs under one root item, so that :meth:`OverlayLayer.set_visible`
 hides or shows it all at once.
+
+What is drawn is :mod:`app.overlay_model` (plain data); the items and their styles are
+:mod:`app.overlay_items`; both are re-exported here.
 """
 
 from __future__ import annotations
 
-import functools
-import html
 from collections.abc import Callable
-from dataclasses import dataclass, field
 
 import numpy as np
 import pyqtgraph as pg
@@ -28,189 +28,31 @@ from numpy.typing import NDArray
 from PySide6 import QtCore, QtGui
 
 from app.coords import lps_to_scene, scene_to_lps
+from app.overlay_items import (
+    BODY_OUTLINE,
+    ENDPLATE_PAIRS,
+    FAINT_ALPHA,
+    HANDLE_SIZE_PX,
+    HEIGHT_PAIRS,
+    LABEL_FONT_PT,
+    LABEL_GAP_PX,
+    LABEL_SPACING_PX,
+    NEAR_SLICE,
+    ON_SLICE,
+    REGIONAL_COLOUR,
+    REGIONAL_EXTENSION_MM,
+    SELECTED_COLOUR,
+    STATUS_COLOURS,
+    LandmarkHandle,
+    OverlayLabel,
+    VertebraItems,
+    line_pens,
+)
+from app.overlay_model import OverlayState, RegionalOverlay, VertebraOverlay, is_complete
 from app.viewer import SliceViewer
 from dicomio.geometry import POSTERIOR_LPS
 from measure.landmarks import LANDMARK_KEYS
 from session.label_layout import LabelPlacement, LabelRequest, layout_labels, nearest_on_rect
-
-#: Colour per vertebra status (RGB); the key is the status string of the case model.
-STATUS_COLOURS: dict[str, tuple[int, int, int]] = {
-    "": (0, 220, 255),
-    "unknown": (0, 220, 255),
-    "fractured": (255, 120, 40),
-    "treated": (90, 230, 110),
-    "reference": (170, 170, 255),
-}
-REGIONAL_COLOUR = (255, 80, 200)
-SELECTED_COLOUR = (255, 255, 255)
-#: |slice distance| up to which a landmark is "on" the slice, and up to which it is faint.
-ON_SLICE = 0.5
-NEAR_SLICE = 1.5
-FAINT_ALPHA = 0.3
-#: Handle diameter on screen (pixels, at any zoom): small enough to leave the corner visible.
-HANDLE_SIZE_PX = 9
-#: Gap between the posterior wall and a label, and between two labels (screen pixels).
-LABEL_GAP_PX = 14.0
-LABEL_SPACING_PX = 4.0
-LABEL_FONT_PT = 10
-#: How far the regional angle's endplate lines are drawn beyond the anterior points.
-REGIONAL_EXTENSION_MM = 8.0
-
-HEIGHT_PAIRS = (("sup_ant", "inf_ant"), ("sup_mid", "inf_mid"), ("sup_post", "inf_post"))
-ENDPLATE_PAIRS = (("sup_ant", "sup_post"), ("inf_ant", "inf_post"))
-#: The body's outline, in order (the quadrilateral of the four corners).
-BODY_OUTLINE = ("sup_ant", "sup_post", "inf_post", "inf_ant")
-
-
-def _handle_symbol() -> QtGui.QPainterPath:
-    """A ring with four ticks pointing at (not covering) the exact point: unit size."""
-    path = QtGui.QPainterPath()
-    path.addEllipse(QtCore.QPointF(0.0, 0.0), 0.5, 0.5)
-    for dx, dy in ((1, 0), (-1, 0), (0, 1), (0, -1)):
-        path.moveTo(0.5 * dx, 0.5 * dy)
-        path.lineTo(0.17 * dx, 0.17 * dy)
-    return path
-
-
-@functools.cache
-def _pens(colour: tuple[int, int, int], alpha: float) -> tuple[QtGui.QPen, QtGui.QPen, QtGui.QPen]:
-    """Endplate (solid), height (dashed) and leader pens of a colour at an opacity (made once)."""
-    qc = QtGui.QColor(*colour)
-    qc.setAlphaF(alpha)
-    lc = QtGui.QColor(*colour)
-    lc.setAlphaF(0.8)
-    return (
-        pg.mkPen(qc, width=2),
-        pg.mkPen(qc, width=1.5, style=QtCore.Qt.PenStyle.DashLine),
-        pg.mkPen(lc, width=1),
-    )
-
-
-@dataclass
-class VertebraOverlay:
-    """What to draw for one vertebra on one viewer."""
-
-    level: str
-    status: str
-    points_mm: dict[str, NDArray[np.float64]]
-    values_text: str = ""
-    #: One more line under the values, in its own colour, with a tooltip (the STIR edema
-    #: badge of :mod:`app.stir_controller`); empty: none.
-    badge: str = ""
-    badge_colour: tuple[int, int, int] | None = None
-    badge_tooltip: str = ""
-
-
-def _complete(vert: VertebraOverlay) -> bool:
-    return all(k in vert.points_mm for k in LANDMARK_KEYS)
-
-
-@dataclass
-class RegionalOverlay:
-    """A regional angle: two endplate lines (anterior, posterior points) and its value."""
-
-    label: str
-    upper: tuple[NDArray[np.float64], NDArray[np.float64]]
-    lower: tuple[NDArray[np.float64], NDArray[np.float64]]
-    text: str = ""
-
-
-@dataclass
-class OverlayState:
-    vertebrae: list[VertebraOverlay] = field(default_factory=list)
-    regional: list[RegionalOverlay] = field(default_factory=list)
-
-
-class LandmarkHandle(pg.TargetItem):
-    """A draggable landmark point; knows which vertebra and which of the six it is."""
-
-    def __init__(self, level: str, key: str, colour: tuple[int, int, int]) -> None:
-        super().__init__(
-            size=HANDLE_SIZE_PX,
-            symbol=_handle_symbol(),
-            pen=pg.mkPen(colour, width=1.5),
-            hoverPen=pg.mkPen(SELECTED_COLOUR, width=1.5),
-            brush=pg.mkBrush(0, 0, 0, 0),
-            hoverBrush=pg.mkBrush(255, 255, 255, 60),
-            movable=True,
-        )
-        self.level = level
-        self.key = key
-        self.setZValue(20)
-
-
-class OverlayLabel(pg.TextItem):
-    """A value label of constant screen size; the reader may drag it (left button)."""
-
-    def __init__(self, key: str, on_drag: Callable[[OverlayLabel, QtCore.QPointF, bool], None]) -> None:
-        super().__init__("", color=(255, 255, 255), anchor=(0.0, 0.0), fill=pg.mkBrush(0, 0, 0, 150))
-        font = QtGui.QFont()
-        font.setPointSize(LABEL_FONT_PT)
-        font.setBold(True)
-        self.setFont(font)
-        self.key = key
-        self.setZValue(15)
-        self._on_drag = on_drag
-        self._content: tuple[object, ...] = ()
-
-    def set_content(
-        self, text: str, colour: tuple[int, int, int], badge: tuple[str, tuple[int, int, int], str] | None
-    ) -> bool:
-        """Show ``text`` (and a badge line); False when it was already shown (nothing to do)."""
-        content = (text, colour, badge)
-        if content == self._content:
-            return False
-        self._content = content
-        self.setColor(colour)
-        if badge is None:
-            self.setText(text)
-            self.setToolTip("")
-            self.textItem.setToolTip("")
-        else:
-            badge_text, badge_rgb, tooltip = badge
-            badge_html = html.escape(badge_text).replace("\n", "<br>")
-            self.setHtml(
-                f'<span style="color: rgb{tuple(colour)}">{html.escape(text).replace(chr(10), "<br>")}</span>'
-                f'<br><span style="color: rgb{tuple(badge_rgb)}">{badge_html}</span>'
-            )
-            self.setToolTip(tooltip)
-            self.textItem.setToolTip(tooltip)
-        return True
-
-    def paint(self, p: QtGui.QPainter, *args: object) -> None:
-        """The fill is an upright rectangle: drawn without antialiasing (a large
-        antialiased translucent polygon was most of a slice step's paint time)."""
-        s = self.scene()
-        if s is not self._lastScene:
-            super().paint(p, *args)
-            return
-        p.setPen(QtCore.Qt.PenStyle.NoPen)
-        p.setBrush(self.fill)
-        p.setRenderHint(QtGui.QPainter.RenderHint.Antialiasing, False)
-        p.drawRect(self.textItem.mapRectToParent(self.textItem.boundingRect()))
-
-    def size_px(self) -> tuple[float, float]:
-        r = self.textItem.boundingRect()
-        return float(r.width()), float(r.height())
-
-    def mouseDragEvent(self, ev: object) -> None:  # type: ignore[override]
-        if ev.button() != QtCore.Qt.MouseButton.LeftButton:  # type: ignore[attr-defined]
-            ev.ignore()  # type: ignore[attr-defined]
-            return
-        ev.accept()  # type: ignore[attr-defined]
-        d = ev.screenPos() - ev.lastScreenPos()  # type: ignore[attr-defined]
-        self._on_drag(self, QtCore.QPointF(d), bool(ev.isFinish()))  # type: ignore[attr-defined]
-
-
-@dataclass
-class _VertebraItems:
-    """The view items of one vertebra and what they were last drawn with."""
-
-    lines: dict[tuple[str, str], pg.PlotCurveItem] = field(default_factory=dict)
-    label: OverlayLabel | None = None
-    leader: pg.PlotCurveItem | None = None
-    alpha: float = -1.0
-    colour: tuple[int, int, int] = (0, 0, 0)
 
 
 class OverlayLayer(QtCore.QObject):
@@ -234,7 +76,7 @@ class OverlayLayer(QtCore.QObject):
         self._root = pg.ItemGroup()
         self._root.setZValue(10)
         viewer.view.addItem(self._root)
-        self._vertebrae: dict[str, _VertebraItems] = {}
+        self._vertebrae: dict[str, VertebraItems] = {}
         self._regional_lines: dict[tuple[str, int], pg.PlotCurveItem] = {}
         self._regional_labels: dict[str, tuple[OverlayLabel, pg.PlotCurveItem]] = {}
         #: Scene (x, y) and fractional slice of every point of the state, per geometry.
@@ -333,10 +175,7 @@ class OverlayLayer(QtCore.QObject):
             self._remove(handle)
         self.handles = {}
         for items in self._vertebrae.values():
-            for line in items.lines.values():
-                self._remove(line)
-            self._remove(items.label)
-            self._remove(items.leader)
+            self._remove_vertebra_items(items)
         self._vertebrae = {}
         for line in self._regional_lines.values():
             self._remove(line)
@@ -405,6 +244,13 @@ class OverlayLayer(QtCore.QObject):
                 out[key] = (float(p.x()), float(p.y()))
         return out
 
+    def _remove_vertebra_items(self, items: VertebraItems) -> None:
+        for line in items.lines.values():
+            self._remove(line)
+        self._remove(items.group)
+        self._remove(items.label)
+        self._remove(items.leader)
+
     def _line(self, pen: QtGui.QPen) -> pg.PlotCurveItem:
         item = pg.PlotCurveItem(pen=pen)
         self._add(item)
@@ -420,25 +266,31 @@ class OverlayLayer(QtCore.QObject):
         levels = {vert.level for vert in self.state.vertebrae}
         for level in list(self._vertebrae):
             if level not in levels:
-                items = self._vertebrae.pop(level)
-                for line in items.lines.values():
-                    self._remove(line)
-                self._remove(items.label)
-                self._remove(items.leader)
+                self._remove_vertebra_items(self._vertebrae.pop(level))
         for vert in self.state.vertebrae:
-            items = self._vertebrae.setdefault(vert.level, _VertebraItems())
+            items = self._vertebrae.setdefault(vert.level, VertebraItems())
+            if items.group is None:
+                items.group = pg.ItemGroup()
+                self._add(items.group)
+                items.alpha = -1.0
             colour = STATUS_COLOURS.get(vert.status, STATUS_COLOURS[""])
+            solid, dashed, leader_pen = line_pens(colour)
             if colour != items.colour:
                 items.colour = colour
-                items.alpha = -1.0  # restyle
+                for pair, line in items.lines.items():
+                    line.setPen(solid if pair in ENDPLATE_PAIRS else dashed)
+                if items.leader is not None:
+                    items.leader.setPen(leader_pen)
             pts = self._scene_points(vert)
             for pair in (*ENDPLATE_PAIRS, *HEIGHT_PAIRS):
                 a, b = pair
                 line = items.lines.get(pair)
                 if a in pts and b in pts:
                     if line is None:
-                        line = items.lines[pair] = self._line(pg.mkPen(colour))
-                        items.alpha = -1.0
+                        line = items.lines[pair] = pg.PlotCurveItem(
+                            pen=solid if pair in ENDPLATE_PAIRS else dashed
+                        )
+                        line.setParentItem(items.group)
                     line.setData([pts[a][0], pts[b][0]], [pts[a][1], pts[b][1]])
                 elif line is not None:
                     self._remove(items.lines.pop(pair))
@@ -451,7 +303,7 @@ class OverlayLayer(QtCore.QObject):
             badge = (vert.badge, vert.badge_colour or colour, vert.badge_tooltip) if vert.badge else None
             if items.label is None:
                 items.label = self._label(vert.level)
-                items.leader = self._line(pg.mkPen(colour))
+                items.leader = self._line(leader_pen)
                 items.alpha = -1.0
             if items.label.set_content(text, colour, badge):
                 self._placements.pop(vert.level, None)
@@ -512,9 +364,9 @@ class OverlayLayer(QtCore.QObject):
             if scene is None:
                 continue
             alpha = self._alpha_at(scene[2])
-            if handle.opacity() != alpha:
-                handle.setOpacity(alpha)
             visible = alpha > 0
+            if visible and handle.opacity() != alpha:  # a hidden handle keeps its last opacity
+                handle.setOpacity(alpha)
             if handle.isVisibleTo(self._root) != visible:
                 handle.setVisible(visible)
             handle.movable = alpha >= 1.0
@@ -527,15 +379,12 @@ class OverlayLayer(QtCore.QObject):
             alpha = max(min(alphas), FAINT_ALPHA) if shown else 0.0
             # A label only once the six points are there: while the reader places them, it
             # would sit where the next posterior point goes.
-            on_slice = bool(alphas) and max(alphas) >= 1.0 and _complete(vert)
-            if alpha != items.alpha:
+            on_slice = bool(alphas) and max(alphas) >= 1.0 and is_complete(vert)
+            if alpha != items.alpha and items.group is not None:
                 items.alpha = alpha
-                solid, dashed, leader = _pens(items.colour, alpha)
-                for pair, line in items.lines.items():
-                    line.setPen(solid if pair in ENDPLATE_PAIRS else dashed)
-                    line.setVisible(shown)
-                if items.leader is not None:
-                    items.leader.setPen(leader)
+                if shown:
+                    items.group.setOpacity(alpha)
+                items.group.setVisible(shown)
             for item in (items.label, items.leader):
                 if item is not None and item.isVisibleTo(self._root) != on_slice:
                     item.setVisible(on_slice)
@@ -562,7 +411,7 @@ class OverlayLayer(QtCore.QObject):
             if items is None or items.label is None or items.leader is None:
                 continue
             pts = {k: (x, y) for (level, k), (x, y, _s) in self._scene.items() if level == vert.level}
-            if not pts or not _complete(vert):
+            if not pts or not is_complete(vert):
                 continue
             body = tuple(pts[k] for k in BODY_OUTLINE if k in pts) + tuple(
                 pts[k] for k in pts if k not in BODY_OUTLINE
@@ -686,7 +535,16 @@ class OverlayLayer(QtCore.QObject):
 
 
 __all__ = [
+    "BODY_OUTLINE",
+    "ENDPLATE_PAIRS",
+    "FAINT_ALPHA",
+    "HANDLE_SIZE_PX",
+    "HEIGHT_PAIRS",
+    "LABEL_FONT_PT",
     "LANDMARK_KEYS",
+    "NEAR_SLICE",
+    "ON_SLICE",
+    "STATUS_COLOURS",
     "LandmarkHandle",
     "OverlayLabel",
     "OverlayLayer",

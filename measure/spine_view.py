@@ -14,8 +14,10 @@ their :class:`~dicomio.geometry.StackGeometry` only (no files, no Qt), on a stri
   anterior-posterior band over the rows where the midline slab holds bone in that band.
 * **MR** (no absolute scale): the body is mirror-symmetric about the mid-sagittal plane, so
   the midline is the slice about which the high-passed neighbouring slices agree best
-  (mean normalised correlation of slices ``k - d`` and ``k + d``, ``d = 1, 2``).  No zoom
-  rectangle is derived (MR fields of view are framed on the spine already).
+  (mean normalised correlation of slices ``k - d`` and ``k + d``, ``d = 1, 2``).  The zoom
+  rectangle is the column of vertebral bodies and the canal found on the midline slab by its
+  segmentation (endplates repeating along the superior axis, :mod:`measure.spine_rect`);
+  none (the full view) when no credible column is found.
 
 When nothing passes the checks the result is the centre slice and the full view, with the
 reason in one sentence.
@@ -31,6 +33,9 @@ from numpy.typing import NDArray
 from scipy import ndimage
 
 from dicomio.geometry import SUPERIOR_LPS, StackGeometry
+from measure.spine_rect import PixelRect, mr_spine_rect
+
+__all__ = ["PixelRect", "SpineView", "locate_spine"]
 
 #: CT voxels above this value (HU) count as bone (cancellous bone of older spines ~150-250).
 BONE_HU = 150.0
@@ -56,17 +61,6 @@ ROI_MARGIN_MM = 20.0
 #: MR: the best mirror correlation must reach this, and stand this far above the median.
 MR_MIN_SYMMETRY = 0.2
 MR_MIN_PROMINENCE = 0.02
-
-
-@dataclass(frozen=True)
-class PixelRect:
-    """A rectangle of slice pixels: columns ``column_min..column_max``, rows ``row_min..row_max``
-    (fractional pixel indices of the rectangle's edges, integer = pixel centre)."""
-
-    column_min: float
-    row_min: float
-    column_max: float
-    row_max: float
 
 
 @dataclass(frozen=True)
@@ -288,11 +282,14 @@ def _locate_mr(vol: NDArray, geometry: StackGeometry) -> SpineView:
             f"no mirror plane found (best symmetry {best:.2f}, {prominence:.2f} above the median)",
             confidence,
         )
+    slab = vol[max(0, k_best - 1) : k_best + 2].astype(np.float32).mean(axis=0)
+    rect = mr_spine_rect(slab, geometry)
     return SpineView(
         k_best,
-        None,
+        rect.roi,
         confidence,
         True,
-        f"mirror plane of the body (symmetry {best:.2f}, {prominence:.2f} above the median)",
+        f"mirror plane of the body (symmetry {best:.2f}, {prominence:.2f} above the median); "
+        f"{'zoom: ' if rect.roi is not None else 'full view: '}{rect.reason}",
         float(geometry.slice_offsets_mm[k_best]),
     )

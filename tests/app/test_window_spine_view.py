@@ -2,7 +2,8 @@
 
 Truth: the phantom's analytic mid-sagittal plane (x = -3 mm) on a stack where it is not the
 centre slice, with its landmarks (which must be in view); the real CT's midline and body
-position from plain pydicom (tests/spine_truth.py).
+position from plain pydicom (tests/spine_truth.py); the real MR's midline frame and bodies
+read off by eye (tests/spine_truth.py, tests/measure/test_spine_rect.py).
 """
 
 from __future__ import annotations
@@ -15,10 +16,11 @@ from PySide6 import QtCore
 from PySide6.QtTest import QTest
 from pytestqt.qtbot import QtBot
 
-from app.coords import lps_to_scene
+from app.coords import lps_to_scene, pixel_to_scene
 from dicomio.synthetic import phantom
 from dicomio.synthetic.synth import SeriesSpec, sagittal_geometry, write_series
-from tests.spine_truth import REAL_CT, ct_spine_truth
+from tests.measure.test_spine_rect import REAL_MR_BODIES
+from tests.spine_truth import MR_MIDLINE_FRAME, REAL_CT, REAL_MR, ct_spine_truth
 
 WAIT_MS = 60000
 MIDLINE_X = phantom.default_phantom().midline_x_mm
@@ -95,3 +97,37 @@ def test_real_ct_opens_at_the_midline_zoomed_on_the_spine(window, qtbot: QtBot) 
     for z in truth.z_range_mm:
         x, y, _ = lps_to_scene(np.array([x_shown, truth.body_y_mm, z]), geom)
         assert _contains(rect, x, y)
+
+
+def test_real_mr_opens_at_the_midline_zoomed_on_the_spine(window, qtbot: QtBot) -> None:  # type: ignore[no-untyped-def]
+    """The real multi-frame MR: the midline frame, and the view on the column of bodies read
+    off by eye (tests/measure/test_spine_rect.py), not the whole field of view."""
+    if not REAL_MR.is_file():
+        pytest.skip("the real MR is not here")
+    _open(window, qtbot, REAL_MR)
+    viewer = window.viewer
+    display = viewer.source
+    geom = display.geometry
+    assert display.frame_index_for_slice(viewer.slice_index) == MR_MIDLINE_FRAME
+    spine = window.series.spine_view(display.series_uid)
+    assert spine.roi is not None, spine.reason
+    home = viewer.view.viewRect()
+    # Every body read by eye is in view ...
+    for row, anterior, posterior in REAL_MR_BODIES:
+        for column in (anterior, posterior):
+            x, y = pixel_to_scene(column, row, geom)
+            assert _contains(home, x, y), (row, column)
+    # ... and the view is the spine's rectangle, not the image: centred on it, at its scale in
+    # its tighter direction, showing less than the whole image does.
+    x0, y0 = pixel_to_scene(spine.roi.column_min, spine.roi.row_min, geom)
+    x1, y1 = pixel_to_scene(spine.roi.column_max, spine.roi.row_max, geom)
+    full_w, full_h = geom.first.size_mm
+    assert x1 - x0 < 0.5 * full_w
+    assert home.center().x() == pytest.approx((x0 + x1) / 2, abs=1.0)
+    assert home.center().y() == pytest.approx((y0 + y1) / 2, abs=1.0)
+    scale = min(home.width() / (x1 - x0), home.height() / (y1 - y0))
+    assert scale == pytest.approx(1.04, abs=0.02)  # setRange's 2 % padding each side
+    viewer.reset_zoom()
+    full = viewer.view.viewRect()
+    assert home.width() * home.height() < 0.8 * full.width() * full.height()
+    assert full.width() >= full_w and full.height() >= full_h

@@ -1,7 +1,7 @@
 """The spine locator against independent truth: the phantom's analytic midline (x = -3 mm,
 ``SpinePhantom.midline_x_mm``) on stacks where it is not the centre slice, the real CT's
 midline from plain pydicom (tests/spine_truth.py), the real MR's midline frame judged by
-eye, and volumes without a spine."""
+eye (its rectangle: tests/measure/test_spine_rect.py), and volumes without a spine."""
 
 from __future__ import annotations
 
@@ -84,7 +84,9 @@ def test_phantom_t1_mirror_plane_off_centre() -> None:
     geom = _phantom_sagittal(15, 5, 3.0)
     view = locate_spine(PHANTOM.render(geom, "T1", "pre", noise_sd=15.0), geom, "MR")
     assert view.confident and view.slice_index == 5
-    assert view.roi is None  # MR: the full view
+    # MR: zoomed on the column of bodies found by its endplates (tests/measure/test_spine_rect.py).
+    _landmarks_in_roi(view, geom)
+    assert view.roi is not None and view.roi.column_max - view.roi.column_min < geom.first.columns / 2
 
 
 @pytest.mark.parametrize("modality", ["CT", "MR"])
