@@ -245,6 +245,7 @@ class StackGeometry:
 
     slices: tuple[ImageGeometry, ...]
     _offsets_mm: NDArray[np.float64] = field(init=False, repr=False, compare=False)
+    _origins_mm: NDArray[np.float64] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not self.slices:
@@ -264,6 +265,11 @@ class StackGeometry:
         if len(offsets) > 1 and np.any(np.diff(offsets) < -1e-6):
             raise ValueError("slices must be ordered by increasing position along the normal")
         object.__setattr__(self, "_offsets_mm", offsets)
+        # Kept once: the viewer maps points on every slice step (a 512-slice stack
+        # rebuilt this array per call).
+        origins = np.array([s.position_mm for s in self.slices], dtype=float)
+        origins.flags.writeable = False
+        object.__setattr__(self, "_origins_mm", origins)
 
     @property
     def first(self) -> ImageGeometry:
@@ -312,7 +318,7 @@ class StackGeometry:
         gantry-tilted stack (origins shifted in-plane from slice to slice) stays exact.
         """
         s = np.asarray(slice_, dtype=float)
-        origins = np.array([g.position_mm for g in self.slices])
+        origins = self._origins_mm
         if len(origins) == 1:
             return np.broadcast_to(origins[0], (*np.shape(s), 3)).copy()
         k = np.arange(len(origins), dtype=float)
