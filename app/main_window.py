@@ -83,7 +83,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.progress, self.cancel_button, self.hint = sw.progress, sw.cancel_button, sw.hint
         self.skipped_button = sw.skipped_button
         self.runner = TaskRunner(self.progress, self.cancel_button, self.show_error, self)
-        self.runner.cancelled.connect(lambda what: self.statusBar().showMessage(f"{what}: cancelled", 5000))
+        self.runner.cancelled.connect(self._on_task_cancelled)
         self._build_docks()
         self.series = SeriesController(
             self.session,
@@ -148,7 +148,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.setAcceptDrops(True)
         self.browser.seriesActivated.connect(self.show_series)
         self.reader_panel.editRequested.connect(self.edit_reader_entry)
-        self.undo_stack.cleanChanged.connect(lambda _clean: self._update_title())
+        self.undo_stack.cleanChanged.connect(self._on_clean_changed)
         self._unsubscribe = self.session.subscribe(self._on_session_event)
         self.set_case(self.session.case)
 
@@ -420,6 +420,12 @@ class MainWindow(QtWidgets.QMainWindow):
         if self.center.currentWidget() is self.compare:
             self.compare.refresh()
 
+    def _on_clean_changed(self, _clean: bool) -> None:
+        self._update_title()
+
+    def _on_task_cancelled(self, description: str) -> None:
+        self.statusBar().showMessage(f"{description}: cancelled", 5000)
+
     def _update_title(self) -> None:
         """File name, then the patient as the case holds it (read from the DICOM)."""
         case = self.session.case
@@ -472,16 +478,7 @@ class MainWindow(QtWidgets.QMainWindow):
         return self.series.open_case(path)
 
     def open_pacs_dialog(self, cache_root: Path | None = None) -> PacsDialog:
-        """The (non-modal) Open from PACS dialog; retrieved series open in this window."""
-        existing = self.findChild(PacsDialog, "PacsDialog")
-        if existing is not None and cache_root is None:
-            existing.show()
-            existing.raise_()
-            return existing
-        dialog = PacsDialog(self, cache_root)
-        dialog.retrieved.connect(lambda folders: self.open_paths(folders) if folders else None)
-        dialog.show()
-        return dialog
+        return self.case_actions.open_pacs_dialog(cache_root)
 
     def adopt_case(self, case: Case, show_uid: str | None = None) -> None:
         self.series.adopt_case(case, show_uid)

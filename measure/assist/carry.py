@@ -56,9 +56,9 @@ class CarrySettings:
     #: On MR cement and metal are signal voids, as dark as cortex, and nothing clips them:
     #: every point searches only this far, so the cement's edge stays out of reach (mm).
     dark_cortex_radius_mm: float = 1.5
-    #: Below this correlation a carried body is flagged "changed: check" (the phantom's
-    #: unchanged bodies match at 0.7-0.99, its restored fracture at 0.36).
-    min_match: float = 0.5
+    #: Below this correlation a carried body is flagged "changed: check" (phantom, CT and
+    #: T1: unchanged bodies match at 0.79-0.99, the restored, cemented fracture at 0.37-0.56).
+    min_match: float = 0.65
     snap: SnapSettings = field(default_factory=SnapSettings)
 
 
@@ -214,6 +214,9 @@ def carry_bodies(
             skipped.append((level, "fewer than six points at the earlier timepoint"))
             continue
         pts = np.array([landmarks[k] for k in LANDMARK_KEYS], dtype=float)
+        if not _inside(start.apply(pts), later.geometry):
+            skipped.append((level, "outside the later series"))
+            continue
         transform, motion, match = _local_registration(earlier, later, pts, start, ceiling, cfg)
         mapped = transform.apply(pts)
         if not _inside(mapped, later.geometry):
