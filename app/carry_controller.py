@@ -1,9 +1,9 @@
 """Carry landmarks over between timepoints: the earlier timepoint's bodies proposed on a
 later series (:mod:`measure.assist.carry`: registration, then snap).
 
-It starts by itself when a series of a later timepoint is assigned (or, when assigned
-while another series is shown, as soon as it is shown) and its timepoint holds no
-landmarks on it yet; Edit > "Carry landmarks from <timepoint>" (C) starts it by hand.
+It starts by itself when a series of a later timepoint is assigned and its timepoint holds
+no landmarks on it yet (a series assigned while another one is shown is shown first: the
+reader assigned it to work on it); Edit > "Carry landmarks from <timepoint>" (C) starts it by hand.
 The carried bodies are drawn dashed like a proposed body, all at once (each on the slice
 nearest to it), and are **not in the case** until the reader presses Enter: Enter accepts
 every carried body as **one** undo step (one decision after reviewing them together; a
@@ -82,7 +82,7 @@ class CarryController(QtCore.QObject):
         #: The last carry computed (for the status bar and the tests).
         self.last: CarryResult | None = None
         self.overlays: dict[str, ProposalOverlay] = {}
-        self._pending: set[str] = set()  # assigned while another series was shown
+        self._pending: set[str] = set()  # assigned while another series was shown: showing it
         self._task: workers.Task | None = None
         self.action = QtGui.QAction("Carry landmarks from the earlier timepoint", self)
         self.action.setShortcut(QtGui.QKeySequence("C"))
@@ -123,9 +123,6 @@ class CarryController(QtCore.QObject):
         elif event.kind == "case-changed" and ce is not None and self._assigned(ce):
             uid = str(ce.key)
             QtCore.QTimer.singleShot(0, lambda: self._maybe_carry(uid))  # after the assignment's macro
-        elif event.kind == "current" and event.key in self._pending:
-            uid = event.key
-            QtCore.QTimer.singleShot(0, lambda: self._maybe_carry(uid))
         if self.state is not None and self.session.case.series_ref(self.state.target_series) is None:
             self.reject(quiet=True)  # the assignment was undone
         self._update_action()
@@ -155,7 +152,9 @@ class CarryController(QtCore.QObject):
         if self.source_for(ref.timepoint) is None:
             return
         if self.session.current_series_uid != series_uid:
-            self._pending.add(series_uid)
+            if self.session.stack(series_uid) is not None and series_uid not in self._pending:
+                self._pending.add(series_uid)  # show it: the reader assigned it to work on it
+                self.show_series_then(series_uid, lambda: self._maybe_carry(series_uid))
             return
         self._pending.discard(series_uid)
         self.carry_to_shown()
@@ -230,6 +229,8 @@ class CarryController(QtCore.QObject):
             )
         self.state = state if state.bodies else None
         self._draw()
+        if self.state is not None:
+            self.viewer.setFocus()  # Enter / Esc act on what is shown
         kind = self.session.case.timepoint(src_tp).kind
         levels = ", ".join(state.bodies) or "none"
         skipped = "; ".join(f"{lv}: {why}" for lv, why in result.skipped)

@@ -25,6 +25,8 @@ from dicomio.geometry import StackGeometry
 
 #: Stacks covering less than this across their slices are registered in-plane only.
 THIN_STACK_MM = 20.0
+#: Below this fraction of the fixed region inside the moving stack there is nothing to register.
+MIN_OVERLAP = 0.25
 
 
 @dataclass(frozen=True)
@@ -108,6 +110,29 @@ def _itk_image(
     return image
 
 
+def _overlap(
+    fixed_geometry: StackGeometry, box: tuple[slice, ...] | None, moving: StackGeometry, init: RigidTransform
+) -> float:
+    """Fraction of the fixed region (a coarse grid of its voxels) that ``init`` maps into the
+    moving stack: ITK only warns, and returns the start, when nothing overlaps."""
+    n_k, n_r, n_c = fixed_geometry.shape
+    ks, rs, cs = box if box is not None else (slice(0, n_k), slice(0, n_r), slice(0, n_c))
+    grid = np.meshgrid(
+        np.linspace(cs.start, cs.stop - 1, 7),
+        np.linspace(rs.start, rs.stop - 1, 7),
+        np.linspace(ks.start, ks.stop - 1, 3),
+        indexing="ij",
+    )
+    pts = init.apply(fixed_geometry.index_to_lps(*(g.ravel() for g in grid)))
+    col, row, _ = moving.first.lps_to_pixel(pts)
+    k = moving.slice_index_of(pts)
+    m_k, m_r, m_c = moving.shape
+    inside = (
+        (col > -0.5) & (col < m_c - 0.5) & (row > -0.5) & (row < m_r - 0.5) & (k > -0.5) & (k < m_k - 0.5)
+    )
+    return float(np.mean(inside))
+
+
 def _extent_across_mm(geometry: StackGeometry) -> float:
     offs = geometry.slice_offsets_mm
     spacing = geometry.slice_spacing_mm or 0.0
@@ -144,6 +169,8 @@ def register_rigid(
         cm = init.apply(c)
         hm = h + 0.5 * float(np.max(h)) + 10.0  # room for the motion still to be found
         box_m = _box_indices(moving_geometry, cm - hm, cm + hm)
+    if _overlap(fixed_geometry, box_f, moving_geometry, init) < MIN_OVERLAP:
+        return Registration(init, float("nan"), False, "the two stacks do not overlap")
     f_img = _itk_image(fixed, fixed_geometry, box_f, ceiling)
     m_img = _itk_image(moving, moving_geometry, box_m, ceiling)
 
@@ -185,8 +212,11 @@ def register_rigid(
         reg.Execute(f_img, m_img)
     except RuntimeError as exc:  # too few overlapping samples, a degenerate region
         return Registration(init, float("nan"), False, str(exc).strip().splitlines()[-1] if str(exc) else "")
+    metric = float(reg.GetMetricValue())
+    if not np.isfinite(metric):
+        return Registration(init, metric, False, "no valid samples")
     m = np.asarray(euler.GetMatrix(), dtype=float).reshape(3, 3)
     t = np.asarray(euler.GetTranslation(), dtype=float)
     c = np.asarray(euler.GetCenter(), dtype=float)
     found = RigidTransform.from_matrix(m, t + c - m @ c)
-    return Registration(found, float(reg.GetMetricValue()), True, reg.GetOptimizerStopConditionDescription())
+    return Registration(found, metric, True, reg.GetOptimizerStopConditionDescription())
