@@ -11,8 +11,10 @@ For each body placed at the earlier timepoint:
    transform (:func:`dicomio.registration.register_rigid`; CT values are clipped at
    :attr:`CarrySettings.ceiling_hu` first so cement or an implant does not drive it);
 3. map the six points, put them on the later slice nearest their centre;
-4. snap each onto its endplate on that slice (:mod:`measure.assist.snap`, which also clips
-   cement on CT and prefers the outer edge: the endplate stays the body's boundary).
+4. snap the middle points onto their endplate on that slice (:mod:`measure.assist.snap`,
+   which clips cement on CT and prefers the outer edge: the endplate stays the body's
+   boundary); the corners too when the body's neighbourhood no longer matches (it changed
+   shape: a restored fracture), else the registered corners are kept (more exact there).
 
 Nothing here enters a case: the app shows the carried bodies as proposals and only what the
 reader accepts becomes landmarks, with the UIDs of the later series' image they sit on.
@@ -39,7 +41,7 @@ class CarrySettings:
     """How far around a body the registration looks, and the snap."""
 
     #: Added on every side of the six points' bounding box (mm).
-    margin_mm: float = 12.0
+    margin_mm: float = 6.0
     #: CT values above are clipped before registering (HU; cement and metal ~1500-3000).
     ceiling_hu: float = 1000.0
     #: A body whose local registration moves it further than this from the start is not
@@ -57,7 +59,8 @@ class CarrySettings:
     #: every point searches only this far, so the cement's edge stays out of reach (mm).
     dark_cortex_radius_mm: float = 1.5
     #: Below this correlation a carried body is flagged "changed: check" (phantom, CT and
-    #: T1: unchanged bodies match at 0.79-0.99, the restored, cemented fracture at 0.37-0.56).
+    #: T1, with noise: unchanged bodies match at 0.88-0.99, the restored, cemented fracture at
+    #: 0.35-0.46).
     min_match: float = 0.65
     snap: SnapSettings = field(default_factory=SnapSettings)
 
@@ -142,7 +145,12 @@ def _snap_body(
     k: int,
     contrast: CortexContrast,
     cfg: CarrySettings,
+    changed: bool,
 ) -> tuple[dict[str, Point], float]:
+    """Snap the middle points; the corners too when the body changed (an unchanged body's
+    registered corners are more exact than a snap at the corner, where wall and endplate
+    blur into each other: 0.3-0.5 mm off on the phantom).  Every point's edge strength
+    goes into the confidence."""
     plane = later.geometry.slices[k]
     out: dict[str, Point] = {}
     strengths = []
@@ -162,7 +170,9 @@ def _snap_body(
             contrast,
             replace(cfg.snap, radius_mm=radius),
         )
-        out[key] = r.point_mm
+        keep = not key.endswith("_mid") and not changed
+        p = points[key]
+        out[key] = (float(p[0]), float(p[1]), float(p[2])) if keep else r.point_mm
         strengths.append(r.strength if r.snapped else 0.0)
     return out, float(np.mean(strengths))
 
@@ -225,7 +235,13 @@ def carry_bodies(
         k, on_plane = _on_slice(mapped, later.geometry)
         image = np.asarray(later.values[k], dtype=float)
         snapped, confidence = _snap_body(
-            dict(zip(LANDMARK_KEYS, on_plane, strict=True)), image, later, k, contrast, cfg
+            dict(zip(LANDMARK_KEYS, on_plane, strict=True)),
+            image,
+            later,
+            k,
+            contrast,
+            cfg,
+            match < cfg.min_match,
         )
         carried.append(CarriedBody(level, k, snapped, confidence, motion, transform, match))
     return CarryResult(tuple(carried), same_frame, tuple(skipped))
