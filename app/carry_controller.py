@@ -120,6 +120,8 @@ class CarryController(QtCore.QObject):
         if event.kind == "case":
             self.reject(quiet=True)
             self._pending.clear()
+        elif event.kind == "current":
+            self._draw()  # drawn on the target series only
         elif event.kind == "case-changed" and ce is not None and self._assigned(ce):
             uid = str(ce.key)
             QtCore.QTimer.singleShot(0, lambda: self._maybe_carry(uid))  # after the assignment's macro
@@ -164,6 +166,9 @@ class CarryController(QtCore.QObject):
         """Carry the earlier timepoint's bodies onto the series shown (in the background)."""
         s = self.session
         uid, tp = s.current_series_uid, s.current_timepoint
+        if self._task is not None:
+            self._say("Carrying landmarks is under way.")
+            return False
         if uid is None or tp is None or self.viewer.source is None:
             self._say("Assign this series to a timepoint first: landmarks are carried to a later timepoint.")
             return False
