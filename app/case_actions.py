@@ -19,6 +19,7 @@ from app import commands, recovery
 from app.clinical_form import ClinicalDialog
 from app.cohort_dialog import CohortDialog
 from app.export_dialog import CurrentCase, ExportDialog
+from app.pacs_dialog import PacsDialog
 from app.reader_entry import ReaderEntryDialog, default_scope
 from app.regional_dialog import RegionalDialog
 from app.series_controller import SeriesController
@@ -305,3 +306,15 @@ class CaseActions:
             buttons.Save | buttons.Discard | buttons.Cancel,
         )
         return {buttons.Save: "save", buttons.Discard: "discard"}.get(answer, "cancel")
+
+    def open_pacs_dialog(self, cache_root: Path | None = None) -> PacsDialog:
+        """The (non-modal) Open from PACS dialog; retrieved series open in this window."""
+        existing = self.window.findChild(PacsDialog, "PacsDialog")
+        if existing is not None and cache_root is None:
+            existing.show()
+            existing.raise_()
+            return existing
+        dialog = PacsDialog(self.window, cache_root)
+        dialog.retrieved.connect(lambda folders: self.series.open_paths(folders) if folders else None)
+        dialog.show()
+        return dialog

@@ -20,7 +20,9 @@ from typing import Any
 from PySide6 import QtCore, QtGui, QtWidgets
 
 from app import commands, placement, recovery, workers
+from app.assign_row import AssignRow, ask_patient
 from app.browser import SeriesBrowser, SkippedFilesPanel
+from app.carry_controller import CarryController
 from app.case_actions import CaseActions, CloseDecision
 from app.compare import CompareView
 from app.export_dialog import ExportDialog
@@ -33,12 +35,12 @@ from app.proposal_controller import ProposalController
 from app.reader_entry import ReaderEntryDialog, ReaderEntryPanel
 from app.regional_dialog import RegionalDialog
 from app.series_controller import SeriesController
+from app.status_widgets import StatusWidgets
 from app.stir_controller import StirController
 from app.tasks import TaskRunner
 from app.viewer import SliceViewer
-from dicomio.dates import dicom_date_iso
 from dicomio.model import WindowPreset
-from measure.case import TIMEPOINT_KINDS, VERTEBRA_STATUSES, Case
+from measure.case import VERTEBRA_STATUSES, Case
 from measure.case_values import DisplayWindow
 from session.identity import describe as describe_patient
 from session.identity import is_blank
@@ -76,7 +78,10 @@ class MainWindow(QtWidgets.QMainWindow):
         self.skipped_panel = SkippedFilesPanel(self)
         self.reader_panel = ReaderEntryPanel(self)
         self.window_combo = QtWidgets.QComboBox()
-        self._build_status_bar()
+        self.status_widgets = StatusWidgets(self.statusBar())
+        sw = self.status_widgets
+        self.progress, self.cancel_button, self.hint = sw.progress, sw.cancel_button, sw.hint
+        self.skipped_button = sw.skipped_button
         self.runner = TaskRunner(self.progress, self.cancel_button, self.show_error, self)
         self.runner.cancelled.connect(self._on_task_cancelled)
         self._build_docks()
@@ -95,7 +100,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.scanFinished = self.series.scanFinished
         self.displayLoaded = self.series.displayLoaded
         self.series.window_chosen = self._keep_window
-        self.series.skipped_changed = self._show_skipped_count
+        self.series.skipped_changed = sw.show_skipped_count
         self.series.warn = lambda sentence: self.statusBar().showMessage(sentence, 15000)
         self.compare = CompareView(self.session, self.series, self)
         self.series.extra_viewers = lambda: (
@@ -124,6 +129,8 @@ class MainWindow(QtWidgets.QMainWindow):
         )
         #: Shift+click (or B) proposes a body's six points; Enter accepts, Esc rejects.
         self.proposals = ProposalController(self.placement, self)
+        #: A later timepoint's series gets the earlier bodies proposed (C; Enter accepts all).
+        self.carry = CarryController(self.proposals, self.runner, self.series.show_series_then, self)
         self.stir = StirController(
             self.session,
             self.runner,
@@ -133,9 +140,9 @@ class MainWindow(QtWidgets.QMainWindow):
             self.panel,
             self.undo_stack,
             self.statusBar(),
-            self._show_series_then,
+            self.series.show_series_then,
         )
-        self.placement.patient_decision = patient_decision or self._ask_patient
+        self.placement.patient_decision = patient_decision or (lambda sentence: ask_patient(self, sentence))
         self.placement.start_new_case = lambda: self.new_case(keep_series=True)
         self._build_actions()
         self.setAcceptDrops(True)
@@ -160,26 +167,10 @@ class MainWindow(QtWidgets.QMainWindow):
         lay = QtWidgets.QVBoxLayout(left)
         lay.setContentsMargins(4, 4, 4, 4)
         lay.addWidget(self.browser)
-        assign_row = QtWidgets.QHBoxLayout()
-        assign_row.addWidget(QtWidgets.QLabel("Assign to:"))
-        self.assign_kind = QtWidgets.QComboBox()
-        self.assign_kind.addItems(list(TIMEPOINT_KINDS))
-        self.assign_date = QtWidgets.QDateEdit(QtCore.QDate.currentDate())
-        self.assign_date.setCalendarPopup(True)
-        self.assign_date.setDisplayFormat("yyyy-MM-dd")
-        self.assign_date.setToolTip(
-            "Date of a follow-up timepoint (pre-op and post-op take the study date of the series)"
-        )
-        self.assign_button = QtWidgets.QPushButton("Assign")
-        self.assign_button.setToolTip("Assign the selected series to this timepoint (undoable)")
-        self.assign_button.clicked.connect(self._assign_current_from_ui)
-        self.assign_kind.currentTextChanged.connect(lambda _k: self._update_assign_date())
-        self.browser.currentItemChanged.connect(lambda *_a: self._update_assign_date())
-        assign_row.addWidget(self.assign_kind)
-        assign_row.addWidget(self.assign_date)
-        assign_row.addWidget(self.assign_button)
-        self._update_assign_date()
-        lay.addLayout(assign_row)
+        self.assign_row = AssignRow(self.session, self.browser, self.assign_series, left)
+        self.assign_kind, self.assign_date = self.assign_row.kind, self.assign_row.date
+        self.assign_button = self.assign_row.button
+        lay.addWidget(self.assign_row)
         self.browser_dock = self._dock("Series", left, QtCore.Qt.DockWidgetArea.LeftDockWidgetArea)
         right = QtWidgets.QWidget(self)  # measurements above, the (small) procedure table below
         right_lay = QtWidgets.QVBoxLayout(right)
@@ -192,6 +183,7 @@ class MainWindow(QtWidgets.QMainWindow):
             "Skipped files", self.skipped_panel, QtCore.Qt.DockWidgetArea.BottomDockWidgetArea
         )
         self.skipped_dock.hide()
+        self.status_widgets.skipped_dock = self.skipped_dock
         self.resizeDocks([self.browser_dock, self.panel_dock], [330, 520], QtCore.Qt.Orientation.Horizontal)
 
     def _action(
@@ -308,6 +300,7 @@ class MainWindow(QtWidgets.QMainWindow):
         m_edit.addAction(self.act_procedure)
         m_edit.addAction(self.act_clinical)
         m_edit.addAction(self.act_regional)
+        m_edit.addAction(self.carry.action)
         m_view = menu.addMenu("&View")
         m_view.addAction(self.act_compare)
         m_view.addAction(self.act_hide_overlays)
@@ -362,27 +355,6 @@ class MainWindow(QtWidgets.QMainWindow):
         tb.addSeparator()
         tb.addAction(self.act_compare)
         tb.addAction(self.act_export)
-
-    def _build_status_bar(self) -> None:
-        sb = self.statusBar()
-        self.progress = QtWidgets.QProgressBar()
-        self.progress.setMaximumWidth(260)
-        self.progress.setTextVisible(True)
-        self.progress.hide()
-        self.cancel_button = QtWidgets.QPushButton("Cancel")
-        self.cancel_button.hide()
-        self.hint = QtWidgets.QLabel(SliceViewer.HINT)
-        self.hint.setObjectName("MouseHint")
-        sb.addWidget(self.hint, 1)
-        self.skipped_button = QtWidgets.QToolButton()
-        self.skipped_button.setObjectName("SkippedFiles")
-        self.skipped_button.setToolTip("Show the files that were not loaded, and why")
-        self.skipped_button.setAutoRaise(True)
-        self.skipped_button.clicked.connect(self._toggle_skipped)
-        self.skipped_button.hide()
-        sb.addPermanentWidget(self.skipped_button)
-        sb.addPermanentWidget(self.progress)
-        sb.addPermanentWidget(self.cancel_button)
 
     # -- the session -------------------------------------------------------------------------
     @property
@@ -462,19 +434,6 @@ class MainWindow(QtWidgets.QMainWindow):
         self.setWindowTitle(f"{name}[*]{who} — Endplate")
         self.setWindowModified(self.session.is_dirty())
 
-    def _ask_patient(self, sentence: str) -> str:
-        """Another patient's series: add it anyway, start a new case, or cancel."""
-        box = QtWidgets.QMessageBox(
-            QtWidgets.QMessageBox.Icon.Warning, "Another patient", sentence, parent=self
-        )
-        box.setInformativeText("Add it to this case anyway, or start a new case with it?")
-        add = box.addButton("Add to this case", QtWidgets.QMessageBox.ButtonRole.AcceptRole)
-        new = box.addButton("New case", QtWidgets.QMessageBox.ButtonRole.ActionRole)
-        box.addButton(QtWidgets.QMessageBox.StandardButton.Cancel)
-        box.exec()
-        clicked = box.clickedButton()
-        return "add" if clicked is add else "new-case" if clicked is new else "cancel"
-
     def new_case(self, keep_series: bool = True) -> bool:
         """File > New case: an empty case (the open series stay listed); asks before losing edits."""
         if not self.case_actions.confirm_discard():
@@ -498,15 +457,6 @@ class MainWindow(QtWidgets.QMainWindow):
         if ref.window != window:
             self.undo_stack.push(commands.SetSeriesWindowCommand(self.session.case, series_uid, window))
 
-    def _show_skipped_count(self, n: int) -> None:
-        self.skipped_button.setText(f"{n} file{'s' if n != 1 else ''} skipped")
-        self.skipped_button.setVisible(n > 0)
-        if n == 0:
-            self.skipped_dock.hide()
-
-    def _toggle_skipped(self) -> None:
-        self.skipped_dock.setVisible(not self.skipped_dock.isVisible())
-
     def is_dirty(self) -> bool:
         return self.session.is_dirty()
 
@@ -528,37 +478,13 @@ class MainWindow(QtWidgets.QMainWindow):
         return self.series.open_case(path)
 
     def open_pacs_dialog(self, cache_root: Path | None = None) -> PacsDialog:
-        """The (non-modal) Open from PACS dialog; retrieved series open in this window."""
-        existing = self.findChild(PacsDialog, "PacsDialog")
-        if existing is not None and cache_root is None:
-            existing.show()
-            existing.raise_()
-            return existing
-        dialog = PacsDialog(self, cache_root)
-        dialog.retrieved.connect(lambda folders: self.open_paths(folders) if folders else None)
-        dialog.show()
-        return dialog
+        return self.case_actions.open_pacs_dialog(cache_root)
 
     def adopt_case(self, case: Case, show_uid: str | None = None) -> None:
         self.series.adopt_case(case, show_uid)
 
     def show_series(self, key_or_uid: str) -> None:
         self.series.show_series(key_or_uid)
-
-    def _show_series_then(self, uid: str, then: Callable[[], None]) -> None:
-        """Show a series, then call ``then`` once it is shown (now, when already loaded)."""
-        if self.session.library.loaded_display(uid) is not None:
-            self.series.show_series(uid)
-            then()
-            return
-        conn: list[Any] = []
-
-        def once() -> None:
-            self.loaded.disconnect(conn[0])
-            then()
-
-        conn.append(self.loaded.connect(once))
-        self.series.show_series(uid)
 
     def save(self) -> bool:
         return self.case_actions.save()
@@ -612,34 +538,6 @@ class MainWindow(QtWidgets.QMainWindow):
     def wait_for_tasks(self, timeout_s: float = 60.0) -> None:
         self.runner.wait(timeout_s)
 
-    # -- timepoint assignment from the browser ------------------------------------------------
-    def _selected_series_uid(self) -> str | None:
-        key = self.browser.current_key()
-        stack = self.session.library.stacks.get(key) if key else None
-        return stack.series_uid if stack is not None else self.session.current_series_uid
-
-    def _assign_current_from_ui(self) -> None:
-        uid = self._selected_series_uid()
-        if uid is None:
-            return
-        kind = self.assign_kind.currentText()
-        date: str | None
-        if kind == "follow-up":
-            date = self.assign_date.date().toString("yyyy-MM-dd")
-        else:
-            stack = self.session.stack(uid)
-            date = dicom_date_iso(stack.study_date if stack is not None else None)
-        self.assign_series(uid, kind, date)
-
-    def _update_assign_date(self) -> None:
-        """The date field is for follow-ups only; it starts at the selected series' study date."""
-        self.assign_date.setEnabled(self.assign_kind.currentText() == "follow-up")
-        key = self.browser.current_key()
-        stack = self.session.library.stacks.get(key) if key else None
-        iso = dicom_date_iso(stack.study_date if stack is not None else None)
-        if iso is not None:
-            self.assign_date.setDate(QtCore.QDate.fromString(iso, "yyyy-MM-dd"))
-
     def set_overlays_visible(self, on: bool) -> None:
         """Show or hide the landmark overlays of every viewer (View > Hide overlays, H)."""
         self.overlay.set_visible(on)
@@ -690,5 +588,6 @@ class MainWindow(QtWidgets.QMainWindow):
         workers.wait_all()  # cancelled workers return within a file read; none outlives the window
         self.autosaver.timer.stop()
         recovery.discard_recovery()
+        self.carry.close()
         self.session.close()  # no view hears of the session any more
         event.accept()

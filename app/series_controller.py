@@ -235,6 +235,21 @@ class SeriesController(QtCore.QObject):
         else:
             self.load_display(stack.series_uid)
 
+    def show_series_then(self, uid: str, then: Callable[[], None]) -> None:
+        """Show a series, then call ``then`` once it is shown (now, when already loaded)."""
+        if self.session.library.loaded_display(uid) is not None:
+            self.show_series(uid)
+            then()
+            return
+        conn: list[Any] = []
+
+        def once() -> None:
+            self.loaded.disconnect(conn[0])
+            then()
+
+        conn.append(self.loaded.connect(once))
+        self.show_series(uid)
+
     def load_display(self, uid: str) -> workers.Task | None:
         """Load a series' display stack in a worker; emits :attr:`displayLoaded`."""
         stack = self.session.stack(uid)

@@ -223,6 +223,20 @@ def tilted_geometry(geometry: StackGeometry, gantry_tilt_deg: float) -> StackGeo
     return StackGeometry(tuple(slices))
 
 
+def moved_geometry(geometry: StackGeometry, rotation: ArrayLike, translation_mm: ArrayLike) -> StackGeometry:
+    """The stack moved rigidly, ``p -> rotation @ p + translation``: a series rendered on
+    ``geometry`` and written with the moved geometry shows the anatomy at ``p`` at the moved
+    point (a new frame of reference in which every truth point moves by the same map)."""
+    r = np.asarray(rotation, dtype=float).reshape(3, 3)
+    t = np.asarray(translation_mm, dtype=float).reshape(3)
+    slices = []
+    for g in geometry.slices:
+        pos = r @ np.asarray(g.position_mm) + t
+        iop = [*(r @ np.asarray(g.row_cosine)).tolist(), *(r @ np.asarray(g.col_cosine)).tolist()]
+        slices.append(ImageGeometry.from_dicom(pos.tolist(), iop, g.pixel_spacing_mm, g.rows, g.columns))
+    return StackGeometry(tuple(slices))
+
+
 # -- pixel values --------------------------------------------------------------------
 
 

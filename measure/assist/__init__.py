@@ -2,6 +2,9 @@
 
 * :mod:`measure.assist.snap`: move a click along the endplate's normal onto the cortical
   boundary between body and disc, on the slice the reader is looking at.
+* :mod:`measure.assist.propose`: a body's six landmarks from one seed inside it.
+* :mod:`measure.assist.carry`: an earlier timepoint's bodies carried onto a later series
+  (rigid registration of each body's neighbourhood, then snap).
 
 Nothing here changes a case: the app shows what these functions find and the reader
 decides (docs/assisted-landmarks.md).
