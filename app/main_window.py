@@ -33,6 +33,7 @@ from app.proposal_controller import ProposalController
 from app.reader_entry import ReaderEntryDialog, ReaderEntryPanel
 from app.regional_dialog import RegionalDialog
 from app.series_controller import SeriesController
+from app.snap_menu import SnapMenu
 from app.stir_controller import StirController
 from app.tasks import TaskRunner
 from app.viewer import SliceViewer
@@ -124,6 +125,7 @@ class MainWindow(QtWidgets.QMainWindow):
         )
         #: Shift+click (or B) proposes a body's six points; Enter accepts, Esc rejects.
         self.proposals = ProposalController(self.placement, self)
+        self.snap_menu = SnapMenu(self.placement.snap, self)  # Tools > Snap...; assist.json
         self.stir = StirController(
             self.session,
             self.runner,
@@ -314,6 +316,7 @@ class MainWindow(QtWidgets.QMainWindow):
         m_view.addAction(self.browser_dock.toggleViewAction())
         m_view.addAction(self.panel_dock.toggleViewAction())
         m_view.addAction(self.skipped_dock.toggleViewAction())
+        self.snap_menu.fill(menu.addMenu("&Tools"))
         self.addAction(self.act_stop)
 
         for action, short in (
