@@ -29,6 +29,7 @@ from numpy.typing import ArrayLike, NDArray
 from scipy import ndimage
 
 from dicomio.geometry import ImageGeometry
+from measure.assist.propose_shell import shell_interiors
 from measure.assist.snap import (
     CortexContrast,
     SnapSettings,
@@ -125,8 +126,40 @@ def propose_body(
         first_reason = first_reason or p.reason or ("" if p.landmarks else "no body")
         if best is not None and best.confidence >= cfg.min_confidence:
             break
+    if best is None or best.confidence < cfg.min_confidence:
+        with np.errstate(over="ignore", invalid="ignore"):
+            shell = _propose_in_shell(img, plane, seed, contrast, cfg)
+        if shell is not None and (best is None or shell.confidence > best.confidence):
+            best = shell
     if best is None:
         return _failed(first_reason or "no vertebral body found around the click")
+    return best
+
+
+def _propose_in_shell(
+    img: NDArray[np.float64],
+    plane: ImageGeometry,
+    seed: NDArray[np.float64],
+    contrast: CortexContrast,
+    cfg: ProposalSettings,
+) -> BodyProposal | None:
+    """The fallback for a fractured or treated body (edema, cement): the body enclosed by
+    its cortical shell (:mod:`measure.assist.propose_shell`), judged like any proposal."""
+    a, s = _frame(plane)
+    grid, smooth, valid, coords = patch_around(img, plane, seed, cfg)
+    best: BodyProposal | None = None
+    sc, sr, _ = plane.lps_to_pixel(seed)
+    sd = noise_sd(img, float(sc), float(sr))
+    for body in shell_interiors(
+        grid, smooth, valid, coords, contrast, cfg.depth_range_mm, cfg.height_range_mm, sd
+    ):
+        p = proposal_from_mask(img, plane, seed, contrast, cfg, body, coords)
+        if not (p.landmarks and _plausible(p, cfg) and _encloses(p, seed, a, s)):
+            continue
+        if best is None or p.confidence > best.confidence:
+            best = p
+        if best.confidence >= cfg.min_confidence:
+            break
     return best
 
 
@@ -195,6 +228,39 @@ def _propose_from(
         return _failed("no uniform marrow around the seed")
     body = labels == int(np.bincount(lab).argmax())
     body = ndimage.binary_fill_holes(ndimage.binary_closing(body, structure=_disk(2.0)))
+    return proposal_from_mask(img, plane, seed, contrast, cfg, body, coords)
+
+
+def patch_around(
+    img: NDArray[np.float64], plane: ImageGeometry, seed: NDArray[np.float64], cfg: ProposalSettings
+) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.bool_], NDArray[np.float64]]:
+    """The square around the seed on the 0.5 mm working grid (row 0 most inferior, column 0
+    most posterior), as sampled and smoothed 0.8 mm; which grid points lie on the image;
+    the grid's mm."""
+    a, s = _frame(plane)
+    half = cfg.half_extent_mm
+    coords = np.arange(-half, half + _GRID_MM / 2, _GRID_MM)
+    gy, gx = np.meshgrid(coords, coords, indexing="ij")
+    pts = seed + gx[..., None] * a + gy[..., None] * s
+    col, row, _ = plane.lps_to_pixel(pts.reshape(-1, 3))
+    inside_image = (col > -0.5) & (col < img.shape[1] - 0.5) & (row > -0.5) & (row < img.shape[0] - 0.5)
+    grid = ndimage.map_coordinates(img, [row, col], order=1, mode="nearest").reshape(gx.shape)
+    return grid, ndimage.gaussian_filter(grid, 0.8 / _GRID_MM), inside_image.reshape(gx.shape), coords
+
+
+def proposal_from_mask(
+    img: NDArray[np.float64],
+    plane: ImageGeometry,
+    seed: NDArray[np.float64],
+    contrast: CortexContrast,
+    cfg: ProposalSettings,
+    body: NDArray[np.bool_],
+    coords: NDArray[np.float64],
+) -> BodyProposal:
+    """From a body mask on the working grid around ``seed`` (any method) to six snapped
+    points and a confidence: walls and endplates fitted, snapped outwards, refitted."""
+    a, s = _frame(plane)
+    half = cfg.half_extent_mm
     if body[0, :].any() or body[-1, :].any() or body[:, 0].any() or body[:, -1].any():
         return _failed("the region around the seed is not closed (no body outline found)")
 
@@ -323,7 +389,7 @@ def _refine_outline(
                 px, py = frame.xy(r.point_mm)
                 xs.append(px)
                 ys.append(py)
-        plates[name] = np.polyfit(xs, ys, 2) if len(xs) >= 5 else plate
+        plates[name] = robust_polyfit(xs, ys, 2) if len(xs) >= 5 else plate
         side_scores.append(float(np.mean(strengths)))
     walls = {}
     wall_snap = replace(snap, outer_gain_per_mm=0.0)
@@ -341,12 +407,34 @@ def _refine_outline(
                 px, py = frame.xy(r.point_mm)
                 xs_w.append(px)
                 ys_w.append(py)
-        walls[name] = np.polyfit(ys_w, xs_w, 1) if len(xs_w) >= 3 else wall
+        walls[name] = robust_polyfit(ys_w, xs_w, 1) if len(xs_w) >= 3 else wall
         side_scores.append(float(np.mean(strengths)))
     refined = _Outline(ant=walls["ant"], post=walls["post"], sup=plates["sup"], inf=plates["inf"])
     # A body is as trustworthy as its weakest side: one endplate lost in cement or edema
     # must not hide behind three good sides.
     return refined, min(side_scores)
+
+
+def robust_polyfit(
+    x: list[float], y: list[float], degree: int, max_residual_mm: float = 1.0
+) -> NDArray[np.float64]:
+    """A polynomial through snapped samples, refitted without those more than
+    ``max_residual_mm`` off the fit of the others (leave-one-out, so that an end sample's
+    leverage cannot hide it; at most a third dropped): one sample snapped onto cement, edema
+    or a fracture line inside the body must not tilt a whole endplate or wall."""
+    xa, ya = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    min_kept = max(degree + 2, int(np.ceil(2 * len(xa) / 3)))
+    while len(xa) > min_kept:
+        loo = np.empty(len(xa))
+        for k in range(len(xa)):
+            others = np.arange(len(xa)) != k
+            loo[k] = abs(ya[k] - np.polyval(np.polyfit(xa[others], ya[others], degree), xa[k]))
+        worst = int(np.argmax(loo))
+        if loo[worst] <= max_residual_mm:
+            break
+        keep = np.arange(len(xa)) != worst
+        xa, ya = xa[keep], ya[keep]
+    return np.asarray(np.polyfit(xa, ya, degree), dtype=float)
 
 
 def _disk(radius_mm: float) -> NDArray[np.bool_]:
