@@ -29,6 +29,7 @@ from numpy.typing import ArrayLike, NDArray
 from scipy import ndimage
 
 from dicomio.geometry import ImageGeometry
+from measure.assist.dark_wall import dark_wall_edge
 from measure.assist.propose_shell import shell_interiors
 from measure.assist.snap import (
     CortexContrast,
@@ -390,7 +391,7 @@ def _refine_outline(
                 xs.append(px)
                 ys.append(py)
         plates[name] = robust_polyfit(xs, ys, 2) if len(xs) >= 5 else plate
-        side_scores.append(float(np.mean(strengths)))
+        side_scores.append(_consistent_score(strengths, xs, ys, plates[name]))
     walls = {}
     wall_snap = replace(snap, outer_gain_per_mm=0.0)
     for name, wall, out in (("ant", o.ant, 1.0), ("post", o.post, -1.0)):
@@ -401,18 +402,35 @@ def _refine_outline(
             x = float(np.polyval(wall, y))
             tangent = frame.s + float(wall[0]) * frame.a
             start = np.asarray(frame.lps(x + out * 1.0, y))
-            r = snap_to_endplate(img, plane, start, tangent, "superior", contrast, wall_snap, out * frame.a)
+            if contrast == "dark":  # MR: the first rise out of the cortex, not the CSF's
+                r = dark_wall_edge(img, plane, start, tangent, out * frame.a, wall_snap.radius_mm)
+            else:
+                r = snap_to_endplate(
+                    img, plane, start, tangent, "superior", contrast, wall_snap, out * frame.a
+                )
             strengths.append(r.strength if r.snapped else 0.0)
             if r.snapped:
                 px, py = frame.xy(r.point_mm)
                 xs_w.append(px)
                 ys_w.append(py)
         walls[name] = robust_polyfit(ys_w, xs_w, 1) if len(xs_w) >= 3 else wall
-        side_scores.append(float(np.mean(strengths)))
+        side_scores.append(_consistent_score(strengths, ys_w, xs_w, walls[name]))
     refined = _Outline(ant=walls["ant"], post=walls["post"], sup=plates["sup"], inf=plates["inf"])
     # A body is as trustworthy as its weakest side: one endplate lost in cement or edema
     # must not hide behind three good sides.
     return refined, min(side_scores)
+
+
+def _consistent_score(
+    strengths: list[float], u: list[float], v: list[float], coef: NDArray[np.float64], tol_mm: float = 1.0
+) -> float:
+    """A side's score: the mean snap strength over its samples, a sample counting 0 when it
+    was not snapped or lies more than ``tol_mm`` off the refitted curve (a dropped outlier:
+    an endplate whose samples scatter is not trusted however strong each edge is)."""
+    snapped = [st for st in strengths if st > 0.0]
+    off = np.abs(np.asarray(v, dtype=float) - np.polyval(coef, np.asarray(u, dtype=float))) > tol_mm
+    dropped = sum(st for st, o in zip(snapped, off, strict=False) if o)
+    return float((sum(strengths) - dropped) / max(1, len(strengths)))
 
 
 def robust_polyfit(
