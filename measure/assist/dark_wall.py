@@ -31,6 +31,7 @@ from measure.assist.snap import SnapResult, noise_sd
 
 _STEP_MM = 0.1
 _SIDE_MM = 1.5
+_CROSS_HALF_MM = 1.2
 
 
 def dark_wall_edge(
@@ -82,3 +83,38 @@ def dark_wall_edge(
     t_edge = float(t[j] + min(max(frac, 0.0), 1.0) * _STEP_MM)
     p = start + t_edge * out
     return SnapResult((float(p[0]), float(p[1]), float(p[2])), t_edge, strength, True, unsnapped.normal)
+
+
+def dark_lines_crossed(
+    image: ArrayLike, plane: ImageGeometry, from_mm: ArrayLike, to_mm: ArrayLike, tangent_mm: ArrayLike
+) -> int:
+    """How many dark lines (MR cortex) lie between ``from_mm`` (inside the body) and
+    ``to_mm`` (an endplate point): 1 for the body's own cortex; 2 when a snap has jumped a
+    thin disc onto the neighbour's cortex (its edge is a rise out of a dark line too)."""
+    img = np.asarray(image, dtype=float)
+    a = np.asarray(from_mm, dtype=float).reshape(3)
+    b = np.asarray(to_mm, dtype=float).reshape(3)
+    length = float(np.linalg.norm(b - a))
+    if length < 1e-6:
+        return 0
+    out = (b - a) / length
+    tan = np.asarray(tangent_mm, dtype=float).reshape(3)
+    tan = tan - (tan @ out) * out - (tan @ plane.normal) * plane.normal
+    tan /= np.linalg.norm(tan)
+    h = round(_CROSS_HALF_MM / _STEP_MM)
+    t = np.arange(-_CROSS_HALF_MM, length + _CROSS_HALF_MM + _STEP_MM / 2, _STEP_MM)
+    lines = np.linspace(-0.5, 0.5, 5)
+    pts = a + t[None, :, None] * out + lines[:, None, None] * tan
+    col, row, _ = plane.lps_to_pixel(pts.reshape(-1, 3))
+    values = ndimage.map_coordinates(img, [row, col], order=1, mode="nearest").reshape(len(lines), len(t))
+    p = ndimage.gaussian_filter1d(values.mean(axis=0), 0.3 / _STEP_MM)
+    sc, sr, _ = plane.lps_to_pixel(a)
+    sd = noise_sd(img, float(sc), float(sr)) / np.sqrt(2.0)
+    depth = np.full(len(p), -np.inf)
+    depth[h:-h] = np.minimum(p[: -2 * h], p[2 * h :]) - p[h:-h]
+    inside = (t >= 0.0) & (t <= length)
+    lines_at = np.flatnonzero(inside & (depth > 3.0 * sd))
+    if lines_at.size == 0:
+        return 0
+    # Separate lines: runs of line samples more than 2 mm apart.
+    return 1 + int(np.sum(np.diff(t[lines_at]) > 2.0))

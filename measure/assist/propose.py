@@ -29,7 +29,7 @@ from numpy.typing import ArrayLike, NDArray
 from scipy import ndimage
 
 from dicomio.geometry import ImageGeometry
-from measure.assist.dark_wall import dark_wall_edge
+from measure.assist.dark_wall import dark_lines_crossed, dark_wall_edge
 from measure.assist.propose_shell import shell_interiors
 from measure.assist.snap import (
     CortexContrast,
@@ -114,7 +114,7 @@ def propose_body(
     a, s = _frame(plane)
     best: BodyProposal | None = None
     first_reason = ""
-    for dx, dy in _SEED_OFFSETS_MM:
+    for i, (dx, dy) in enumerate(_SEED_OFFSETS_MM):
         with np.errstate(over="ignore", invalid="ignore"):  # a failed fit is caught below
             p = _propose_from(img, plane, seed + dx * a + dy * s, contrast, cfg)
         if (
@@ -125,13 +125,15 @@ def propose_body(
         ):
             best = p
         first_reason = first_reason or p.reason or ("" if p.landmarks else "no body")
+        if i == 0 and (best is None or best.confidence < cfg.min_confidence):
+            # The click's own marrow gives no confident body: before the seeds around it,
+            # the body inside its cortical shell (a fractured or cemented body).
+            with np.errstate(over="ignore", invalid="ignore"):
+                shell = _propose_in_shell(img, plane, seed, contrast, cfg)
+            if shell is not None and (best is None or shell.confidence > best.confidence):
+                best = shell
         if best is not None and best.confidence >= cfg.min_confidence:
             break
-    if best is None or best.confidence < cfg.min_confidence:
-        with np.errstate(over="ignore", invalid="ignore"):
-            shell = _propose_in_shell(img, plane, seed, contrast, cfg)
-        if shell is not None and (best is None or shell.confidence > best.confidence):
-            best = shell
     if best is None:
         return _failed(first_reason or "no vertebral body found around the click")
     return best
@@ -154,7 +156,8 @@ def _propose_in_shell(
     for body in shell_interiors(
         grid, smooth, valid, coords, contrast, cfg.depth_range_mm, cfg.height_range_mm, sd
     ):
-        p = proposal_from_mask(img, plane, seed, contrast, cfg, body, coords)
+        # The shell's interior cannot leak across a cortex: no disc-jump check needed.
+        p = proposal_from_mask(img, plane, seed, contrast, cfg, body, coords, leaky_region=False)
         if not (p.landmarks and _plausible(p, cfg) and _encloses(p, seed, a, s)):
             continue
         if best is None or p.confidence > best.confidence:
@@ -257,6 +260,8 @@ def proposal_from_mask(
     cfg: ProposalSettings,
     body: NDArray[np.bool_],
     coords: NDArray[np.float64],
+    *,
+    leaky_region: bool = True,
 ) -> BodyProposal:
     """From a body mask on the working grid around ``seed`` (any method) to six snapped
     points and a confidence: walls and endplates fitted, snapped outwards, refitted."""
@@ -277,7 +282,7 @@ def proposal_from_mask(
     if outline is None or not _inside(_six_points(outline), half):
         return _failed("the body outline has no clear walls and endplates")
     to_lps = _Frame(seed, a, s)
-    refined, score = _refine_outline(img, plane, contrast, cfg.snap, outline, to_lps)
+    refined, score = _refine_outline(img, plane, contrast, cfg.snap, outline, to_lps, leaky_region)
     points = _six_points(refined)
     if not _inside(points, half):
         return _failed("the body outline has no clear walls and endplates")
@@ -369,6 +374,7 @@ def _refine_outline(
     snap: SnapSettings,
     o: _Outline,
     frame: _Frame,
+    leaky_region: bool = True,
 ) -> tuple[_Outline, float]:
     """Snap samples of each endplate and wall outwards onto the cortical boundary and refit
     them; the score is the weakest side's mean snap strength (0 for a sample not snapped)."""
@@ -385,6 +391,13 @@ def _refine_outline(
             r = snap_to_endplate(
                 img, plane, start, tangent, "superior" if up > 0 else "inferior", contrast, snap, up * frame.s
             )
+            if (
+                r.snapped
+                and leaky_region
+                and contrast == "dark"
+                and _jumped_a_disc(img, plane, frame, x, y, r.point_mm, tangent)
+            ):
+                r = replace(r, snapped=False)
             strengths.append(r.strength if r.snapped else 0.0)
             if r.snapped:
                 px, py = frame.xy(r.point_mm)
@@ -402,7 +415,7 @@ def _refine_outline(
             x = float(np.polyval(wall, y))
             tangent = frame.s + float(wall[0]) * frame.a
             start = np.asarray(frame.lps(x + out * 1.0, y))
-            if contrast == "dark":  # MR: the first rise out of the cortex, not the CSF's
+            if contrast == "dark" and name == "post":  # MR: the cortex's rise, not the CSF's behind
                 r = dark_wall_edge(img, plane, start, tangent, out * frame.a, wall_snap.radius_mm)
             else:
                 r = snap_to_endplate(
@@ -419,6 +432,22 @@ def _refine_outline(
     # A body is as trustworthy as its weakest side: one endplate lost in cement or edema
     # must not hide behind three good sides.
     return refined, min(side_scores)
+
+
+def _jumped_a_disc(
+    img: NDArray[np.float64],
+    plane: ImageGeometry,
+    frame: _Frame,
+    x: float,
+    y: float,
+    snapped_mm: tuple[float, float, float],
+    tangent: NDArray[np.float64],
+) -> bool:
+    """MR: between the body's inside (the seed's height, at the sample's ``x``) and the
+    snapped point lie two dark lines, its own cortex and the neighbour's beyond a thin disc
+    (the marrow region may have leaked into the disc up to ``y``): not this body's endplate."""
+    del y  # the region's edge may already lie beyond the body's own cortex
+    return dark_lines_crossed(img, plane, frame.lps(x, 0.0), snapped_mm, tangent) > 1
 
 
 def _consistent_score(
