@@ -113,7 +113,7 @@ def dark_lines_crossed(
     depth = np.full(len(p), -np.inf)
     depth[h:-h] = np.minimum(p[: -2 * h], p[2 * h :]) - p[h:-h]
     inside = (t >= 0.0) & (t <= length)
-    lines_at = np.flatnonzero(inside & (depth > 3.0 * sd))
+    lines_at = np.flatnonzero(inside & (depth > 2.5 * sd))
     if lines_at.size == 0:
         return 0
     # Separate lines: runs of line samples more than 2 mm apart.
