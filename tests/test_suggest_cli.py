@@ -179,3 +179,48 @@ def test_suggest_on_the_real_ct_works_on_the_sagittal_reformat(realdata_dir: Pat
         assert (pts[:, 2].min() < -611.8 < pts[:, 2].max()) and (pts[:, 1].min() < seed[1] < pts[:, 1].max())
     else:
         assert out["landmarks"] is None and out["reason"]
+
+
+def test_a_folder_with_several_series_needs_series(series_root: Path, tmp_path: Path) -> None:
+    left, right = _phantom_series(series_root, "CT", False), _phantom_series(series_root, "CT", True)
+    both = tmp_path / "both"
+    for name, src in (("left", left), ("right", right)):
+        (both / name).mkdir(parents=True)
+        for f in src.iterdir():
+            (both / name / f.name).write_bytes(f.read_bytes())
+    seed = "--seed=" + ",".join(f"{v:.2f}" for v in _seed("L2"))
+    ambiguous = _run(tmp_path, str(both), seed)
+    assert ambiguous.returncode == 2 and "choose one with --series UID" in ambiguous.stderr
+    uid = pydicom.dcmread(next(right.iterdir()), stop_before_pixels=True).SeriesInstanceUID
+    chosen = _run(tmp_path, str(both), seed, "--series", uid, "--json")
+    assert chosen.returncode == 0, chosen.stderr
+    assert json.loads(chosen.stdout)["series_uid"] == uid
+    unknown = _run(tmp_path, str(both), seed, "--series", "1.2.3.4")
+    assert unknown.returncode == 2 and "holds no series 1.2.3.4" in unknown.stderr
+
+
+def test_in_process_the_same_json_and_errors(
+    series_root: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """main.main in this process (what coverage sees): the same answers as the subprocess."""
+    import main
+
+    folder = _phantom_series(series_root, "CT", False)
+    truth = default_phantom().truth("pre")["L3"]
+    seed = "--seed=" + ",".join(f"{v:.3f}" for v in _seed("L3"))
+    assert main.main(["suggest", str(folder), seed, "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    for key in LANDMARK_KEYS:
+        assert float(np.linalg.norm(np.subtract(out["landmarks"][key], truth[key]))) <= LIMIT_MM
+    assert main.main(["suggest", str(folder), seed]) == 0
+    assert "Proposed body, confidence" in capsys.readouterr().out
+    assert main.main(["suggest", str(folder), "--seed=1,2"]) == 2
+    assert "is not three finite numbers" in capsys.readouterr().err
+    assert main.main(["suggest", str(folder), "--seed=0,0,9000"]) == 2
+    assert "is outside the volume" in capsys.readouterr().err
+    assert main.main(["suggest", str(tmp_path / "none"), "--seed=0,0,0"]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert main.main(["suggest", str(empty), "--seed=0,0,0"]) == 2
+    assert "holds no readable DICOM image series" in capsys.readouterr().err
