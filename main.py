@@ -15,7 +15,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-VERBS = ("info", "demo-data", "measure", "export", "case", "cohort", "pacs")
+VERBS = ("info", "demo-data", "measure", "export", "case", "cohort", "pacs", "suggest")
 EXPORT_FORMATS = ("csv", "json", "sr", "fhir", "pdf", "parquet")  # session.export_run.EXPORT_FORMATS
 
 
@@ -62,6 +62,20 @@ def _verb_parser() -> argparse.ArgumentParser:
         metavar=("MIN", "MAX"),
         help="heights outside this range are not measured (default 3 80; measure/plausibility.py)",
     )
+
+    sug = sub.add_parser(
+        "suggest",
+        help="propose the six landmarks of the body around a seed (docs/cli.md)",
+        description=(
+            "Propose the six landmarks of the vertebral body around SEED on the slice the viewer "
+            "shows (sagittal images, or the sagittal reformat of an axial CT). A proposal, not a "
+            "measurement."
+        ),
+    )
+    sug.add_argument("path", type=Path, metavar="PATH", help="a series folder or file")
+    sug.add_argument("--seed", required=True, metavar="X,Y,Z", help="a point inside the body, LPS mm")
+    sug.add_argument("--series", metavar="UID", help="the series to use when PATH holds several")
+    sug.add_argument("--json", action="store_true", help="print one JSON object (see docs/cli.md)")
 
     exp = sub.add_parser(
         "export",
@@ -238,6 +252,10 @@ def _dispatch(argv: list[str]) -> int:
                 print(f"endplate: error: --height-range-mm: {exc}", file=sys.stderr)
                 return 2
             return run_measure(args.case, as_json=args.json, thresholds=thresholds, plausibility=plausibility)
+        if args.verb == "suggest":
+            from session.suggest_run import run_suggest
+
+            return run_suggest(args.path, args.seed, as_json=args.json, series_uid=args.series)
         if args.verb == "export":
             from session.export_run import run_export
 

@@ -36,6 +36,7 @@ from app.reader_entry import ReaderEntryDialog, ReaderEntryPanel
 from app.regional_dialog import RegionalDialog
 from app.series_controller import SeriesController
 from app.status_widgets import StatusWidgets
+from app.snap_menu import SnapMenu
 from app.stir_controller import StirController
 from app.tasks import TaskRunner
 from app.viewer import SliceViewer
@@ -131,6 +132,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.proposals = ProposalController(self.placement, self)
         #: A later timepoint's series gets the earlier bodies proposed (C; Enter accepts all).
         self.carry = CarryController(self.proposals, self.runner, self.series.show_series_then, self)
+        self.snap_menu = SnapMenu(self.placement.snap, self)  # Tools > Snap...; assist.json
         self.stir = StirController(
             self.session,
             self.runner,
@@ -307,6 +309,7 @@ class MainWindow(QtWidgets.QMainWindow):
         m_view.addAction(self.browser_dock.toggleViewAction())
         m_view.addAction(self.panel_dock.toggleViewAction())
         m_view.addAction(self.skipped_dock.toggleViewAction())
+        self.snap_menu.fill(menu.addMenu("&Tools"))
         self.addAction(self.act_stop)
 
         for action, short in (

@@ -42,6 +42,7 @@ BENCHES = [
 MARKDOWN_BENCHES = [
     ("bench_overlay_step.py", ["--steps", "400"], ["--steps", "200"]),
     ("bench_spine_view.py", ["--runs", "5"], ["--runs", "2"]),
+    ("bench_assist.py", ["--runs", "20"], ["--runs", "5"]),
     ("bench_export.py", ["--cases", "1000"], ["--cases", "100", "--small"]),
     ("bench_cohort.py", ["--sizes", "100", "1000", "10000"], ["--sizes", "100", "1000"]),
     ("bench_pacs.py", ["--runs", "2"], ["--runs", "1"]),

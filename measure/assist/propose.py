@@ -29,6 +29,8 @@ from numpy.typing import ArrayLike, NDArray
 from scipy import ndimage
 
 from dicomio.geometry import ImageGeometry
+from measure.assist.dark_wall import dark_lines_crossed, dark_wall_edge
+from measure.assist.propose_shell import shell_interiors
 from measure.assist.snap import (
     CortexContrast,
     SnapSettings,
@@ -112,7 +114,7 @@ def propose_body(
     a, s = _frame(plane)
     best: BodyProposal | None = None
     first_reason = ""
-    for dx, dy in _SEED_OFFSETS_MM:
+    for i, (dx, dy) in enumerate(_SEED_OFFSETS_MM):
         with np.errstate(over="ignore", invalid="ignore"):  # a failed fit is caught below
             p = _propose_from(img, plane, seed + dx * a + dy * s, contrast, cfg)
         if (
@@ -123,10 +125,45 @@ def propose_body(
         ):
             best = p
         first_reason = first_reason or p.reason or ("" if p.landmarks else "no body")
+        if i == 0 and (best is None or best.confidence < cfg.min_confidence):
+            # The click's own marrow gives no confident body: before the seeds around it,
+            # the body inside its cortical shell (a fractured or cemented body).
+            with np.errstate(over="ignore", invalid="ignore"):
+                shell = _propose_in_shell(img, plane, seed, contrast, cfg)
+            if shell is not None and (best is None or shell.confidence > best.confidence):
+                best = shell
         if best is not None and best.confidence >= cfg.min_confidence:
             break
     if best is None:
         return _failed(first_reason or "no vertebral body found around the click")
+    return best
+
+
+def _propose_in_shell(
+    img: NDArray[np.float64],
+    plane: ImageGeometry,
+    seed: NDArray[np.float64],
+    contrast: CortexContrast,
+    cfg: ProposalSettings,
+) -> BodyProposal | None:
+    """The fallback for a fractured or treated body (edema, cement): the body enclosed by
+    its cortical shell (:mod:`measure.assist.propose_shell`), judged like any proposal."""
+    a, s = _frame(plane)
+    grid, smooth, valid, coords = patch_around(img, plane, seed, cfg)
+    best: BodyProposal | None = None
+    sc, sr, _ = plane.lps_to_pixel(seed)
+    sd = noise_sd(img, float(sc), float(sr))
+    for body in shell_interiors(
+        grid, smooth, valid, coords, contrast, cfg.depth_range_mm, cfg.height_range_mm, sd
+    ):
+        # The shell's interior cannot leak across a cortex: no disc-jump check needed.
+        p = proposal_from_mask(img, plane, seed, contrast, cfg, body, coords, leaky_region=False)
+        if not (p.landmarks and _plausible(p, cfg) and _encloses(p, seed, a, s)):
+            continue
+        if best is None or p.confidence > best.confidence:
+            best = p
+        if best.confidence >= cfg.min_confidence:
+            break
     return best
 
 
@@ -195,6 +232,41 @@ def _propose_from(
         return _failed("no uniform marrow around the seed")
     body = labels == int(np.bincount(lab).argmax())
     body = ndimage.binary_fill_holes(ndimage.binary_closing(body, structure=_disk(2.0)))
+    return proposal_from_mask(img, plane, seed, contrast, cfg, body, coords)
+
+
+def patch_around(
+    img: NDArray[np.float64], plane: ImageGeometry, seed: NDArray[np.float64], cfg: ProposalSettings
+) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.bool_], NDArray[np.float64]]:
+    """The square around the seed on the 0.5 mm working grid (row 0 most inferior, column 0
+    most posterior), as sampled and smoothed 0.8 mm; which grid points lie on the image;
+    the grid's mm."""
+    a, s = _frame(plane)
+    half = cfg.half_extent_mm
+    coords = np.arange(-half, half + _GRID_MM / 2, _GRID_MM)
+    gy, gx = np.meshgrid(coords, coords, indexing="ij")
+    pts = seed + gx[..., None] * a + gy[..., None] * s
+    col, row, _ = plane.lps_to_pixel(pts.reshape(-1, 3))
+    inside_image = (col > -0.5) & (col < img.shape[1] - 0.5) & (row > -0.5) & (row < img.shape[0] - 0.5)
+    grid = ndimage.map_coordinates(img, [row, col], order=1, mode="nearest").reshape(gx.shape)
+    return grid, ndimage.gaussian_filter(grid, 0.8 / _GRID_MM), inside_image.reshape(gx.shape), coords
+
+
+def proposal_from_mask(
+    img: NDArray[np.float64],
+    plane: ImageGeometry,
+    seed: NDArray[np.float64],
+    contrast: CortexContrast,
+    cfg: ProposalSettings,
+    body: NDArray[np.bool_],
+    coords: NDArray[np.float64],
+    *,
+    leaky_region: bool = True,
+) -> BodyProposal:
+    """From a body mask on the working grid around ``seed`` (any method) to six snapped
+    points and a confidence: walls and endplates fitted, snapped outwards, refitted."""
+    a, s = _frame(plane)
+    half = cfg.half_extent_mm
     if body[0, :].any() or body[-1, :].any() or body[:, 0].any() or body[:, -1].any():
         return _failed("the region around the seed is not closed (no body outline found)")
 
@@ -210,7 +282,7 @@ def _propose_from(
     if outline is None or not _inside(_six_points(outline), half):
         return _failed("the body outline has no clear walls and endplates")
     to_lps = _Frame(seed, a, s)
-    refined, score = _refine_outline(img, plane, contrast, cfg.snap, outline, to_lps)
+    refined, score = _refine_outline(img, plane, contrast, cfg.snap, outline, to_lps, leaky_region)
     points = _six_points(refined)
     if not _inside(points, half):
         return _failed("the body outline has no clear walls and endplates")
@@ -302,6 +374,7 @@ def _refine_outline(
     snap: SnapSettings,
     o: _Outline,
     frame: _Frame,
+    leaky_region: bool = True,
 ) -> tuple[_Outline, float]:
     """Snap samples of each endplate and wall outwards onto the cortical boundary and refit
     them; the score is the weakest side's mean snap strength (0 for a sample not snapped)."""
@@ -318,13 +391,20 @@ def _refine_outline(
             r = snap_to_endplate(
                 img, plane, start, tangent, "superior" if up > 0 else "inferior", contrast, snap, up * frame.s
             )
+            if (
+                r.snapped
+                and leaky_region
+                and contrast == "dark"
+                and _jumped_a_disc(img, plane, frame, x, y, r.point_mm, tangent)
+            ):
+                r = replace(r, snapped=False)
             strengths.append(r.strength if r.snapped else 0.0)
             if r.snapped:
                 px, py = frame.xy(r.point_mm)
                 xs.append(px)
                 ys.append(py)
-        plates[name] = np.polyfit(xs, ys, 2) if len(xs) >= 5 else plate
-        side_scores.append(float(np.mean(strengths)))
+        plates[name] = robust_polyfit(xs, ys, 2) if len(xs) >= 5 else plate
+        side_scores.append(_consistent_score(strengths, xs, ys, plates[name]))
     walls = {}
     wall_snap = replace(snap, outer_gain_per_mm=0.0)
     for name, wall, out in (("ant", o.ant, 1.0), ("post", o.post, -1.0)):
@@ -335,18 +415,73 @@ def _refine_outline(
             x = float(np.polyval(wall, y))
             tangent = frame.s + float(wall[0]) * frame.a
             start = np.asarray(frame.lps(x + out * 1.0, y))
-            r = snap_to_endplate(img, plane, start, tangent, "superior", contrast, wall_snap, out * frame.a)
+            if contrast == "dark" and name == "post":  # MR: the cortex's rise, not the CSF's behind
+                r = dark_wall_edge(img, plane, start, tangent, out * frame.a, wall_snap.radius_mm)
+            else:
+                r = snap_to_endplate(
+                    img, plane, start, tangent, "superior", contrast, wall_snap, out * frame.a
+                )
             strengths.append(r.strength if r.snapped else 0.0)
             if r.snapped:
                 px, py = frame.xy(r.point_mm)
                 xs_w.append(px)
                 ys_w.append(py)
-        walls[name] = np.polyfit(ys_w, xs_w, 1) if len(xs_w) >= 3 else wall
-        side_scores.append(float(np.mean(strengths)))
+        walls[name] = robust_polyfit(ys_w, xs_w, 1) if len(xs_w) >= 3 else wall
+        side_scores.append(_consistent_score(strengths, ys_w, xs_w, walls[name]))
     refined = _Outline(ant=walls["ant"], post=walls["post"], sup=plates["sup"], inf=plates["inf"])
     # A body is as trustworthy as its weakest side: one endplate lost in cement or edema
     # must not hide behind three good sides.
     return refined, min(side_scores)
+
+
+def _jumped_a_disc(
+    img: NDArray[np.float64],
+    plane: ImageGeometry,
+    frame: _Frame,
+    x: float,
+    y: float,
+    snapped_mm: tuple[float, float, float],
+    tangent: NDArray[np.float64],
+) -> bool:
+    """MR: between the body's inside (the seed's height, at the sample's ``x``) and the
+    snapped point lie two dark lines, its own cortex and the neighbour's beyond a thin disc
+    (the marrow region may have leaked into the disc up to ``y``): not this body's endplate."""
+    del y  # the region's edge may already lie beyond the body's own cortex
+    return dark_lines_crossed(img, plane, frame.lps(x, 0.0), snapped_mm, tangent) > 1
+
+
+def _consistent_score(
+    strengths: list[float], u: list[float], v: list[float], coef: NDArray[np.float64], tol_mm: float = 1.0
+) -> float:
+    """A side's score: the mean snap strength over its samples, a sample counting 0 when it
+    was not snapped or lies more than ``tol_mm`` off the refitted curve (a dropped outlier:
+    an endplate whose samples scatter is not trusted however strong each edge is)."""
+    snapped = [st for st in strengths if st > 0.0]
+    off = np.abs(np.asarray(v, dtype=float) - np.polyval(coef, np.asarray(u, dtype=float))) > tol_mm
+    dropped = sum(st for st, o in zip(snapped, off, strict=False) if o)
+    return float((sum(strengths) - dropped) / max(1, len(strengths)))
+
+
+def robust_polyfit(
+    x: list[float], y: list[float], degree: int, max_residual_mm: float = 1.0
+) -> NDArray[np.float64]:
+    """A polynomial through snapped samples, refitted without those more than
+    ``max_residual_mm`` off the fit of the others (leave-one-out, so that an end sample's
+    leverage cannot hide it; at most a third dropped): one sample snapped onto cement, edema
+    or a fracture line inside the body must not tilt a whole endplate or wall."""
+    xa, ya = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    min_kept = max(degree + 2, int(np.ceil(2 * len(xa) / 3)))
+    while len(xa) > min_kept:
+        loo = np.empty(len(xa))
+        for k in range(len(xa)):
+            others = np.arange(len(xa)) != k
+            loo[k] = abs(ya[k] - np.polyval(np.polyfit(xa[others], ya[others], degree), xa[k]))
+        worst = int(np.argmax(loo))
+        if loo[worst] <= max_residual_mm:
+            break
+        keep = np.arange(len(xa)) != worst
+        xa, ya = xa[keep], ya[keep]
+    return np.asarray(np.polyfit(xa, ya, degree), dtype=float)
 
 
 def _disk(radius_mm: float) -> NDArray[np.bool_]:
