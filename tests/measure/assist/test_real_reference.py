@@ -129,7 +129,9 @@ def _describe(image_set: str) -> str:
 
 
 def _known(image_set: str, what: str) -> pytest.MarkDecorator:
-    return pytest.mark.xfail(strict=True, reason=f"{image_set}: {what} not met yet (docs/assisted-landmarks.md)")
+    return pytest.mark.xfail(
+        strict=True, reason=f"{image_set}: {what} not met yet (docs/assisted-landmarks.md)"
+    )
 
 
 #: What the proposals do not reach yet on each image set (strict: a fix turns these into
@@ -163,7 +165,9 @@ def test_worst_point_error_is_within_the_limit(realdata_dir: object, image_set: 
 
 
 @pytest.mark.parametrize("image_set", [_param(s, "stability") for s in ("ct", "mr")])
-def test_a_seed_moved_within_the_body_moves_no_point_more_than_1_mm(realdata_dir: object, image_set: str) -> None:
+def test_a_seed_moved_within_the_body_moves_no_point_more_than_1_mm(
+    realdata_dir: object, image_set: str
+) -> None:
     s = summary(image_set)
     assert s["stable_bodies"] >= 1.0, _describe(image_set)
     assert s["worst_seed_move_mm"] <= STABILITY_LIMIT_MM, _describe(image_set)
@@ -182,7 +186,11 @@ def table() -> str:
             ok = sum(es is not None for es in r.errors_mm)
             lines.append(
                 f"| {image_set.upper()} | {r.level} | {ok}/{len(r.errors_mm)} | "
-                + (f"{np.median(errs):.1f} | {np.max(errs):.1f} | {np.max(vk):.1f} | " if errs else "- | - | - | ")
+                + (
+                    f"{np.median(errs):.1f} | {np.max(errs):.1f} | {np.max(vk):.1f} | "
+                    if errs
+                    else "- | - | - | "
+                )
                 + (f"{r.max_seed_move_mm:.1f} |" if r.max_seed_move_mm is not None else "- |")
             )
         s = summary(image_set)
