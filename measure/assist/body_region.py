@@ -9,16 +9,22 @@ body, the first cortex met is the body's own boundary.
 In the working frame (x anterior, y superior, mm, from the seed; the image resampled on a
 0.5 mm grid and lightly smoothed):
 
-1. the marrow level is the median of a 3 mm disk around the current centre;
-2. vertical profiles over the middle of the body's depth find each endplate, horizontal
-   profiles over the middle of its height find each wall: the first place where the profile
-   leaves the marrow into the cortex (CT: brighter than the marrow by a margin; MR: darker),
-   then the cortex's outer edge (half way from the cortex extreme to the tissue beyond it:
-   disc, ligament, soft tissue), the body's outline;
-3. each side is a robust line fit (outliers beyond 1.5 mm from the median fit dropped: a
-   vein, an osteophyte, a notch);
-4. the centre moves to the middle of the four sides and steps 2-3 repeat, so the result
-   depends on the body, not on where inside it the reader clicked.
+1. the marrow level is the median of a 5 mm disk around the current centre;
+2. profiles through the middle 70 % of the body's depth (up, down) and 60 % of its height
+   (anterior, posterior) each stop at the first cortex met: CT, the first bright peak
+   >= 60 HU above the marrow with tissue >= 50 HU darker than the marrow within 3 mm beyond
+   it (a trabecula has marrow around it), at its outer half-maximum edge; MR (T1-like
+   only), the centre of the first dark line >= 25 % below the marrow;
+3. each side is the line through the most profile ends within 1 mm (every pair tried; a
+   vein, an osteophyte or a notch is outvoted); an endplate may be a parabola when that
+   explains clearly more of it;
+4. the corners: the walls' position at the endplate level from profiles parallel to the
+   endplate 1.5-3 mm inside it (walls are concave), on CT their height from profiles
+   along the wall 2.5 mm inside it; the middle point's height measured half way;
+5. the frame moves to the body's centre and turns with its endplates, and 2-4 repeat, so
+   the result depends on the body, not on where inside it the reader clicked;
+6. a body whose inside is not marrow (CT > 1000 HU, MR signal void: cement, an implant)
+   over more than 5 % is left to the reader.
 
 The caller turns the four sides into the six landmarks and judges the confidence
 (:mod:`measure.assist.propose`).
