@@ -21,7 +21,7 @@ def _profile(*pieces: tuple[float, float]) -> np.ndarray:
     v = np.empty_like(T_MM)
     start = 0.0
     for value, until in pieces:
-        v[(T_MM >= start) & (T_MM < until)] = value
+        v[(start <= T_MM) & (until > T_MM)] = value
         start = until
     return v
 
