@@ -148,35 +148,36 @@ def _robust_fit(
     n = u.size
     if n < degree + 3:
         return None, 0
-    best: tuple[int, float] | None = None
-    inliers = np.zeros(n, dtype=bool)
     span = float(np.ptp(u)) or 1.0
-    combos = list(itertools.combinations(range(n), degree + 1))
+    combos = np.asarray(list(itertools.combinations(range(n), degree + 1)))
     if len(combos) > _MAX_TRIALS:  # a fixed, spread subset: the same proposal every time
         combos = combos[:: len(combos) // _MAX_TRIALS + 1]
-    for idx in combos:
-        sel = np.asarray(idx)
-        if float(np.min(np.diff(np.sort(u[sel])))) < 1.0:
-            continue
-        c = np.polyfit(u[sel], w[sel], degree)
-        if not _plausible_side(c, span):
-            continue
-        res = np.abs(np.polyval(c, u) - w)
-        ok = res <= _INLIER_MM
-        score = (int(ok.sum()), -float(res[ok].sum()))
-        if best is None or score > best:
-            best, inliers = score, ok
-    if best is None or best[0] < degree + 3:
+    us = u[combos]
+    combos = combos[np.min(np.diff(np.sort(us, axis=1), axis=1), axis=1) >= 1.0]
+    if combos.size == 0:
         return None, 0
+    powers = np.arange(degree, -1, -1)  # numpy polynomial order: highest power first
+    coeffs = np.linalg.solve(u[combos][..., None] ** powers, w[combos][..., None])[..., 0]
+    coeffs = coeffs[_plausible_sides(coeffs, span)]
+    if coeffs.size == 0:
+        return None, 0
+    res = np.abs(coeffs @ (u[:, None] ** powers).T - w)  # (trials, points)
+    ok = res <= _INLIER_MM
+    count = ok.sum(axis=1)
+    # most points within 1 mm, then the smallest summed residual (the first on a tie)
+    best = int(np.argmax(count * 1e6 - np.where(ok, res, 0.0).sum(axis=1)))
+    if count[best] < degree + 3:
+        return None, 0
+    inliers = ok[best]
     fit = np.asarray(np.polyfit(u[inliers], w[inliers], degree), dtype=float)
-    return fit, best[0]
+    return fit, int(count[best])
 
 
-def _plausible_side(c: NDArray[np.float64], span_mm: float) -> bool:
-    if c.size == 2:
-        return abs(float(c[0])) <= _MAX_SLOPE
-    slope_ok = abs(float(c[1])) <= _MAX_SLOPE
-    return slope_ok and abs(float(c[0])) * (span_mm / 2) ** 2 <= 4.0
+def _plausible_sides(c: NDArray[np.float64], span_mm: float) -> NDArray[np.bool_]:
+    """Per trial (rows of polynomial coefficients): a plausible side (see _robust_fit)."""
+    if c.shape[1] == 2:
+        return np.asarray(np.abs(c[:, 0]) <= _MAX_SLOPE)
+    return np.asarray((np.abs(c[:, 1]) <= _MAX_SLOPE) & (np.abs(c[:, 0]) * (span_mm / 2) ** 2 <= 4.0))
 
 
 Line = NDArray[np.float64]
