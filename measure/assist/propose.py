@@ -29,6 +29,7 @@ from numpy.typing import ArrayLike, NDArray
 from scipy import ndimage
 
 from dicomio.geometry import ImageGeometry
+from measure.assist.body_region import find_outline
 from measure.assist.dark_wall import dark_lines_crossed, dark_wall_edge
 from measure.assist.propose_shell import shell_interiors
 from measure.assist.snap import (
@@ -111,6 +112,18 @@ def propose_body(
     sc, sr, _ = plane.lps_to_pixel(seed)
     if not (-0.5 <= sc <= img.shape[1] - 0.5 and -0.5 <= sr <= img.shape[0] - 0.5):
         return _failed("the seed is outside the image")
+    region = _propose_by_region(img, plane, seed, contrast, cfg)
+    return reconcile(region, propose_by_profiles(img, plane, seed, contrast, cfg), cfg)
+
+
+def _propose_by_region(
+    img: NDArray[np.float64],
+    plane: ImageGeometry,
+    seed: NDArray[np.float64],
+    contrast: CortexContrast,
+    cfg: ProposalSettings,
+) -> BodyProposal:
+    """Region growing from the click, then from points around it (see module)."""
     a, s = _frame(plane)
     best: BodyProposal | None = None
     first_reason = ""
@@ -165,6 +178,87 @@ def _propose_in_shell(
         if best.confidence >= cfg.min_confidence:
             break
     return best
+
+
+#: Two outlines of one body whose points differ by more than this (mm) disagree.
+AGREE_MM = 3.0
+
+
+def reconcile(region: BodyProposal, profiles: BodyProposal, cfg: ProposalSettings) -> BodyProposal:
+    """One proposal from the two independent outlines.  The region's when it is confident
+    and the profiles' agree with it or found nothing (on clean bodies both agree; the
+    region's snapped outline is the finer); the profiles' when only they are confident, or
+    when the two disagree and the profiles are confident (a region leaks through a thin
+    disc or into the posterior elements, profiles do not).  Disagreeing and neither sure:
+    the region's points, but "place by hand"."""
+    if not region.usable(cfg):
+        return profiles if profiles.usable(cfg) else region
+    if not profiles.landmarks:
+        return region
+    worst = max(
+        float(np.linalg.norm(np.subtract(region.landmarks[k], profiles.landmarks[k]))) for k in LANDMARK_KEYS
+    )
+    if worst <= AGREE_MM:
+        return region
+    if profiles.usable(cfg):
+        return profiles
+    return replace(
+        region,
+        confidence=min(region.confidence, profiles.confidence),
+        reason=f"two outlines of the body disagree by {worst:.0f} mm: place the points by hand",
+    )
+
+
+def propose_by_profiles(
+    img: NDArray[np.float64],
+    plane: ImageGeometry,
+    seed: NDArray[np.float64],
+    contrast: CortexContrast,
+    cfg: ProposalSettings,
+) -> BodyProposal:
+    """The body from intensity profiles cast from its centre (:mod:`measure.assist.body_region`:
+    no region to leak through a thin disc).  Confidence: the lower of the share of profiles
+    that agree on the weakest side and that side's snap strength (as for the region's)."""
+    a, s = _frame(plane)
+    half = cfg.half_extent_mm
+    coords = np.arange(-half, half + _GRID_MM / 2, _GRID_MM)
+    gy, gx = np.meshgrid(coords, coords, indexing="ij")
+    pts = seed + gx[..., None] * a + gy[..., None] * s
+    col, row, _ = plane.lps_to_pixel(pts.reshape(-1, 3))
+    grid = ndimage.map_coordinates(img, [row, col], order=1, mode="nearest").reshape(gx.shape)
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        outline = find_outline(ndimage.gaussian_filter(grid, 0.5 / _GRID_MM), coords, contrast)
+    if outline is None or not _inside(outline.points, half):
+        return _failed("no body outline found along the profiles from the click")
+    frame = _Frame(seed, a, s)
+    landmarks = {k: frame.lps(x, y) for k, (x, y) in outline.points.items()}
+    scaffold = _scaffold(outline.points)
+    with np.errstate(over="ignore", invalid="ignore"):
+        _, snap_score = _refine_outline(img, plane, contrast, cfg.snap, scaffold, frame)
+    confidence = min(min(outline.support), snap_score)
+    p = BodyProposal(
+        landmarks,
+        confidence,
+        "" if confidence >= cfg.min_confidence else "weak or missing edges: place the points by hand",
+    )
+    if not (_plausible(p, cfg) and _encloses(p, seed, a, s)):
+        return _failed("the outline found is not a vertebral body around the click")
+    return p
+
+
+def _scaffold(xy: dict[str, tuple[float, float]]) -> _Outline:
+    """Walls through the corners, endplates through their three points: what the snap
+    check of :func:`_refine_outline` needs."""
+
+    def plate(end: str) -> NDArray[np.float64]:
+        ps = [xy[f"{end}_{w}"] for w in ("post", "mid", "ant")]
+        return np.polyfit([p[0] for p in ps], [p[1] for p in ps], 2)
+
+    def wall(side: str) -> NDArray[np.float64]:
+        lo, hi = xy[f"inf_{side}"], xy[f"sup_{side}"]
+        return np.polyfit([lo[1], hi[1]], [lo[0], hi[0]], 1)
+
+    return _Outline(ant=wall("ant"), post=wall("post"), sup=plate("sup"), inf=plate("inf"))
 
 
 def _encloses(
