@@ -143,7 +143,6 @@ KNOWN_MISSES: dict[tuple[str, str], pytest.MarkDecorator] = {
         ("ct", "worst"),
         ("ct", "stability"),
         ("mr", "proposed"),
-        ("mr", "median"),
         ("mr", "worst"),
         ("mr", "stability"),
     )
