@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6 import QtCore, QtGui, QtWidgets
 
@@ -23,15 +23,12 @@ from app import commands, placement, recovery, workers
 from app.browser import SeriesBrowser, SkippedFilesPanel
 from app.case_actions import CaseActions, CloseDecision
 from app.compare import CompareView
-from app.export_dialog import ExportDialog
 from app.measure_panel import MeasurementPanel
 from app.overlay_state import overlay_state_for
 from app.overlays import OverlayLayer
-from app.pacs_dialog import PacsDialog
 from app.placement_controller import PlacementController
 from app.proposal_controller import ProposalController
 from app.reader_entry import ReaderEntryDialog, ReaderEntryPanel
-from app.regional_dialog import RegionalDialog
 from app.series_controller import SeriesController
 from app.stir_controller import StirController
 from app.tasks import TaskRunner
@@ -43,6 +40,11 @@ from measure.case_values import DisplayWindow
 from session.identity import describe as describe_patient
 from session.identity import is_blank
 from session.model import Session, SessionEvent
+
+if TYPE_CHECKING:  # dialogs not shown at start are imported when first opened (start-up time)
+    from app.export_dialog import ExportDialog
+    from app.pacs_dialog import PacsDialog
+    from app.regional_dialog import RegionalDialog
 
 log = logging.getLogger("endplate.app")
 
@@ -529,6 +531,8 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def open_pacs_dialog(self, cache_root: Path | None = None) -> PacsDialog:
         """The (non-modal) Open from PACS dialog; retrieved series open in this window."""
+        from app.pacs_dialog import PacsDialog
+
         existing = self.findChild(PacsDialog, "PacsDialog")
         if existing is not None and cache_root is None:
             existing.show()

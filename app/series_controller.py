@@ -244,10 +244,14 @@ class SeriesController(QtCore.QObject):
         display = library.display(uid)
 
         views = self._spine_views  # not the next case's, if this one is closed meanwhile
+        # The spine's midline is only needed to open a series without landmarks (and costs
+        # the import of scipy.ndimage, 0.2-0.5 s): found here, off the GUI thread, only then.
+        find_spine = not self._has_landmarks(uid)
 
         def job(progress: workers.ProgressFn, cancel: workers.CancelFn) -> DisplayStack:
             volume = display.volume(progress=progress, cancel=cancel)
-            views[uid] = _spine_view(display, volume)
+            if find_spine:
+                views[uid] = _spine_view(display, volume)
             return display
 
         self._loading.add(uid)
@@ -272,6 +276,15 @@ class SeriesController(QtCore.QObject):
             display = self.session.library.display(uid)
             view = self._spine_views[uid] = _spine_view(display, display.volume())
         return view
+
+    def _has_landmarks(self, uid: str) -> bool:
+        """Whether the case has landmarks on series ``uid`` at its timepoint (as
+        :meth:`_show_display` asks: without any, the series opens on the spine's midline)."""
+        case = self.session.case
+        ref = case.series_ref(uid)
+        if ref is None or ref.timepoint is None:
+            return False
+        return any(v.landmarks_on(uid) for v in case.vertebrae(ref.timepoint))
 
     def _show_display(self, uid: str) -> None:
         display = self.session.library.display(uid)

@@ -26,7 +26,6 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
-from scipy import ndimage
 
 from dicomio.geometry import ImageGeometry
 from measure.assist.snap import (
@@ -163,6 +162,8 @@ def _propose_from(
     cfg: ProposalSettings,
 ) -> BodyProposal:
     """One attempt: grow from ``seed``, read the outline, snap it."""
+    from scipy import ndimage  # 0.2-0.5 s to import: only when assisting (start-up time)
+
     a, s = _frame(plane)
     half = cfg.half_extent_mm
     coords = np.arange(-half, half + _GRID_MM / 2, _GRID_MM)
