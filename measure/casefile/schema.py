@@ -44,12 +44,9 @@ def _fast_check() -> Callable[[Any], Any]:
     the check of every valid file.  Only a file it refuses goes through jsonschema, whose
     errors make the sentences.  The schema uses only keywords whose meaning is the same in
     draft 7 (what fastjsonschema implements) and 2020-12 (tested against jsonschema)."""
-    import fastjsonschema
+    from measure.casefile.fast_check import load_check  # generated once, not at every start
 
-    schema = dict(case_schema())
-    schema["$schema"] = "http://json-schema.org/draft-07/schema#"
-    check: Callable[[Any], Any] = fastjsonschema.compile(schema)
-    return check
+    return load_check()
 
 
 def is_valid_case_dict(data: Any) -> bool:
