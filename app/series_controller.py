@@ -89,6 +89,8 @@ class SeriesController(QtCore.QObject):
         self._loading: set[str] = set()
         #: Where each loaded display shows the spine (found in the loading worker).
         self._spine_views: dict[str, SpineView] = {}
+        #: Window presets of each loaded display (their auto window found in the loading worker).
+        self._presets: dict[str, tuple[list[WindowPreset], int]] = {}
         self.series_title = ""
         #: Called with (series UID, preset) when the reader picks or drags a window (the window
         #: sets it to an undoable command that keeps it in the case).
@@ -152,6 +154,7 @@ class SeriesController(QtCore.QObject):
         self.runner.forget_all()
         self._loading = set()
         self._spine_views = {}
+        self._presets = {}
         self._pending_show = None
         self.session.forget_series()
         self.browser.set_stacks([], {})
@@ -244,6 +247,7 @@ class SeriesController(QtCore.QObject):
         display = library.display(uid)
 
         views = self._spine_views  # not the next case's, if this one is closed meanwhile
+        presets, source = self._presets, stack
         # The spine's midline is only needed to open a series without landmarks (and costs
         # the import of scipy.ndimage, 0.2-0.5 s): found here, off the GUI thread, only then.
         find_spine = not self._has_landmarks(uid)
@@ -252,6 +256,7 @@ class SeriesController(QtCore.QObject):
             volume = display.volume(progress=progress, cancel=cancel)
             if find_spine:
                 views[uid] = _spine_view(display, volume)
+            presets[uid] = display_presets(source, volume)  # percentiles: not on the GUI thread
             return display
 
         self._loading.add(uid)
@@ -332,7 +337,10 @@ class SeriesController(QtCore.QObject):
         display = self.session.library.display(uid)
         if stack is None:
             raise ValueError(f"series {uid} is not among the scanned series")
-        return display_presets(stack, display.volume())
+        found = self._presets.get(uid)
+        if found is None:
+            found = self._presets[uid] = display_presets(stack, display.volume())
+        return list(found[0]), found[1]
 
     def window_for(self, uid: str, presets: tuple[list[WindowPreset], int] | None = None) -> WindowPreset:
         """The window a series is shown with: the reader's, kept in the case, else its default
