@@ -12,21 +12,24 @@ import logging
 import weakref
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from PySide6 import QtGui, QtWidgets
 
 from app import commands, recovery
-from app.clinical_form import ClinicalDialog
-from app.cohort_dialog import CohortDialog
-from app.export_dialog import CurrentCase, ExportDialog
-from app.pacs_dialog import PacsDialog
 from app.reader_entry import ReaderEntryDialog, default_scope
-from app.regional_dialog import RegionalDialog
 from app.series_controller import SeriesController
 from measure.casefile import CaseConflictError, CaseFileError, save_case
 from session.case_location import DEFAULT_FOLDER_NAME, suggested_case_path
-from session.export_run import ExportSummary
 from session.model import Session
+
+if TYPE_CHECKING:  # the dialogs are imported when first opened (start-up time, issue 15)
+    from app.clinical_form import ClinicalDialog
+    from app.cohort_dialog import CohortDialog
+    from app.export_dialog import ExportDialog
+    from app.pacs_dialog import PacsDialog
+    from app.regional_dialog import RegionalDialog
+    from session.export_run import ExportSummary
 
 log = logging.getLogger("endplate.app")
 
@@ -132,6 +135,8 @@ class CaseActions:
     # -- registry export, procedure and regional angle dialogs -------------------------------------
     def open_export_dialog(self, ask_save: Callable[[str], bool] | None = None) -> ExportDialog:
         """File > Export…: a modeless dialog; the export runs in a worker thread."""
+        from app.export_dialog import CurrentCase, ExportDialog
+
         previous = self.export_dialog
         if previous is not None and previous.is_running():
             previous.raise_()
@@ -192,6 +197,8 @@ class CaseActions:
         if tp_id is None or tp_id not in {tp.id for tp in case.timepoints}:
             self._status("Assign a series to a timepoint first: outcomes are recorded per timepoint.", 8000)
             return None
+        from app.clinical_form import ClinicalDialog
+
         dialog = ClinicalDialog(case, tp_id, self.window)
         self._replace_dialog(self.clinical_dialog)
         self.clinical_dialog = dialog
@@ -211,6 +218,8 @@ class CaseActions:
 
     def open_cohort_dialog(self) -> CohortDialog:
         """The cohort report of a folder of case files (runs in the background)."""
+        from app.cohort_dialog import CohortDialog
+
         dialog = CohortDialog(self.window)
         self._replace_dialog(self.cohort_dialog)
         self.cohort_dialog = dialog
@@ -219,6 +228,8 @@ class CaseActions:
 
     def edit_regional_angles(self) -> RegionalDialog:
         """Open the regional angle dialog; on OK, a changed list becomes one undoable command."""
+        from app.regional_dialog import RegionalDialog
+
         dialog = RegionalDialog(self.session.case, self.session.current_level, self.window)
         self._replace_dialog(self.regional_dialog)
         self.regional_dialog = dialog
@@ -309,6 +320,8 @@ class CaseActions:
 
     def open_pacs_dialog(self, cache_root: Path | None = None) -> PacsDialog:
         """The (non-modal) Open from PACS dialog; retrieved series open in this window."""
+        from app.pacs_dialog import PacsDialog
+
         existing = self.window.findChild(PacsDialog, "PacsDialog")
         if existing is not None and cache_root is None:
             existing.show()

@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6 import QtCore, QtGui, QtWidgets
 
@@ -25,18 +25,15 @@ from app.browser import SeriesBrowser, SkippedFilesPanel
 from app.carry_controller import CarryController
 from app.case_actions import CaseActions, CloseDecision
 from app.compare import CompareView
-from app.export_dialog import ExportDialog
 from app.measure_panel import MeasurementPanel
 from app.overlay_state import overlay_state_for
 from app.overlays import OverlayLayer
-from app.pacs_dialog import PacsDialog
 from app.placement_controller import PlacementController
 from app.proposal_controller import ProposalController
 from app.reader_entry import ReaderEntryDialog, ReaderEntryPanel
-from app.regional_dialog import RegionalDialog
 from app.series_controller import SeriesController
-from app.status_widgets import StatusWidgets
 from app.snap_menu import SnapMenu
+from app.status_widgets import StatusWidgets
 from app.stir_controller import StirController
 from app.tasks import TaskRunner
 from app.viewer import SliceViewer
@@ -46,6 +43,11 @@ from measure.case_values import DisplayWindow
 from session.identity import describe as describe_patient
 from session.identity import is_blank
 from session.model import Session, SessionEvent
+
+if TYPE_CHECKING:  # dialogs not shown at start are imported when first opened (start-up time)
+    from app.export_dialog import ExportDialog
+    from app.pacs_dialog import PacsDialog
+    from app.regional_dialog import RegionalDialog
 
 log = logging.getLogger("endplate.app")
 

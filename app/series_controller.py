@@ -89,6 +89,8 @@ class SeriesController(QtCore.QObject):
         self._loading: set[str] = set()
         #: Where each loaded display shows the spine (found in the loading worker).
         self._spine_views: dict[str, SpineView] = {}
+        #: Window presets of each loaded display (their auto window found in the loading worker).
+        self._presets: dict[str, tuple[list[WindowPreset], int]] = {}
         self.series_title = ""
         #: Called with (series UID, preset) when the reader picks or drags a window (the window
         #: sets it to an undoable command that keeps it in the case).
@@ -152,6 +154,7 @@ class SeriesController(QtCore.QObject):
         self.runner.forget_all()
         self._loading = set()
         self._spine_views = {}
+        self._presets = {}
         self._pending_show = None
         self.session.forget_series()
         self.browser.set_stacks([], {})
@@ -259,10 +262,17 @@ class SeriesController(QtCore.QObject):
         display = library.display(uid)
 
         views = self._spine_views  # not the next case's, if this one is closed meanwhile
+        presets, source = self._presets, stack
+        # The spine's midline is only needed to open a series without landmarks (and costs
+        # the import of scipy.ndimage, 0.2-0.5 s): found here, off the GUI thread, only then
+        # (spine_view finds it on demand if the landmarks are removed before it is shown).
+        find_spine = not self._has_landmarks(uid)
 
         def job(progress: workers.ProgressFn, cancel: workers.CancelFn) -> DisplayStack:
             volume = display.volume(progress=progress, cancel=cancel)
-            views[uid] = _spine_view(display, volume)
+            if find_spine:
+                views[uid] = _spine_view(display, volume)
+            presets[uid] = display_presets(source, volume)  # percentiles: not on the GUI thread
             return display
 
         self._loading.add(uid)
@@ -287,6 +297,15 @@ class SeriesController(QtCore.QObject):
             display = self.session.library.display(uid)
             view = self._spine_views[uid] = _spine_view(display, display.volume())
         return view
+
+    def _has_landmarks(self, uid: str) -> bool:
+        """Whether the case has landmarks on series ``uid`` at its timepoint (as
+        :meth:`_show_display` asks: without any, the series opens on the spine's midline)."""
+        case = self.session.case
+        ref = case.series_ref(uid)
+        if ref is None or ref.timepoint is None:
+            return False
+        return any(v.landmarks_on(uid) for v in case.vertebrae(ref.timepoint))
 
     def _show_display(self, uid: str) -> None:
         display = self.session.library.display(uid)
@@ -334,7 +353,10 @@ class SeriesController(QtCore.QObject):
         display = self.session.library.display(uid)
         if stack is None:
             raise ValueError(f"series {uid} is not among the scanned series")
-        return display_presets(stack, display.volume())
+        found = self._presets.get(uid)
+        if found is None:
+            found = self._presets[uid] = display_presets(stack, display.volume())
+        return list(found[0]), found[1]
 
     def window_for(self, uid: str, presets: tuple[list[WindowPreset], int] | None = None) -> WindowPreset:
         """The window a series is shown with: the reader's, kept in the case, else its default

@@ -41,6 +41,8 @@ _ENDPLATE_KEYS: dict[str, tuple[str, str]] = {
     "superior": ("sup_ant", "sup_post"),
     "inferior": ("inf_ant", "inf_post"),
 }
+#: Position of each landmark key in ``LANDMARK_KEYS`` order.
+_KEY_INDEX: dict[str, int] = {k: n for n, k in enumerate(LANDMARK_KEYS)}
 #: Statuses for which a default regional angle is proposed.
 REGIONAL_DEFAULT_STATUSES: tuple[str, ...] = ("fractured", "treated")
 
@@ -51,10 +53,10 @@ def endplate_line_angle_deg(anterior_2d: NDArray[np.float64], posterior_2d: NDAr
     The direction is flipped to point posteriorly, so swapping the two points changes
     nothing.
     """
-    d = np.asarray(posterior_2d, dtype=float) - np.asarray(anterior_2d, dtype=float)
-    if d[0] < 0:
-        d = -d
-    return math.degrees(math.atan2(float(d[1]), float(d[0])))
+    dx, dy = (np.asarray(posterior_2d, dtype=float) - np.asarray(anterior_2d, dtype=float)).tolist()
+    if dx < 0:
+        dx, dy = -dx, -dy
+    return math.degrees(math.atan2(dy, dx))
 
 
 def kyphotic_angle_deg(
@@ -76,7 +78,7 @@ def kyphotic_angle_deg(
 def vertebral_kyphotic_angle_deg(points_2d: NDArray[np.float64]) -> float:
     """VKA from in-plane points in ``LANDMARK_KEYS`` order (see the module docstring)."""
     p = np.asarray(points_2d, dtype=float)
-    i = {k: n for n, k in enumerate(LANDMARK_KEYS)}
+    i = _KEY_INDEX
     return kyphotic_angle_deg(p[i["sup_ant"]], p[i["sup_post"]], p[i["inf_ant"]], p[i["inf_post"]])
 
 

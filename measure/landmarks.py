@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from functools import cached_property
 from typing import Literal
 
 import numpy as np
@@ -67,10 +68,14 @@ class ImagePlane:
     col_cosine: tuple[float, float, float]
     pixel_spacing_mm: tuple[float, float]
 
-    @property
+    @cached_property
     def normal(self) -> NDArray[np.float64]:
+        """The unit normal ``row x col``, computed once (the engine asks for it thousands of
+        times a case: uncertainties, plane checks); read-only, as the plane is frozen."""
         n = np.cross(np.asarray(self.row_cosine), np.asarray(self.col_cosine))
-        return n / np.linalg.norm(n)
+        unit = n / np.linalg.norm(n)
+        unit.setflags(write=False)
+        return unit
 
     @classmethod
     def from_orientation(cls, orientation: Sequence[float], pixel_spacing_mm: Sequence[float]) -> ImagePlane:

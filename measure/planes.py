@@ -114,7 +114,10 @@ class MeasurementPlane:
     def to_2d(self, points_mm: ArrayLike) -> NDArray[np.float64]:
         """(posterior, superior) mm of the orthogonal projections of ``points_mm``."""
         d = np.asarray(points_mm, dtype=float) - self.origin_mm
-        return np.stack([d @ self.posterior_axis, d @ self.superior_axis], axis=-1)
+        out = np.empty((*d.shape[:-1], 2))  # what np.stack([...], axis=-1) gives, without its overhead
+        out[..., 0] = d @ self.posterior_axis
+        out[..., 1] = d @ self.superior_axis
+        return out
 
     def distance_mm(self, points_mm: ArrayLike) -> NDArray[np.float64]:
         """Signed distance of each point from the plane along ``normal``."""
@@ -180,6 +183,8 @@ def resolve_plane(
         first_key, first_plane = known[0]
         reference = first_plane.normal
         for key, image in known[1:]:
+            if image == first_plane:
+                continue  # the same image plane: 0 deg exactly (u x u = 0), nothing to compute
             angle = angle_between_normals_deg(reference, image.normal)
             if angle > MAX_PLANE_ANGLE_DEG:
                 same = [

@@ -31,7 +31,6 @@ from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy import ndimage
 
 from dicomio.geometry import ANTERIOR_LPS, SUPERIOR_LPS, StackGeometry
 
@@ -121,6 +120,8 @@ def _find(
     work: NDArray[np.float32], si_mm: float, ap_mm: float, anterior_sign: int
 ) -> tuple[tuple[float, float], tuple[float, float], str] | str:
     """(SI index range, AP index range, reason) of the bodies and canal, or why not."""
+    from scipy import ndimage  # imported when used (start-up time)
+
     lo, hi = np.percentile(work, [2.0, 98.0])
     if not hi > lo:
         return "the slice is flat"
@@ -247,6 +248,8 @@ def _prefer_anterior(
 def _periodicity(profile: NDArray, si_mm: float) -> tuple[float, float]:
     """Best autocorrelation of ``profile`` (detrended) at a lag in :data:`PERIOD_RANGE_MM`,
     and that lag (mm)."""
+    from scipy import ndimage  # imported when used (start-up time)
+
     p = np.asarray(profile, dtype=np.float64)
     trend = ndimage.uniform_filter1d(p, max(3, round(PERIOD_RANGE_MM[1] / si_mm)), mode="nearest")
     p = p - trend

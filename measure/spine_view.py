@@ -30,7 +30,6 @@ from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy import ndimage
 
 from dicomio.geometry import SUPERIOR_LPS, StackGeometry
 from measure.spine_rect import PixelRect, mr_spine_rect
@@ -116,6 +115,8 @@ def _nearest_slice(geometry: StackGeometry, offset_mm: float) -> int:
 
 # -- CT --------------------------------------------------------------------------------------
 def _locate_ct(vol: NDArray, geometry: StackGeometry) -> SpineView:
+    from scipy import ndimage  # 0.2-0.5 s to import: only when a spine is searched (start-up)
+
     si_axis = _superior_axis(geometry)
     ks, rs, cs = _steps(geometry, si_axis)
     work = vol[::ks, ::rs, ::cs]
@@ -254,6 +255,8 @@ def _ct_roi(
 
 # -- MR --------------------------------------------------------------------------------------
 def _locate_mr(vol: NDArray, geometry: StackGeometry) -> SpineView:
+    from scipy import ndimage  # see _locate_ct
+
     n = vol.shape[0]
     if n < 5:
         return _centre(geometry, f"{n} slices are too few to find the mirror plane (5 needed)")

@@ -14,7 +14,7 @@ import logging
 from collections import Counter
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -23,14 +23,16 @@ from dicomio.display_stack import DisplayStack
 from dicomio.headers import read_image_header
 from dicomio.model import ScanResult, SeriesStack, WindowPreset
 from dicomio.scan import scan_paths
-from dicomio.sr import SourceImage
 from dicomio.windowing import display_presets, window_to_uint8
 from measure.case import Case
 from measure.edema import case_stir_results
-from measure.export.key_images import KeyImage
 from measure.landmarks import Landmark
 from measure.results import StirResult
 from session.library import SeriesLibrary
+
+if TYPE_CHECKING:  # imported where used: the SR's evidence and the PDF's key images (start-up)
+    from dicomio.sr import SourceImage
+    from measure.export.key_images import KeyImage
 
 _log = logging.getLogger("endplate.session")
 
@@ -99,6 +101,8 @@ class CaseImages:
         frame = stack.frames[index]
         cached = self._headers.get(frame.sop_instance_uid)
         if cached is None:
+            from dicomio.sr import SourceImage
+
             cached = SourceImage(frame.path, read_image_header(stack, index))
             self._headers[frame.sop_instance_uid] = cached
         return cached
@@ -179,6 +183,8 @@ class CaseImages:
             parts.append("sagittal reformat")
         parts.append(f"{preset.name} window")
         caption = ", ".join(parts)
+        from measure.export.key_images import KeyImage
+
         return KeyImage(window_to_uint8(volume[k], preset), geometry.slices[k], caption, on_slice)
 
     @staticmethod

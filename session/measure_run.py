@@ -17,7 +17,6 @@ from measure.edema import stir_text
 from measure.plausibility import DEFAULT_PLAUSIBILITY, Plausibility
 from measure.report import format_text
 from measure.results import ChangeThresholds
-from measure.results_json import case_results_json
 from session.case_images import CaseImages
 
 
@@ -43,6 +42,8 @@ def run_measure(
         print(f"endplate: error: cannot measure {case_path}: {exc}", file=sys.stderr)
         return 2
     if as_json:
+        from measure.results_json import case_results_json
+
         data = case_results_json(case, results, stir)
         sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False, allow_nan=False) + "\n")
     else:

@@ -37,7 +37,6 @@ from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy import ndimage
 
 from measure.assist.snap import CortexContrast
 
@@ -84,6 +83,8 @@ class Sampler:
         self.origin = float(coords_mm[0])
 
     def __call__(self, x: NDArray[np.float64], y: NDArray[np.float64]) -> NDArray[np.float64]:
+        from scipy import ndimage  # imported when used (start-up time)
+
         j = (np.asarray(x) - self.origin) / STEP_MM
         i = (np.asarray(y) - self.origin) / STEP_MM
         return np.asarray(ndimage.map_coordinates(self.grid, [i, j], order=1, mode="nearest"))

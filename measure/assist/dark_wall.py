@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import numpy as np
 from numpy.typing import ArrayLike
-from scipy import ndimage
 
 from dicomio.geometry import ImageGeometry
 from measure.assist.snap import SnapResult, noise_sd
@@ -44,6 +43,8 @@ def dark_wall_edge(
 ) -> SnapResult:
     """The wall's outer edge near ``start_mm`` along ``outward_mm`` (see the module
     docstring); ``snapped=False`` (the start returned) when no dark line is there."""
+    from scipy import ndimage  # imported when used (start-up time)
+
     img = np.asarray(image, dtype=float)
     start = np.asarray(start_mm, dtype=float).reshape(3)
     out = np.asarray(outward_mm, dtype=float).reshape(3)
@@ -91,6 +92,8 @@ def dark_lines_crossed(
     """How many dark lines (MR cortex) lie between ``from_mm`` (inside the body) and
     ``to_mm`` (an endplate point): 1 for the body's own cortex; 2 when a snap has jumped a
     thin disc onto the neighbour's cortex (its edge is a rise out of a dark line too)."""
+    from scipy import ndimage  # imported when used (start-up time)
+
     img = np.asarray(image, dtype=float)
     a = np.asarray(from_mm, dtype=float).reshape(3)
     b = np.asarray(to_mm, dtype=float).reshape(3)

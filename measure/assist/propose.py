@@ -26,7 +26,6 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
-from scipy import ndimage
 
 from dicomio.geometry import ImageGeometry
 from measure.assist.body_region import find_outline
@@ -219,6 +218,8 @@ def propose_by_profiles(
     """The body from intensity profiles cast from its centre (:mod:`measure.assist.body_region`:
     no region to leak through a thin disc).  Confidence: the lower of the share of profiles
     that agree on the weakest side and that side's snap strength (as for the region's)."""
+    from scipy import ndimage  # imported when assisting (start-up time)
+
     a, s = _frame(plane)
     half = cfg.half_extent_mm
     coords = np.arange(-half, half + _GRID_MM / 2, _GRID_MM)
@@ -294,6 +295,8 @@ def _propose_from(
     cfg: ProposalSettings,
 ) -> BodyProposal:
     """One attempt: grow from ``seed``, read the outline, snap it."""
+    from scipy import ndimage  # 0.2-0.5 s to import: only when assisting (start-up time)
+
     a, s = _frame(plane)
     half = cfg.half_extent_mm
     coords = np.arange(-half, half + _GRID_MM / 2, _GRID_MM)
@@ -335,6 +338,8 @@ def patch_around(
     """The square around the seed on the 0.5 mm working grid (row 0 most inferior, column 0
     most posterior), as sampled and smoothed 0.8 mm; which grid points lie on the image;
     the grid's mm."""
+    from scipy import ndimage  # imported when assisting (start-up time)
+
     a, s = _frame(plane)
     half = cfg.half_extent_mm
     coords = np.arange(-half, half + _GRID_MM / 2, _GRID_MM)
@@ -359,6 +364,8 @@ def proposal_from_mask(
 ) -> BodyProposal:
     """From a body mask on the working grid around ``seed`` (any method) to six snapped
     points and a confidence: walls and endplates fitted, snapped outwards, refitted."""
+    from scipy import ndimage  # imported when assisting (start-up time)
+
     a, s = _frame(plane)
     half = cfg.half_extent_mm
     if body[0, :].any() or body[-1, :].any() or body[:, 0].any() or body[:, -1].any():

@@ -29,7 +29,6 @@ from collections.abc import Iterator
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy import ndimage
 
 from measure.assist.snap import CortexContrast
 
@@ -52,6 +51,8 @@ _NEAR_SEED_MM = 8.0
 def _closing(mask: NDArray[np.bool_], radius_px: float) -> NDArray[np.bool_]:
     """Morphological closing with a disk of ``radius_px``, by two Euclidean distance
     transforms (a large disk as a structuring element costs far more)."""
+    from scipy import ndimage  # imported when used (start-up time)
+
     dilated = ndimage.distance_transform_edt(~mask) <= radius_px
     return np.asarray(ndimage.distance_transform_edt(dilated) > radius_px)
 
@@ -97,6 +98,8 @@ def _shells(
     noise_sd: float,
 ) -> Iterator[NDArray[np.bool_]]:
     """Candidate cortical shells, the thinnest first."""
+    from scipy import ndimage  # imported when used (start-up time)
+
     if contrast == "bright":
         for threshold in shell_thresholds(smooth, valid, coords):
             yield smooth >= threshold
@@ -124,6 +127,8 @@ def shell_interiors(
 ) -> Iterator[NDArray[np.bool_]]:
     """Body masks (on the working grid, seed at the centre) enclosed by the cortical shell,
     one per threshold that closes a ring of a vertebral body's size around the seed."""
+    from scipy import ndimage  # imported when used (start-up time)
+
     grid_mm = float(coords[1] - coords[0])
     c0 = len(coords) // 2
     gy, gx = np.meshgrid(coords, coords, indexing="ij")

@@ -24,7 +24,6 @@ from typing import Literal
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
-from scipy import ndimage
 
 from dicomio.geometry import ANTERIOR_LPS, SUPERIOR_LPS, ImageGeometry
 from measure.landmarks import Endplate
@@ -101,6 +100,8 @@ def local_tangent(
     edge direction over a Gaussian window of ``sigma_mm``.  Falls back to
     :func:`default_tangent` when that direction is more than ``max_tilt_deg`` away from it
     (a body's anterior or posterior wall, not an endplate) or the patch has no edge."""
+    from scipy import ndimage  # 0.2-0.5 s to import: only when assisting (start-up time)
+
     fallback = default_tangent(plane)
     dy, dx = plane.pixel_spacing_mm
     c0, r0, _ = plane.lps_to_pixel(np.asarray(point_mm, dtype=float).reshape(3))
@@ -201,6 +202,8 @@ def snap_to_endplate(
     ``outward_mm`` (optional) says which way is out of the body when that is not up
     (superior endplate) or down (inferior): a wall's boundary, for the proposals.
     """
+    from scipy import ndimage  # 0.2-0.5 s to import: only when assisting (start-up time)
+
     cfg = settings or SnapSettings()
     img = np.asarray(image, dtype=float)
     p0 = np.asarray(point_mm, dtype=float).reshape(3)

@@ -20,7 +20,26 @@ MAX_NESTING = 32
 def too_deep(data: Any, limit: int = MAX_NESTING) -> str | None:
     """The field path of the first value nested deeper than ``limit`` (None: none is).
 
-    Iterative, so it cannot overflow the stack it protects."""
+    Iterative, so it cannot overflow the stack it protects.  Every case file is checked, so
+    the walk counts the depth of the objects and lists only, level by level (a third of the
+    time of loading a case went into building the path of every value); the path is made
+    only for a file that is too deep."""
+    level = [data] if isinstance(data, dict | list) else []
+    depth = 0
+    while level:
+        if depth >= limit:
+            return _first_too_deep(data, limit)
+        below: list[Any] = []
+        for value in level:
+            children = value.values() if isinstance(value, dict) else value
+            below.extend(c for c in children if isinstance(c, dict | list))
+        level = below
+        depth += 1
+    return None
+
+
+def _first_too_deep(data: Any, limit: int) -> str | None:
+    """:func:`too_deep`'s answer, the path of the first value (depth first) too deep."""
     stack: list[tuple[Any, list[Any]]] = [(data, [])]
     while stack:
         value, path = stack.pop()

@@ -11,12 +11,13 @@ import json
 from collections.abc import Callable
 from functools import cache
 from importlib import resources
-from typing import Any
-
-import jsonschema
-from jsonschema.exceptions import ValidationError
+from typing import TYPE_CHECKING, Any
 
 from measure.casefile.errors import CaseFileError
+
+if TYPE_CHECKING:  # jsonschema (50 ms) is imported only when a file is refused (start-up)
+    import jsonschema
+    from jsonschema.exceptions import ValidationError
 
 #: Errors quoted in one message (the first ones, shallowest first).
 MAX_REPORTED_ERRORS = 3
@@ -32,6 +33,8 @@ def case_schema() -> dict[str, Any]:
 
 @cache
 def _validator() -> jsonschema.Draft202012Validator:
+    import jsonschema
+
     return jsonschema.Draft202012Validator(case_schema())
 
 
@@ -41,12 +44,9 @@ def _fast_check() -> Callable[[Any], Any]:
     the check of every valid file.  Only a file it refuses goes through jsonschema, whose
     errors make the sentences.  The schema uses only keywords whose meaning is the same in
     draft 7 (what fastjsonschema implements) and 2020-12 (tested against jsonschema)."""
-    import fastjsonschema
+    from measure.casefile.fast_check import load_check  # generated once, not at every start
 
-    schema = dict(case_schema())
-    schema["$schema"] = "http://json-schema.org/draft-07/schema#"
-    check: Callable[[Any], Any] = fastjsonschema.compile(schema)
-    return check
+    return load_check()
 
 
 def is_valid_case_dict(data: Any) -> bool:
@@ -158,6 +158,8 @@ def validate_case_dict(data: Any, source: str) -> None:
     """Raise :class:`CaseFileError` naming the first schema errors of ``data``."""
     if is_valid_case_dict(data):
         return
+    from jsonschema.exceptions import best_match
+
     errors = sorted(_validator().iter_errors(data), key=_error_key)
     if not errors:
         return
@@ -166,7 +168,7 @@ def validate_case_dict(data: Any, source: str) -> None:
     for error in errors[:MAX_REPORTED_ERRORS]:
         # anyOf/oneOf without a description of its own: the best sub-error says more.
         if error.context and not (isinstance(error.schema, dict) and error.schema.get("description")):
-            error = jsonschema.exceptions.best_match(error.context) or error
+            error = best_match(error.context) or error
         name, sentence = _sentence(error)
         first_field = first_field or name
         sentences.append(sentence)

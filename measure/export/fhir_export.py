@@ -326,6 +326,40 @@ def _shape(value: Any) -> Any:
     return type(value).__name__
 
 
+def _checked_shape(value: Any, key: str = "") -> Any:
+    """:func:`_shape` of ``value``, or None when one of its values fails :func:`_check_values`.
+
+    One walk for both (every entry of an export is checked: ~0.2 M values for 1,000 cases),
+    without building the path of each value; the path is made only for an entry that fails.
+    """
+    if isinstance(value, dict):
+        items = []
+        for k, v in value.items():
+            shape = _checked_shape(v, k)
+            if shape is None:
+                return None
+            items.append((k, shape))
+        return tuple(items)
+    if isinstance(value, list):
+        members = []
+        for v in value:
+            shape = _checked_shape(v, key)
+            if shape is None:
+                return None
+            members.append(shape)
+        return ("list", tuple(members))
+    if isinstance(value, str):
+        pattern = _FORMATS.get(key)
+        if not value or (pattern is not None and pattern.fullmatch(value) is None):
+            return None
+    elif isinstance(value, int) and not isinstance(value, bool):
+        if not -_INT32 <= value < _INT32:
+            return None
+    elif isinstance(value, float) and not math.isfinite(value):
+        return None
+    return type(value).__name__
+
+
 def _check_values(value: Any, where: str, key: str = "") -> None:
     """Every primitive value: non-empty strings in FHIR's formats, finite numbers, int32."""
     if isinstance(value, dict):
@@ -375,8 +409,10 @@ class EntryValidator:
 
     def check(self, entry: dict[str, Any], where: str = "entry") -> None:
         """Raise ValueError (one sentence) when ``entry`` is not a valid Bundle entry."""
-        _check_values(entry, where)
-        shape = _shape(entry)
+        shape = _checked_shape(entry)
+        if shape is None:
+            _check_values(entry, where)  # raises, naming the value
+            raise AssertionError(f"{where}: refused by the fast check only")  # pragma: no cover
         self.checked += 1
         if shape in self._seen:
             return

@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import copy
 import json
+from pathlib import Path
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -58,3 +60,43 @@ def test_mutated_documents_get_the_same_verdict(data: st.DataObject) -> None:
     else:
         parent[path[-1]] = data.draw(JSON_VALUES)
     _agree(doc)
+
+
+def test_generated_check_is_the_one_the_schema_gives_today() -> None:
+    """measure/casefile/case_check.py is fastjsonschema's code for today's schema (less the
+    quoted fragments): regenerate it (fast_check --write) when the schema changes."""
+    import ast
+
+    from measure.casefile import case_check, fast_check
+
+    assert fast_check.schema_sha256() == case_check.SCHEMA_SHA256
+    text = fast_check.GENERATED.read_text(encoding="utf-8")
+    body = ast.parse(text).body
+    assert isinstance(body[1], ast.Assign) and ast.unparse(body[1].targets[0]) == "SCHEMA_SHA256"
+    assert ast.dump(ast.Module(body=body[2:], type_ignores=[])) == ast.dump(fast_check.generated_body())
+    assert "definition=" not in text and "validate" in text
+    assert fast_check.load_check() is case_check.validate
+
+
+def test_a_stale_generated_check_is_not_used(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A schema edited without regenerating: the check is compiled at run time, same verdicts."""
+    import fastjsonschema
+
+    from measure.casefile import case_check, fast_check
+
+    monkeypatch.setattr(case_check, "SCHEMA_SHA256", "0" * 64)
+    check = fast_check.load_check()
+    assert check is not case_check.validate
+    check(DOCUMENTS[1])
+    with pytest.raises(fastjsonschema.JsonSchemaException):
+        check({**DOCUMENTS[1], "timepoints": "not a list"})
+
+
+def test_fast_check_writes_the_module(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from measure.casefile import fast_check
+
+    out = tmp_path / "case_check.py"
+    monkeypatch.setattr(fast_check, "GENERATED", out)
+    assert fast_check.main(["--write"]) == 0
+    assert out.read_text(encoding="utf-8") == fast_check.generated_source()
+    assert fast_check.main([]) == 2

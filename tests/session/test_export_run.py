@@ -246,3 +246,39 @@ def test_entries_of_a_known_shape_still_have_their_values_checked() -> None:
     unknown["resource"]["colour"] = "blue"  # type: ignore[index]
     with pytest.raises(ValueError, match="FHIR R4B"):
         validator.check(unknown)  # a new shape: validated by the model, which refuses it
+
+
+def test_the_fast_value_check_agrees_with_the_one_that_names_the_value() -> None:
+    """EntryValidator checks values and takes the shape in one walk without paths
+    (_checked_shape); its verdict must be _check_values' (which raises naming the value) for
+    every kind of value, and its shape _shape's."""
+    from measure.export.fhir_export import _check_values, _checked_shape, _shape
+
+    samples: list[object] = [
+        {"effectiveDateTime": "2024-03-01"},
+        {"effectiveDateTime": "2024-13-45"},
+        {"birthDate": "1950"},
+        {"code": "a  b"},
+        {"fullUrl": "urn:uuid:x y"},
+        {"text": ""},
+        {"value": 2**31},
+        {"value": -(2**31)},
+        {"value": True},
+        {"value": float("inf")},
+        {"value": 1.5},
+        {"value": None},
+        {"list": [{"status": "final"}, {"status": ""}]},
+        {"list": [[{"reference": "Patient/1"}]]},
+    ]
+    verdicts = []
+    for sample in samples:
+        try:
+            _check_values(sample, "entry")
+            named_ok = True
+        except ValueError:
+            named_ok = False
+        shape = _checked_shape(sample)
+        assert (shape is not None) == named_ok, sample
+        assert shape is None or shape == _shape(sample)
+        verdicts.append(named_ok)
+    assert verdicts.count(False) == 7  # the empty text, bad date/code/url, 2**31, inf, empty status
