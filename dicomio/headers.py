@@ -31,6 +31,7 @@ from dicomio.assemble import FrameCandidate, SeriesInfo
 from dicomio.dicom_bytes import (
     HeaderEnd,
     _check_fragments,
+    _PixelElement,
     _read_pixel_element,
     _Skip,
     _sniff,
@@ -354,6 +355,7 @@ def _scan_dataset(
     cut_short: bool,
     series_cache: SeriesCache | None = None,
     zeros_at: int | None = None,
+    pixel_element: _PixelElement | None = None,
 ) -> FileScan:
     meta = getattr(ds, "file_meta", Dataset())
     if meta.get("MediaStorageSOPClassUID") == MediaStorageDirectoryStorage or "DirectoryRecordSequence" in ds:
@@ -376,7 +378,7 @@ def _scan_dataset(
         if "PixelData" not in full:
             raise _Skip("no pixel data: the file holds no image (no PixelData element)")
     else:
-        element = _read_pixel_element(fp, implicit, little)
+        element = pixel_element if pixel_element is not None else _read_pixel_element(fp, implicit, little)
         if element is None:
             if len(ds) == 0:
                 if not has_dicm:
