@@ -20,15 +20,15 @@ for, a value pydicom's converter refuses.
 from __future__ import annotations
 
 import struct
-from collections.abc import Callable, MutableSequence
+from collections.abc import MutableSequence
 from dataclasses import dataclass
 from typing import Any, BinaryIO
 
 from pydicom.charset import convert_encodings
 from pydicom.datadict import dictionary_VR, tag_for_keyword
 from pydicom.dataelem import empty_value_for_VR
+from pydicom.valuerep import CUSTOMIZABLE_CHARSET_VR, VR
 from pydicom.values import converters
-from pydicom.valuerep import CUSTOMIZABLE_CHARSET_VR
 
 from dicomio.dicom_bytes import _LONG_LENGTH_VRS, _UNDEFINED_LENGTH, _PixelElement, max_header_bytes
 
@@ -148,9 +148,11 @@ def _walk(buf: bytes) -> tuple[dict[int, _Element], dict[int, _Element], bool, _
         if n != 4 or at is None or at + 4 + _U32.unpack_from(buf, at)[0] != pos:
             raise Decline("file meta group length does not match")
     syntax_element = meta.get(0x00020010)
-    if syntax_element is None or syntax_element[1] is None:
+    if syntax_element is None:
         raise Decline("no transfer syntax")
     _, at, n = syntax_element
+    if at is None:
+        raise Decline("no transfer syntax")
     if at + n > len(buf):
         raise _NeedMore(at + n)
     syntax = buf[at : at + n].decode("ascii", "replace").rstrip("\x00 ")
@@ -313,13 +315,12 @@ class FastDataset:
 def _convert(vr: str, raw: bytes, encodings: MutableSequence[str]) -> Any:
     """``pydicom.values.convert_value`` without its retry under other VRs: a value its own
     VR's converter refuses is declined (pydicom then reads the file, retries included)."""
-    entry = converters[vr]
     try:
+        entry: Any = converters[VR(vr)]
         if vr == "PN":
             return entry(raw, encodings)
         if vr in CUSTOMIZABLE_CHARSET_VR:
             return entry(raw, encodings, vr)
-        converter: Callable[..., Any]
         if isinstance(entry, tuple):
             converter, number_format = entry
             return converter(raw, True, number_format)

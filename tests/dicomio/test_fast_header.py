@@ -17,7 +17,7 @@ import pydicom
 import pytest
 from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence as DicomSequence
-from pydicom.uid import ExplicitVRBigEndian, ImplicitVRLittleEndian
+from pydicom.uid import UID, ExplicitVRBigEndian, ImplicitVRLittleEndian
 
 from dicomio.fast_header import Decline, FastHeader, read_fast_header
 from dicomio.scan import build_result, scan_file, scan_paths
@@ -64,7 +64,7 @@ def _assert_same_values(path: Path) -> int:
             compared += 1
         assert len(mine) == len(theirs)
     full = pydicom.dcmread(path)
-    pixel = full.get_item("PixelData")
+    pixel: Any = full.get_item("PixelData")  # a RawDataElement: the value's file offset
     assert header.pixel.value_offset == pixel.value_tell
     assert header.pixel.length == len(full.PixelData)
     assert header.dataset.original_encoding == reference.original_encoding
@@ -144,7 +144,7 @@ def _rewrite(source: Path, target: Path, change: Any, syntax: str | None = None)
     ds = pydicom.dcmread(source)
     change(ds)
     if syntax is not None:
-        ds.file_meta.TransferSyntaxUID = syntax
+        ds.file_meta.TransferSyntaxUID = UID(syntax)
     if syntax == ExplicitVRBigEndian:
         ds.PixelData = np.frombuffer(ds.PixelData, "<i2").astype(">i2").tobytes()
     if syntax == ExplicitVRBigEndian:
