@@ -20,6 +20,7 @@ for, a value pydicom's converter refuses.
 from __future__ import annotations
 
 import struct
+import warnings
 from collections.abc import MutableSequence
 from dataclasses import dataclass
 from typing import Any, BinaryIO
@@ -44,7 +45,9 @@ _MAX_DEPTH = 16
 _PIXEL_DATA = 0x7FE00010
 _FLOAT_PIXEL_DATA = (0x7FE00008, 0x7FE00009)
 _SPECIFIC_CHARACTER_SET = 0x00080005
-_EXPLICIT_VRS = {vr.encode("ascii") for vr in converters if len(vr) == 2}
+_VR_NAMES = {str(vr).encode("ascii"): str(vr) for vr in converters if len(vr) == 2}
+_EXPLICIT_VRS = set(_VR_NAMES)
+_LONG_VR_NAMES = {vr.decode("ascii") for vr in _LONG_LENGTH_VRS}
 _U16 = struct.Struct("<H")
 _U32 = struct.Struct("<L")
 _TAG = struct.Struct("<HH")
@@ -164,20 +167,34 @@ def _walk(buf: bytes) -> tuple[dict[int, _Element], dict[int, _Element], bool, _
     cap = max_header_bytes()
     elements: dict[int, _Element] = {}
     previous = -1
-    while True:
-        tag, vr, length, value_at = _element_head(buf, pos, implicit)
-        if tag <= previous or tag >> 16 in (0x0000, 0x0002, 0xFFFE) or tag in _FLOAT_PIXEL_DATA:
+    end = len(buf)
+    tag_at, u16_at, u32_at = _TAG.unpack_from, _U16.unpack_from, _U32.unpack_from
+    while True:  # the element head parsed inline (this loop runs ~50 times per file)
+        if pos + 12 > end:
+            raise _NeedMore(pos + 12)
+        group, number = tag_at(buf, pos)
+        tag = (group << 16) | number
+        if tag <= previous or group in (0x0000, 0x0002, 0xFFFE) or tag in _FLOAT_PIXEL_DATA:
             raise Decline("unexpected element order or group")
+        vr: str | None
+        if implicit:
+            vr, length, value_at = None, u32_at(buf, pos + 4)[0], pos + 8
+        else:
+            vr = _VR_NAMES.get(buf[pos + 4 : pos + 6])
+            if vr is None:
+                raise Decline("unknown VR")
+            if vr in _LONG_VR_NAMES:
+                length, value_at = u32_at(buf, pos + 8)[0], pos + 12
+            else:
+                length, value_at = u16_at(buf, pos + 6)[0], pos + 8
         if tag == _PIXEL_DATA:
             if length == _UNDEFINED_LENGTH:
                 raise Decline("encapsulated pixel data in a native transfer syntax")
             return meta, elements, implicit, _PixelElement("PixelData", value_at, length)
         previous = tag
         if length == _UNDEFINED_LENGTH:
-            if vr is not None and vr not in ("SQ", "UN"):
+            if vr is not None and vr != "SQ":
                 raise Decline("undefined length outside a sequence")
-            if vr == "UN":
-                raise Decline("undefined-length UN value")
             pos = _skip_items(buf, value_at, implicit, 0)
             elements[tag] = (vr, None, length)
             continue
@@ -309,7 +326,30 @@ class FastDataset:
         encodings = self.encodings()
         if element[2] == 0:
             return empty_value_for_VR(vr)
-        return _convert(vr, self._raw(element), encodings)
+        raw = self._raw(element)
+        key = (vr, raw, tuple(encodings))
+        try:
+            return _SHARED_VALUES[key]
+        except KeyError:
+            pass
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            value = _convert(vr, raw, encodings)
+        for w in caught:  # said again for the caller, as pydicom would have said it
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+        if not caught:
+            if len(_SHARED_VALUES) >= _MAX_SHARED_VALUES:
+                _SHARED_VALUES.clear()
+            _SHARED_VALUES[key] = value
+        return value
+
+
+#: Decoded values by (VR, bytes, encodings), shared by all files: most of a series' values
+#: (UIDs, orientation, spacing, rescale, sizes) are the same bytes in every file.  Values
+#: whose decoding warned are not kept (the warning is said for each file, as by pydicom).
+#: The values are read, never changed, by the scan (:mod:`dicomio.headers`).
+_SHARED_VALUES: dict[tuple[str, bytes, tuple[str, ...]], Any] = {}
+_MAX_SHARED_VALUES = 4096
 
 
 def _convert(vr: str, raw: bytes, encodings: MutableSequence[str]) -> Any:

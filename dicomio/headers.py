@@ -357,7 +357,7 @@ def _scan_dataset(
     zeros_at: int | None = None,
     pixel_element: _PixelElement | None = None,
 ) -> FileScan:
-    meta = getattr(ds, "file_meta", Dataset())
+    meta = ds.file_meta if hasattr(ds, "file_meta") else Dataset()
     if meta.get("MediaStorageSOPClassUID") == MediaStorageDirectoryStorage or "DirectoryRecordSequence" in ds:
         raise _Skip(
             "DICOMDIR: this is a media directory (an index of the files on a CD), not an image; "
