@@ -176,7 +176,6 @@ def _walk(buf: bytes) -> tuple[dict[int, _Element], dict[int, _Element], bool, _
         tag = (group << 16) | number
         if tag <= previous or group in (0x0000, 0x0002, 0xFFFE) or tag in _FLOAT_PIXEL_DATA:
             raise Decline("unexpected element order or group")
-        vr: str | None
         if implicit:
             vr, length, value_at = None, u32_at(buf, pos + 4)[0], pos + 8
         else:
