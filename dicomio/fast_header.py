@@ -194,6 +194,8 @@ def _walk(buf: bytes) -> tuple[dict[int, _Element], dict[int, _Element], bool, _
         if length == _UNDEFINED_LENGTH:
             if vr is not None and vr != "SQ":
                 raise Decline("undefined length outside a sequence")
+            if value_at > cap:
+                raise Decline("header larger than the cap")
             pos = _skip_items(buf, value_at, implicit, 0)
             elements[tag] = (vr, None, length)
             continue
