@@ -17,7 +17,7 @@ import pydicom
 import pytest
 from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence as DicomSequence
-from pydicom.uid import UID, ExplicitVRBigEndian, ImplicitVRLittleEndian
+from pydicom.uid import UID, ExplicitVRBigEndian, ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
 from dicomio.fast_header import Decline, FastHeader, read_fast_header
 from dicomio.scan import build_result, scan_file, scan_paths
@@ -199,9 +199,18 @@ def _sequence_undefined_length(ds: Dataset) -> None:
     ds.ReferencedImageSequence[0]["PurposeOfReferenceCodeSequence"].is_undefined_length = True
 
 
+def _undefined_items(ds: Dataset) -> None:
+    _sequence_undefined_length(ds)
+    for item in ds.ReferencedImageSequence:
+        item.is_undefined_length_sequence_item = True
+    ds.ReferencedImageSequence[0].PurposeOfReferenceCodeSequence[0].is_undefined_length_sequence_item = True
+
+
 @pytest.mark.parametrize(
     ("change", "syntax", "declined"),
     [
+        (_undefined_items, None, False),
+        (_undefined_items, ImplicitVRLittleEndian, False),
         (_latin1_names, None, False),
         (_empty_and_multi, None, False),
         (_sequence_and_private, None, False),
@@ -235,6 +244,40 @@ def test_value_pydicom_refuses_declines_at_use(tmp_path: Path) -> None:
     with pytest.raises(Decline):
         header.dataset.get("SeriesNumber")  # ... but this value is pydicom's to judge
     _same_scan(target)
+
+
+@pytest.mark.parametrize(
+    ("written_implicit", "declared"), [(True, ExplicitVRLittleEndian), (False, ImplicitVRLittleEndian)]
+)
+def test_mislabelled_encoding_is_declined(tmp_path: Path, written_implicit: bool, declared: str) -> None:
+    """A dataset written in the other VR encoding than its transfer syntax says: pydicom
+    detects it (and warns); the fast reader does not guess."""
+    (source, *_) = _write(tmp_path / "src", "CT")
+    ds = pydicom.dcmread(source)
+    ds.file_meta.TransferSyntaxUID = UID(declared)
+    target = tmp_path / "mislabelled.dcm"
+    pydicom.dcmwrite(target, ds, implicit_vr=written_implicit, little_endian=True, force_encoding=True)
+    assert _declined(target)
+    _same_scan(target)
+
+
+def test_header_over_the_cap_is_declined(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (source, *_) = _write(tmp_path / "src", "CT")
+    monkeypatch.setenv("ENDPLATE_MAX_HEADER_MB", str(600 / 2**20))  # 600 bytes
+    assert _declined(source)
+    _same_scan(source)
+    assert scan_file(source).skipped is not None
+
+
+def test_absent_keywords_are_absent(tmp_path: Path) -> None:
+    (source, *_) = _write(tmp_path / "src", "CT")
+    ds = _fast(source).dataset
+    assert "NotAKeyword" not in ds and "PerFrameFunctionalGroupsSequence" not in ds
+    assert ds.get("NotAKeyword", 7) == 7 and ds.get("NumberOfFrames") is None
+    with pytest.raises(AttributeError):
+        _ = ds.NumberOfFrames
+    with pytest.raises(AttributeError):
+        _ = ds.not_an_attribute
 
 
 def _cut(source: Path, target: Path, n_bytes: int) -> Path:
