@@ -6,8 +6,9 @@ Not a test.  Series: the synthetic 600 x 512 x 512 CT (written once with
 three methods interleaved, warm page cache and cold (``posix_fadvise(DONTNEED)`` before each
 run); medians of ``--runs`` (plain pydicom, the slow reference, once per cache state).
 Reported: the load time inside the process (what the app
-waits for once started), the whole process, and the peak RSS above the process's memory
-before the load, against the volume's size.  A first child checks that the three methods
+waits for once started), its CPU time (user + system, all threads: on a busy machine the
+wall time also counts other processes' turns), the whole process, and the peak RSS above
+the process's memory before the load, against the volume's size.  A first child checks that the three methods
 return identical voxels.
 
     .venv/bin/python bench/bench_load.py [--runs 5] [--json OUT.json]
