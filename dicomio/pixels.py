@@ -25,17 +25,13 @@ decoders, one frame at a time.
 
 from __future__ import annotations
 
-import ctypes
-import functools
-import mmap
 import os
-import sys
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import BinaryIO
 
 import numpy as np
 import pydicom
@@ -403,8 +399,9 @@ def default_workers(native: bool = False) -> int:
 
     Reading native frames releases the GIL, and so do numpy's rescale and the page faults
     of the new volume: more threads than cores only queue.  Measured on 2 cores (600 x
-    512^2 CT, warm, issue 15): 1 thread 0.34-1.18 s, 2 threads 0.30-0.54 s, 4 threads
-    0.22-0.60 s.  Decoders wait on the disk as much as on the CPU (not re-measured).
+    512^2 CT, warm, issue 15), quiet: 1 thread 0.10-0.12 s, 2 threads 0.085-0.09 s, 4
+    threads 0.09-0.11 s; busy (load 5): 1 thread 0.34-1.18 s, 2 threads 0.30-0.54 s, 4
+    threads 0.22-0.60 s.  Decoders wait on the disk as much as on the CPU (not re-measured).
     """
     cores = os.cpu_count() or 1
     return max(1, min(8, cores if native else 2 * cores))
@@ -452,41 +449,6 @@ def load_volume(
         return _load(stack, _plan(stack, force_float=True), workers, progress, cancel)
 
 
-def _empty(shape: tuple[int, ...], dtype: np.dtype[Any]) -> NDArray:
-    """A new array in plain 4 KB pages (``MADV_NOHUGEPAGE`` before anything touches it).
-
-    numpy asks the kernel for transparent huge pages for large arrays; finding 2 MB of
-    contiguous memory made the kernel compact memory on first touch, which cost 0.04 to
-    0.9 s of system time for a 300 MB volume (measured on this 2-core machine, issue 15).
-    Small pages fault in predictably (about 0.17 s for 300 MB), and in parallel, in the
-    reading threads that write each slice.
-    """
-    out = np.empty(shape, dtype=dtype)
-    advise = _madvise()
-    if advise is not None and out.nbytes >= _NO_HUGE_PAGES_MIN_BYTES:
-        page = mmap.PAGESIZE
-        start = out.ctypes.data
-        begin, end = -(-start // page) * page, (start + out.nbytes) // page * page
-        advise(ctypes.c_void_p(begin), ctypes.c_size_t(end - begin), mmap.MADV_NOHUGEPAGE)
-    return out
-
-
-#: Arrays smaller than this are left as numpy allocates them.
-_NO_HUGE_PAGES_MIN_BYTES = 4 << 20
-
-
-@functools.cache
-def _madvise() -> Callable[..., int] | None:
-    """libc's ``madvise`` where the kernel has MADV_NOHUGEPAGE (Linux), else None."""
-    if not sys.platform.startswith("linux") or not hasattr(mmap, "MADV_NOHUGEPAGE"):
-        return None
-    try:
-        advise: Callable[..., int] = ctypes.CDLL(None, use_errno=True).madvise
-    except (OSError, AttributeError):
-        return None
-    return advise
-
-
 def _load(
     stack: SeriesStack,
     plan: _Plan,
@@ -494,7 +456,9 @@ def _load(
     progress: ProgressCallback | None,
     cancel: CancelCallback | None,
 ) -> NDArray:
-    out = _empty(stack.geometry.shape, plan.out_dtype)
+    # numpy's allocator: huge pages for a large volume (measured against 4 KB pages on a
+    # quiet 2-core machine: 600 x 512^2 load 0.26 s vs 0.38 s, issue 15)
+    out = np.empty(stack.geometry.shape, dtype=plan.out_dtype)
     rescales = frame_rescales(stack)
     n_workers = max(1, workers if workers is not None else default_workers(plan.native))
     if not plan.native:

@@ -1,18 +1,16 @@
-"""The fast native read path: range checks on one end, masks, memory in small pages.
+"""The fast native read path: range checks on one end, masks for unused bits.
 
 Values are checked against the synthetic series' known voxels (written in output units).
 """
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import numpy as np
 import pydicom
 import pytest
 
-from dicomio.model import SeriesStack
 from dicomio.pixels import load_volume, output_dtype
 from dicomio.scan import scan_paths
 from dicomio.synthetic import synth
@@ -63,35 +61,3 @@ def test_ct_within_int16_stays_int16(tmp_path: Path, monochrome1: bool) -> None:
     volume = load_volume(scan_paths([tmp_path]).stacks[0])
     assert volume.dtype == np.int16
     np.testing.assert_array_equal(volume, values)
-
-
-def _vm_flags(address: int) -> list[str]:
-    """The VmFlags of the mapping holding ``address`` (/proc/self/smaps)."""
-    inside = False
-    for line in Path("/proc/self/smaps").read_text().splitlines():
-        head = line.split()[0]
-        if "-" in head and all(c in "0123456789abcdef-" for c in head):
-            start, end = (int(x, 16) for x in head.split("-"))
-            inside = start <= address < end
-        elif inside and line.startswith("VmFlags:"):
-            return line.split()[1:]
-    raise AssertionError(f"no mapping holds {address:#x}")
-
-
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="madvise and smaps are Linux's")
-def test_large_volume_is_in_small_pages(tmp_path: Path) -> None:
-    """A volume over 4 MB is marked MADV_NOHUGEPAGE ("nh") before it is written."""
-    geometry = synth.axial_geometry(3, 1024, 1024)
-    values = _phantom(geometry.shape, -1024, 3000)
-    synth.write_series(tmp_path, values, geometry, synth.SeriesSpec(modality="CT", rescale_intercept=-1024))
-    volume = load_volume(scan_paths([tmp_path]).stacks[0])
-    np.testing.assert_array_equal(volume, values)
-    assert "nh" in _vm_flags(volume.ctypes.data + volume.nbytes // 2)
-    small = load_volume(_small_stack(tmp_path / "small"))
-    assert "nh" not in _vm_flags(small.ctypes.data)
-
-
-def _small_stack(folder: Path) -> SeriesStack:
-    geometry = synth.axial_geometry(2, 8, 8)
-    synth.write_series(folder, _phantom(geometry.shape, 0, 100), geometry, synth.SeriesSpec(modality="CT"))
-    return scan_paths([folder]).stacks[0]
