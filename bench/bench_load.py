@@ -6,8 +6,9 @@ Not a test.  Series: the synthetic 600 x 512 x 512 CT (written once with
 three methods interleaved, warm page cache and cold (``posix_fadvise(DONTNEED)`` before each
 run); medians of ``--runs`` (plain pydicom, the slow reference, once per cache state).
 Reported: the load time inside the process (what the app
-waits for once started), the whole process, and the peak RSS above the process's memory
-before the load, against the volume's size.  A first child checks that the three methods
+waits for once started), its CPU time (user + system, all threads: on a busy machine the
+wall time also counts other processes' turns), the whole process, and the peak RSS above
+the process's memory before the load, against the volume's size.  A first child checks that the three methods
 return identical voxels.
 
     .venv/bin/python bench/bench_load.py [--runs 5] [--json OUT.json]
@@ -16,6 +17,7 @@ return identical voxels.
 from __future__ import annotations
 
 import argparse
+import resource
 import sys
 import time
 from pathlib import Path
@@ -97,10 +99,21 @@ def child(argv: list[str]) -> None:
     else:
         import pydicom  # noqa: F401
     before = common.rss_mib()
+    cpu_start = _cpu_s()
     start = time.perf_counter()
     volume = fn(folder)
     seconds = time.perf_counter() - start
-    common.child_result({"load_s": seconds, "rss_before_mib": before, "volume_mib": volume.nbytes / 2**20})
+    cpu = _cpu_s() - cpu_start
+    common.child_result(
+        {"load_s": seconds, "cpu_s": cpu, "rss_before_mib": before, "volume_mib": volume.nbytes / 2**20}
+    )
+
+
+def _cpu_s() -> float:
+    """CPU time of this process so far (user + system, all threads): on a shared machine
+    the wall time also counts the other processes' turns."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 # -- parent ------------------------------------------------------------------------------------
@@ -142,6 +155,12 @@ def summarise(name: str, results: dict[str, list[dict[str, Any]]], cache: str) -
             load,
             "pydicom dcmread + pixel_array + np.stack",
             common.median_of(plain, "load_s"),
+        ),
+        common.row(
+            f"{name}: CPU time of the load (user + system, all threads), {cache}",
+            common.median_of(mine, "cpu_s"),
+            "SimpleITK, CPU time",
+            common.median_of(sitk, "cpu_s"),
         ),
         common.row(
             f"{name}: whole process (start, imports, load), {cache}",

@@ -19,6 +19,7 @@ Nothing here knows about files; ``dicomio.headers`` turns headers into these obj
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -79,6 +80,15 @@ def orientation_from_iop(
     return row, col
 
 
+@functools.lru_cache(maxsize=1024)
+def _cosines(iop: tuple[float, ...]) -> tuple[tuple[float, float, float], tuple[float, float, float]]:
+    """:func:`orientation_from_iop` as tuples, remembered: the slices of a series share
+    their orientation, and the numpy arithmetic was a tenth of the header scan."""
+    row, col = orientation_from_iop(iop)
+    r, c = row.tolist(), col.tolist()
+    return (r[0], r[1], r[2]), (c[0], c[1], c[2])
+
+
 def plane_of(normal: ArrayLike) -> Plane:
     """Name the plane whose normal is ``normal`` (sagittal: normal along L-R, ...)."""
     n = _unit(normal, "plane normal")
@@ -136,9 +146,9 @@ class ImageGeometry:
         columns: int,
     ) -> ImageGeometry:
         """Build from the raw DICOM attribute values, validating them."""
-        row, col = orientation_from_iop(image_orientation)
-        pos = np.asarray([float(x) for x in image_position], dtype=float)
-        if pos.shape != (3,) or not np.all(np.isfinite(pos)):
+        row, col = _cosines(tuple(float(x) for x in image_orientation))
+        pos = [float(x) for x in image_position]
+        if len(pos) != 3 or not all(math.isfinite(v) for v in pos):
             raise ValueError(f"ImagePositionPatient needs 3 finite values, got {list(image_position)}")
         spacing = [float(x) for x in pixel_spacing]
         if len(spacing) != 2 or min(spacing) <= 0 or not all(np.isfinite(spacing)):
@@ -146,9 +156,9 @@ class ImageGeometry:
         if int(rows) <= 0 or int(columns) <= 0:
             raise ValueError(f"Rows and Columns must be positive, got {rows} x {columns}")
         return cls(
-            position_mm=tuple(pos.tolist()),  # type: ignore[arg-type]
-            row_cosine=tuple(row.tolist()),  # type: ignore[arg-type]
-            col_cosine=tuple(col.tolist()),  # type: ignore[arg-type]
+            position_mm=(pos[0], pos[1], pos[2]),
+            row_cosine=row,
+            col_cosine=col,
             pixel_spacing_mm=(spacing[0], spacing[1]),
             rows=int(rows),
             columns=int(columns),
