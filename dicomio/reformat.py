@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import itertools
 import os
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -36,9 +35,10 @@ from dicomio.geometry import (
     ImageGeometry,
     StackGeometry,
 )
+from dicomio.reformat_shear import INSIDE_TOLERANCE as _INSIDE_TOLERANCE
+from dicomio.reformat_shear import ShearPlan, SliceLoader
+from dicomio.reformat_shear import axis_index as _axis_index
 
-#: Tolerance (in voxel index units) for points just outside the volume's end voxels.
-_INSIDE_TOLERANCE = 1e-6
 #: Output slices resampled together (bounds the float32 temporaries).
 _BLOCK_SLICES = 16
 
@@ -131,16 +131,6 @@ def resample_slice(
     return out
 
 
-def _axis_index(f: NDArray[np.float64], n: int) -> tuple[NDArray[np.intp], NDArray[np.float64], NDArray]:
-    """Lower neighbour, weight of the upper one, and validity of fractional indices ``f``."""
-    valid = (f >= -_INSIDE_TOLERANCE) & (f <= n - 1 + _INSIDE_TOLERANCE)
-    if n == 1:
-        return np.zeros(len(f), dtype=np.intp), np.zeros(len(f)), valid
-    lower = np.clip(np.floor(f), 0, n - 2).astype(np.intp)
-    weight = np.clip(f - lower, 0.0, 1.0)
-    return lower, weight, valid
-
-
 def _lerp_along(x: NDArray, axis: int, lower: NDArray[np.intp], weight: NDArray[np.float64]) -> NDArray:
     """Linear interpolation of ``x`` along ``axis`` at ``lower + weight``.
 
@@ -211,8 +201,6 @@ _BLOCK_POSITIONS = 32
 #: held), and output slices per SimpleITK call within a block.
 _AFFINE_BLOCK_ROWS = 128
 _AFFINE_SUB_SLICES = 32
-
-SliceLoader = Callable[[int, int], NDArray]
 
 
 class SeparablePlan:
@@ -516,6 +504,10 @@ def sagittal_reformat(
         _reformat_separable(volume, target, mapping, cval, out)
         return target, out
     affine = _affine_index_map(geometry, target) if order == 1 else None
+    shear = ShearPlan.build(volume.shape, target.shape, *affine) if affine is not None else None
+    if shear is not None:
+        shear.run(volume, out, cval, workers=_workers())
+        return target, out
     if affine is not None:
         _reformat_affine(lambda first, stop: volume[first:stop], volume.shape, target, *affine, out)
         _fill_affine_outside(volume.shape, target, *affine, out, cval)
@@ -563,6 +555,10 @@ def sagittal_reformat_streamed(
     affine = _affine_index_map(geometry, target)
     if affine is None:
         return None
+    shear = ShearPlan.build(geometry.shape, target.shape, *affine)
+    if shear is not None and shear.streams_slices:
+        shear.run_streamed(load_slices, out, workers=_workers())
+        return target, out
     cval = _reformat_affine(load_slices, geometry.shape, target, *affine, out, stream=True)
     _fill_affine_outside(geometry.shape, target, *affine, out, cval)
     return target, out
