@@ -14,6 +14,11 @@ exactly that position through the source's ``lps_to_index`` (which is exact for 
 slice spacing and gantry tilt).  A landmark placed on the reformat is therefore at its
 true patient position.
 
+Fast paths sample at those same positions: an axis-aligned volume is three 1-D
+interpolations (:class:`SeparablePlan`); a gantry-tilted one with even slices is, per output
+row, two source slices blended and shifted (:mod:`dicomio.reformat_shear`); SimpleITK's
+ResampleImageFilter serves the remaining affine maps.
+
 Resolution: along posterior and left-right the output keeps the spacing of the volume
 axis it comes from; along the volume's slice direction it is resampled at the volume's
 in-plane resolution (the smaller pixel spacing), because slices are usually thicker.
