@@ -28,9 +28,11 @@ _BLOCK_PLANES = 32
 SliceLoader = Callable[[int, int], NDArray]
 #: The valid rectangle of one output plane: ``(a0, a1, b0, b1)`` in the plane's own axes.
 Rect = tuple[int, int, int, int]
+#: Per position along an axis: lower neighbour, weight of the upper one, validity.
+AxisIndex = tuple[NDArray[np.intp], NDArray[np.float64], NDArray[np.bool_]]
 
 
-def axis_index(f: NDArray[np.float64], n: int) -> tuple[NDArray[np.intp], NDArray[np.float64], NDArray]:
+def axis_index(f: NDArray[np.float64], n: int) -> AxisIndex:
     """Lower neighbour, weight of the upper one, and validity of fractional indices ``f``."""
     valid = (f >= -INSIDE_TOLERANCE) & (f <= n - 1 + INSIDE_TOLERANCE)
     if n == 1:
@@ -111,15 +113,15 @@ class ShearPlan:
         """Whether each plane reads only a couple of consecutive source slices."""
         return self.blend == 0
 
-    def _indices(self, t: int) -> tuple[tuple[NDArray, NDArray, bool], dict[int, tuple[NDArray, NDArray]]]:
+    def _indices(self, t: int) -> tuple[tuple[NDArray, NDArray, bool], dict[int, AxisIndex]]:
         base = self.offset + self.matrix[:, self.free] * t
         lower, weight, valid = axis_index(np.array([base[self.blend]]), self.source_shape[self.blend])
-        along = {}
+        along: dict[int, AxisIndex] = {}
         for t_axis, (s_axis, step) in self.units.items():
             f = base[s_axis] + step * np.arange(self.target_shape[t_axis], dtype=float)
             along[t_axis] = axis_index(f, self.source_shape[s_axis])
         blend = (lower, weight, bool(valid[0]))
-        return blend, {a: along[a] for a in self.plane_axes}  # type: ignore[misc]
+        return blend, along
 
     def source_range(self, planes: tuple[int, int]) -> tuple[int, int]:
         """The source slices ``[first, stop)`` planes ``[p0, p1)`` read (when streamed)."""

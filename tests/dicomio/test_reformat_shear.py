@@ -52,7 +52,7 @@ def test_shear_path_equals_the_exact_mapping(name: str, dtype: type, monkeypatch
     assert reformat._separable_indices(source, sagittal_reformat_geometry(source)) is None
     plan = _plan(source)
     assert plan is not None and plan.free == 1 and plan.streams_slices  # planes across output rows
-    volume = np.random.default_rng(11).integers(-1000, 3000, size=source.shape).astype(dtype)
+    volume: np.ndarray = np.random.default_rng(11).integers(-1000, 3000, size=source.shape).astype(dtype)
     monkeypatch.setattr(reformat_shear, "_BLOCK_PLANES", 4)  # several blocks, a partial last one
     _, fast = sagittal_reformat(source, volume)
     exact = _exact(source, volume, monkeypatch)
