@@ -89,6 +89,10 @@ class SeriesController(QtCore.QObject):
         self._loading: set[str] = set()
         #: Where each loaded display shows the spine (found in the loading worker).
         self._spine_views: dict[str, SpineView] = {}
+        #: Window presets of each loaded display (computed in the loading worker too).
+        self._presets: dict[str, tuple[list[WindowPreset], int]] = {}
+        #: Stacks of the last scan whose thumbnails wait for the series shown to load first.
+        self._thumbnails_waiting: list[SeriesStack] = []
         self.series_title = ""
         #: Called with (series UID, preset) when the reader picks or drags a window (the window
         #: sets it to an undoable command that keeps it in the case).
@@ -152,6 +156,8 @@ class SeriesController(QtCore.QObject):
         self.runner.forget_all()
         self._loading = set()
         self._spine_views = {}
+        self._presets = {}
+        self._thumbnails_waiting = []
         self._pending_show = None
         self.session.forget_series()
         self.browser.set_stacks([], {})
@@ -184,16 +190,26 @@ class SeriesController(QtCore.QObject):
                 "No DICOM image series was found in the chosen files"
                 + (f"; {len(skipped)} file(s) were skipped (see the list)." if skipped else "."),
             )
-        self._start_thumbnails(stacks)
         target = then_show
         if target is None and stacks and self.session.current_series_uid is None:
             sagittal = [s for s in stacks if s.plane == "sagittal"]
             target = (sagittal or stacks)[0].series_uid
         self.scanFinished.emit()
         if target is not None and self.session.stack(target) is not None:
+            # Thumbnails wait until the series shown has loaded: the load gets every core.
+            self._thumbnails_waiting = [*self._thumbnails_waiting, *stacks]
             self.show_series(target)
-        elif then_show is not None:
-            self.loaded.emit()
+            if self.session.library.loaded_display(target) is not None:
+                self._start_waiting_thumbnails()
+        else:
+            self._start_thumbnails(stacks)
+            if then_show is not None:
+                self.loaded.emit()
+
+    def _start_waiting_thumbnails(self) -> None:
+        stacks, self._thumbnails_waiting = self._thumbnails_waiting, []
+        if stacks:
+            self._start_thumbnails(stacks)
 
     def _start_thumbnails(self, stacks: list[SeriesStack]) -> None:
         def job(progress: workers.ProgressFn, cancel: workers.CancelFn) -> dict[str, NDArray[Any]]:
@@ -244,10 +260,13 @@ class SeriesController(QtCore.QObject):
         display = library.display(uid)
 
         views = self._spine_views  # not the next case's, if this one is closed meanwhile
+        presets = self._presets
 
         def job(progress: workers.ProgressFn, cancel: workers.CancelFn) -> DisplayStack:
             volume = display.volume(progress=progress, cancel=cancel)
             views[uid] = _spine_view(display, volume)
+            # Here, not on the GUI thread: a pass over a sample of the voxels.
+            presets[uid] = display_presets(stack, volume)
             return display
 
         self._loading.add(uid)
@@ -255,6 +274,7 @@ class SeriesController(QtCore.QObject):
         task.signals.finished.connect(lambda _display: self._on_series_loaded(uid))
         for sig in (task.signals.failed, task.signals.cancelled):
             sig.connect(lambda *_a: self._loading.discard(uid))
+            sig.connect(lambda *_a: self._start_waiting_thumbnails())
         self.runner.run(task, "Loading images…")
         return task
 
@@ -264,6 +284,7 @@ class SeriesController(QtCore.QObject):
         self.displayLoaded.emit(uid)
         if self._pending_show == uid:
             self._show_display(uid)
+        self._start_waiting_thumbnails()
 
     def spine_view(self, uid: str) -> SpineView:
         """Where the loaded display of ``uid`` shows the spine (found once, then kept)."""
@@ -316,10 +337,12 @@ class SeriesController(QtCore.QObject):
     def window_presets_for(self, uid: str) -> tuple[list[WindowPreset], int]:
         """Window presets of a loaded series and the index of the default one (``dicomio.windowing``)."""
         stack = self.session.stack(uid)
-        display = self.session.library.display(uid)
         if stack is None:
             raise ValueError(f"series {uid} is not among the scanned series")
-        return display_presets(stack, display.volume())
+        found = self._presets.get(uid)
+        if found is None:
+            found = self._presets[uid] = display_presets(stack, self.session.library.display(uid).volume())
+        return found
 
     def window_for(self, uid: str, presets: tuple[list[WindowPreset], int] | None = None) -> WindowPreset:
         """The window a series is shown with: the reader's, kept in the case, else its default
