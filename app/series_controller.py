@@ -198,8 +198,9 @@ class SeriesController(QtCore.QObject):
         if target is not None and self.session.stack(target) is not None:
             # Thumbnails wait until the series shown has loaded: the load gets every core.
             self._thumbnails_waiting = [*self._thumbnails_waiting, *stacks]
-            self.show_series(target)
-            if self.session.library.loaded_display(target) is not None:
+            shown_now = self.session.library.loaded_display(target) is not None
+            self.show_series(target)  # else its load ends in _on_series_loaded, which starts them
+            if shown_now:
                 self._start_waiting_thumbnails()
         else:
             self._start_thumbnails(stacks)
