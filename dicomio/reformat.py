@@ -43,6 +43,7 @@ from dicomio.geometry import (
 from dicomio.reformat_shear import INSIDE_TOLERANCE as _INSIDE_TOLERANCE
 from dicomio.reformat_shear import ShearPlan, SliceLoader
 from dicomio.reformat_shear import axis_index as _axis_index
+from dicomio.reformat_shear import pick_along as _pick
 
 #: Output slices resampled together (bounds the float32 temporaries).
 _BLOCK_SLICES = 16
@@ -139,28 +140,33 @@ def resample_slice(
 def _lerp_along(x: NDArray, axis: int, lower: NDArray[np.intp], weight: NDArray[np.float64]) -> NDArray:
     """Linear interpolation of ``x`` along ``axis`` at ``lower + weight``.
 
-    Float32, except where the output positions are exactly the input's (all weights zero and
-    ``lower`` is ``0..n-1`` or its reverse): then a view of ``x`` itself, no copy.
+    Float32, except where every weight is zero: then ``x``'s own values (its dtype), a view
+    of ``x`` where ``lower`` is a run of consecutive indices (up or down).
     """
     n = x.shape[axis]
-    if not np.any(weight) and len(lower) == n:
-        index = [slice(None)] * x.ndim
-        if np.array_equal(lower, np.arange(n)):
-            return x
-        if np.array_equal(lower, np.arange(n)[::-1]):
-            index[axis] = slice(None, None, -1)
-            return x[tuple(index)]
-    a = np.take(x, lower, axis=axis).astype(np.float32)
     if not np.any(weight) or n == 1:
-        return a
-    b = np.take(x, np.minimum(lower + 1, n - 1), axis=axis).astype(np.float32)
+        return _pick(x, axis, lower)
+    a = _pick(x, axis, lower)
+    b = _pick(x, axis, np.minimum(lower + 1, n - 1))
     shape = [1] * x.ndim
     shape[axis] = len(weight)
     w = weight.astype(np.float32).reshape(shape)
-    b -= a
-    b *= w
-    a += b
-    return a
+    out = np.subtract(b, a, dtype=np.float32)
+    out *= w
+    out += a
+    return out
+
+
+def _rounded(part: NDArray, dtype: np.dtype) -> NDArray:
+    """Float samples as ``dtype``: rounded (and clipped) for an integer ``dtype``, cast while
+    contiguous (a cast within a strided, transposing copy is several times slower)."""
+    if not np.issubdtype(dtype, np.integer) or np.issubdtype(part.dtype, np.integer):
+        return part
+    np.rint(part, out=part)
+    info = np.iinfo(dtype)
+    if info.bits > 16:  # float32 holds every 16-bit value exactly
+        np.clip(part, info.min, info.max, out=part)
+    return part.astype(dtype)
 
 
 def _separable_indices(source: StackGeometry, target: StackGeometry) -> list[tuple[int, NDArray]] | None:
@@ -234,35 +240,33 @@ class SeparablePlan:
     def fill(self, slab: NDArray, first: int, block: tuple[int, int], out: NDArray) -> None:
         """Output positions ``block`` from ``slab`` (source slices ``first`` onwards).
 
-        Done in sub-blocks of :data:`_BLOCK_SLICES` source columns, so that the transpose
-        from source to output order stays within the CPU cache.
+        Done in sub-blocks of :data:`_BLOCK_SLICES` source columns, each first transposed to
+        (columns, slices, rows) so that the interpolation runs on contiguous rows and the
+        copy into the output is along whole rows (axial: output slices are source columns).
         """
         p0, p1 = block
         lower, weight, _ = self.index[self.m_slices]
         m_row, m_col = self.axes.index(1), self.axes.index(0)
         lo_c, t_c, _ = self.index[m_col]
         lo_r, t_r, _ = self.index[m_row]
-        integer = np.issubdtype(out.dtype, np.integer)
-        info = np.iinfo(out.dtype) if integer else None
         n_columns = slab.shape[2]
         for q0 in range(0, len(lo_c), _BLOCK_SLICES):
             q1 = min(q0 + _BLOCK_SLICES, len(lo_c))
             c0 = int(lo_c[q0:q1].min())
-            c1 = int(min(lo_c[q0:q1].max() + 2, n_columns))
-            part = slab[:, :, c0:c1]
-            part = _lerp_along(part, 2, lo_c[q0:q1] - c0, t_c[q0:q1])
-            part = _lerp_along(part, 0, lower[p0:p1] - first, weight[p0:p1])
-            part = _lerp_along(part, 1, lo_r, t_r)
-            if info is not None and not np.issubdtype(part.dtype, np.integer):
-                # Rounded and cast while contiguous: a cast within the strided (transposing)
-                # copy below is several times slower than a plain one.
-                np.rint(part, out=part)
-                if info.bits > 16:  # float32 holds every 16-bit value exactly
-                    np.clip(part, info.min, info.max, out=part)
-                part = part.astype(out.dtype)
-            # part's axes: 0 -> output axis m_slices, 1 -> the one along source rows, 2 -> columns
+            # The upper neighbours only where a weight needs them: 16 columns, not 17, keep
+            # the transposing copy to whole cache lines (twice as fast).
+            c1 = int(min(lo_c[q0:q1].max() + (2 if np.any(t_c[q0:q1]) else 1), n_columns))
+            part = np.ascontiguousarray(slab[:, :, c0:c1].transpose(2, 0, 1))
+            part = _lerp_along(part, 1, lower[p0:p1] - first, weight[p0:p1])
+            part = _lerp_along(part, 2, lo_r, t_r)
+            if not np.any(t_c[q0:q1]):  # columns on the source's own: pick them last (a view)
+                part = _rounded(part, out.dtype)
+                part = _lerp_along(part, 0, lo_c[q0:q1] - c0, t_c[q0:q1])
+            else:
+                part = _rounded(_lerp_along(part, 0, lo_c[q0:q1] - c0, t_c[q0:q1]), out.dtype)
+            # part's axes: 0 -> the output axis along source columns, 1 -> slices, 2 -> rows
             part = np.moveaxis(
-                part, (0, 1, 2), (_OUT_AXIS[self.m_slices], _OUT_AXIS[m_row], _OUT_AXIS[m_col])
+                part, (0, 1, 2), (_OUT_AXIS[m_col], _OUT_AXIS[self.m_slices], _OUT_AXIS[m_row])
             )
             where: list[slice] = [slice(None)] * 3
             where[_OUT_AXIS[self.m_slices]] = slice(p0, p1)

@@ -37,12 +37,14 @@ def axis_index(f: NDArray[np.float64], n: int) -> AxisIndex:
     valid = (f >= -INSIDE_TOLERANCE) & (f <= n - 1 + INSIDE_TOLERANCE)
     if n == 1:
         return np.zeros(len(f), dtype=np.intp), np.zeros(len(f)), valid
-    lower = np.clip(np.floor(f), 0, n - 2).astype(np.intp)
-    weight = np.clip(f - lower, 0.0, 1.0)
+    # The last voxel is its own lower neighbour with weight 0 (not n - 2 with weight 1: the
+    # same value, and an axis sampled at the volume's own positions stays a plain view).
+    lower = np.clip(np.floor(f), 0, n - 1).astype(np.intp)
+    weight = np.where(lower == n - 1, 0.0, np.clip(f - lower, 0.0, 1.0))
     return lower, weight, valid
 
 
-def _pick(x: NDArray, axis: int, index: NDArray[np.intp]) -> NDArray:
+def pick_along(x: NDArray, axis: int, index: NDArray[np.intp]) -> NDArray:
     """``np.take(x, index, axis)``, as a view when ``index`` is a run with step +1 or -1."""
     where: list[slice] = [slice(None)] * x.ndim
     step = int(index[1] - index[0]) if len(index) > 1 else 1
@@ -56,10 +58,10 @@ def _pick(x: NDArray, axis: int, index: NDArray[np.intp]) -> NDArray:
 def _lerp(x: NDArray, axis: int, lower: NDArray[np.intp], weight: NDArray[np.float64]) -> NDArray:
     """``x`` linearly interpolated along ``axis`` at ``lower + weight`` (float32, or a view of
     ``x`` itself where every weight is zero)."""
-    a = _pick(x, axis, lower)
+    a = pick_along(x, axis, lower)
     if not np.any(weight):
         return a
-    b = _pick(x, axis, np.minimum(lower + 1, x.shape[axis] - 1))
+    b = pick_along(x, axis, np.minimum(lower + 1, x.shape[axis] - 1))
     shape = [1] * x.ndim
     shape[axis] = len(weight)
     w = weight.astype(np.float32).reshape(shape)
