@@ -28,7 +28,7 @@ from dicomio.geometry import StackGeometry
 from dicomio.model import ScanResult, SeriesStack, WindowPreset
 from dicomio.pixels import load_volume
 from dicomio.scan import scan_paths
-from dicomio.windowing import display_presets
+from dicomio.windowing import default_needs_voxels, display_presets
 from measure.case import Case
 from measure.casefile import CaseFileError, load_case
 from measure.spine_view import SpineView, locate_spine
@@ -91,6 +91,7 @@ class SeriesController(QtCore.QObject):
         self._spine_views: dict[str, SpineView] = {}
         #: Window presets of each loaded display (computed in the loading worker too).
         self._presets: dict[str, tuple[list[WindowPreset], int]] = {}
+        self._presets_pending: set[str] = set()  # series whose presets a task is computing
         #: Stacks of the last scan whose thumbnails wait for the series shown to load first.
         self._thumbnails_waiting: list[SeriesStack] = []
         self.series_title = ""
@@ -157,6 +158,7 @@ class SeriesController(QtCore.QObject):
         self._loading = set()
         self._spine_views = {}
         self._presets = {}
+        self._presets_pending = set()
         self._thumbnails_waiting = []
         self._pending_show = None
         self.session.forget_series()
@@ -266,8 +268,8 @@ class SeriesController(QtCore.QObject):
         def job(progress: workers.ProgressFn, cancel: workers.CancelFn) -> DisplayStack:
             volume = display.volume(progress=progress, cancel=cancel)
             views[uid] = _spine_view(display, volume)
-            # Here, not on the GUI thread: a pass over a sample of the voxels.
-            presets[uid] = display_presets(stack, volume)
+            if default_needs_voxels(stack):  # here, not on the GUI thread; else after showing
+                presets[uid] = display_presets(stack, volume)
             return display
 
         self._loading.add(uid)
@@ -354,10 +356,39 @@ class SeriesController(QtCore.QObject):
         found, default = presets if presets is not None else self.window_presets_for(uid)
         return found[default]
 
+    def _presets_soon(self, uid: str) -> tuple[list[WindowPreset], int]:
+        """The series' presets if known, else those that need no voxels (the automatic window
+        follows from a background task, which fills the combo again)."""
+        found = self._presets.get(uid)
+        stack = self.session.stack(uid)
+        if found is not None or stack is None or default_needs_voxels(stack):
+            return self.window_presets_for(uid)
+        quick = display_presets(stack, None)
+        if uid in self._presets_pending:
+            return quick
+        self._presets_pending.add(uid)
+        display = self.session.library.display(uid)
+        presets, pending = self._presets, self._presets_pending
+
+        def job(_progress: workers.ProgressFn, _cancel: workers.CancelFn) -> None:
+            presets[uid] = display_presets(stack, display.volume())
+
+        def done(_result: object) -> None:
+            pending.discard(uid)
+            if presets is self._presets and self.session.current_series_uid == uid:
+                self._fill_window_presets(uid)
+
+        task = workers.Task(job, f"Window presets of {stack.description or uid}")
+        task.signals.finished.connect(done)
+        for sig in (task.signals.failed, task.signals.cancelled):
+            sig.connect(lambda *_a: pending.discard(uid))
+        self.runner.run(task, None)
+        return quick
+
     def _fill_window_presets(self, uid: str) -> None:
         """The combo holds the series' presets; the one shown is the reader's window kept in
         the case (an extra entry when it is none of the presets), else the default."""
-        presets, default = self.window_presets_for(uid)  # one pass over the voxels, not two
+        presets, default = self._presets_soon(uid)  # one pass over the voxels, not two
         shown = self.window_for(uid, (presets, default))
         match = next(
             (i for i, p in enumerate(presets) if (p.center, p.width) == (shown.center, shown.width)), None
