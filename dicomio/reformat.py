@@ -157,6 +157,15 @@ def _lerp_along(x: NDArray, axis: int, lower: NDArray[np.intp], weight: NDArray[
     return out
 
 
+def _columns_first(block: NDArray) -> NDArray:
+    """``block`` (slices, rows, columns) copied to (columns, slices, rows) order, a slice at a
+    time (2-D transposes that stay in the CPU cache: a third faster than one 3-D copy)."""
+    out = np.empty((block.shape[2], block.shape[0], block.shape[1]), dtype=block.dtype)
+    for s in range(block.shape[0]):
+        out[:, s, :] = block[s].T
+    return out
+
+
 def _rounded(part: NDArray, dtype: np.dtype) -> NDArray:
     """Float samples as ``dtype``: rounded (and clipped) for an integer ``dtype``, cast while
     contiguous (a cast within a strided, transposing copy is several times slower)."""
@@ -256,7 +265,7 @@ class SeparablePlan:
             # The upper neighbours only where a weight needs them: 16 columns, not 17, keep
             # the transposing copy to whole cache lines (twice as fast).
             c1 = int(min(lo_c[q0:q1].max() + (2 if np.any(t_c[q0:q1]) else 1), n_columns))
-            part = np.ascontiguousarray(slab[:, :, c0:c1].transpose(2, 0, 1))
+            part = _columns_first(slab[:, :, c0:c1])
             part = _lerp_along(part, 1, lower[p0:p1] - first, weight[p0:p1])
             part = _lerp_along(part, 2, lo_r, t_r)
             if not np.any(t_c[q0:q1]):  # columns on the source's own: pick them last (a view)
