@@ -28,7 +28,7 @@ from dicomio.geometry import StackGeometry
 from dicomio.model import ScanResult, SeriesStack, WindowPreset
 from dicomio.pixels import load_volume
 from dicomio.scan import scan_paths
-from dicomio.windowing import display_presets
+from dicomio.windowing import default_needs_voxels, display_presets
 from measure.case import Case
 from measure.casefile import CaseFileError, load_case
 from measure.spine_view import SpineView, locate_spine
@@ -89,8 +89,11 @@ class SeriesController(QtCore.QObject):
         self._loading: set[str] = set()
         #: Where each loaded display shows the spine (found in the loading worker).
         self._spine_views: dict[str, SpineView] = {}
-        #: Window presets of each loaded display (their auto window found in the loading worker).
+        #: Window presets of each loaded display (computed in the loading worker too).
         self._presets: dict[str, tuple[list[WindowPreset], int]] = {}
+        self._presets_pending: set[str] = set()  # series whose presets a task is computing
+        #: Stacks of the last scan whose thumbnails wait for the series shown to load first.
+        self._thumbnails_waiting: list[SeriesStack] = []
         self.series_title = ""
         #: Called with (series UID, preset) when the reader picks or drags a window (the window
         #: sets it to an undoable command that keeps it in the case).
@@ -155,6 +158,8 @@ class SeriesController(QtCore.QObject):
         self._loading = set()
         self._spine_views = {}
         self._presets = {}
+        self._presets_pending = set()
+        self._thumbnails_waiting = []
         self._pending_show = None
         self.session.forget_series()
         self.browser.set_stacks([], {})
@@ -187,16 +192,27 @@ class SeriesController(QtCore.QObject):
                 "No DICOM image series was found in the chosen files"
                 + (f"; {len(skipped)} file(s) were skipped (see the list)." if skipped else "."),
             )
-        self._start_thumbnails(stacks)
         target = then_show
         if target is None and stacks and self.session.current_series_uid is None:
             sagittal = [s for s in stacks if s.plane == "sagittal"]
             target = (sagittal or stacks)[0].series_uid
         self.scanFinished.emit()
         if target is not None and self.session.stack(target) is not None:
-            self.show_series(target)
-        elif then_show is not None:
-            self.loaded.emit()
+            # Thumbnails wait until the series shown has loaded: the load gets every core.
+            self._thumbnails_waiting = [*self._thumbnails_waiting, *stacks]
+            shown_now = self.session.library.loaded_display(target) is not None
+            self.show_series(target)  # else its load ends in _on_series_loaded, which starts them
+            if shown_now:
+                self._start_waiting_thumbnails()
+        else:
+            self._start_thumbnails(stacks)
+            if then_show is not None:
+                self.loaded.emit()
+
+    def _start_waiting_thumbnails(self) -> None:
+        stacks, self._thumbnails_waiting = self._thumbnails_waiting, []
+        if stacks:
+            self._start_thumbnails(stacks)
 
     def _start_thumbnails(self, stacks: list[SeriesStack]) -> None:
         def job(progress: workers.ProgressFn, cancel: workers.CancelFn) -> dict[str, NDArray[Any]]:
@@ -262,7 +278,7 @@ class SeriesController(QtCore.QObject):
         display = library.display(uid)
 
         views = self._spine_views  # not the next case's, if this one is closed meanwhile
-        presets, source = self._presets, stack
+        presets = self._presets
         # The spine's midline is only needed to open a series without landmarks (and costs
         # the import of scipy.ndimage, 0.2-0.5 s): found here, off the GUI thread, only then
         # (spine_view finds it on demand if the landmarks are removed before it is shown).
@@ -272,7 +288,8 @@ class SeriesController(QtCore.QObject):
             volume = display.volume(progress=progress, cancel=cancel)
             if find_spine:
                 views[uid] = _spine_view(display, volume)
-            presets[uid] = display_presets(source, volume)  # percentiles: not on the GUI thread
+            if default_needs_voxels(stack):  # here, not on the GUI thread; else after showing
+                presets[uid] = display_presets(stack, volume)
             return display
 
         self._loading.add(uid)
@@ -280,6 +297,7 @@ class SeriesController(QtCore.QObject):
         task.signals.finished.connect(lambda _display: self._on_series_loaded(uid))
         for sig in (task.signals.failed, task.signals.cancelled):
             sig.connect(lambda *_a: self._loading.discard(uid))
+            sig.connect(lambda *_a: self._start_waiting_thumbnails())
         self.runner.run(task, "Loading images…")
         return task
 
@@ -289,6 +307,7 @@ class SeriesController(QtCore.QObject):
         self.displayLoaded.emit(uid)
         if self._pending_show == uid:
             self._show_display(uid)
+        self._start_waiting_thumbnails()
 
     def spine_view(self, uid: str) -> SpineView:
         """Where the loaded display of ``uid`` shows the spine (found once, then kept)."""
@@ -350,12 +369,11 @@ class SeriesController(QtCore.QObject):
     def window_presets_for(self, uid: str) -> tuple[list[WindowPreset], int]:
         """Window presets of a loaded series and the index of the default one (``dicomio.windowing``)."""
         stack = self.session.stack(uid)
-        display = self.session.library.display(uid)
         if stack is None:
             raise ValueError(f"series {uid} is not among the scanned series")
         found = self._presets.get(uid)
         if found is None:
-            found = self._presets[uid] = display_presets(stack, display.volume())
+            found = self._presets[uid] = display_presets(stack, self.session.library.display(uid).volume())
         return list(found[0]), found[1]
 
     def window_for(self, uid: str, presets: tuple[list[WindowPreset], int] | None = None) -> WindowPreset:
@@ -367,10 +385,39 @@ class SeriesController(QtCore.QObject):
         found, default = presets if presets is not None else self.window_presets_for(uid)
         return found[default]
 
+    def _presets_soon(self, uid: str) -> tuple[list[WindowPreset], int]:
+        """The series' presets if known, else those that need no voxels (the automatic window
+        follows from a background task, which fills the combo again)."""
+        found = self._presets.get(uid)
+        stack = self.session.stack(uid)
+        if found is not None or stack is None or default_needs_voxels(stack):
+            return self.window_presets_for(uid)
+        quick = display_presets(stack, None)
+        if uid in self._presets_pending:
+            return quick
+        self._presets_pending.add(uid)
+        display = self.session.library.display(uid)
+        presets, pending = self._presets, self._presets_pending
+
+        def job(_progress: workers.ProgressFn, _cancel: workers.CancelFn) -> None:
+            presets[uid] = display_presets(stack, display.volume())
+
+        def done(_result: object) -> None:
+            pending.discard(uid)
+            if presets is self._presets and self.session.current_series_uid == uid:
+                self._fill_window_presets(uid)
+
+        task = workers.Task(job, f"Window presets of {stack.description or uid}")
+        task.signals.finished.connect(done)
+        for sig in (task.signals.failed, task.signals.cancelled):
+            sig.connect(lambda *_a: pending.discard(uid))
+        self.runner.run(task, None)
+        return quick
+
     def _fill_window_presets(self, uid: str) -> None:
         """The combo holds the series' presets; the one shown is the reader's window kept in
         the case (an extra entry when it is none of the presets), else the default."""
-        presets, default = self.window_presets_for(uid)  # one pass over the voxels, not two
+        presets, default = self._presets_soon(uid)  # one pass over the voxels, not two
         shown = self.window_for(uid, (presets, default))
         match = next(
             (i for i, p in enumerate(presets) if (p.center, p.width) == (shown.center, shown.width)), None

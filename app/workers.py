@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import sys
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -26,6 +27,10 @@ log = logging.getLogger("endplate.app")
 
 ProgressFn = Callable[[int, int], None]
 CancelFn = Callable[[], bool]
+
+#: Least time between two progress signals of a task (s): a scan reports every file, and
+#: each signal costs the GUI thread a progress-bar update that the workers wait on.
+PROGRESS_INTERVAL_S = 0.05
 
 
 class CancelledError(Exception):
@@ -55,6 +60,7 @@ class Task(QtCore.QRunnable):
         self.signals = TaskSignals(QtCore.QCoreApplication.instance())
         self._cancel = threading.Event()
         self.done = threading.Event()
+        self._last_progress = -float("inf")
 
     def cancel(self) -> None:
         self._cancel.set()
@@ -71,7 +77,11 @@ class Task(QtCore.QRunnable):
             self._cancel.set()
 
     def _progress(self, done: int, total: int) -> None:
-        self._emit("progress", done, total)
+        """Emit progress at most every :data:`PROGRESS_INTERVAL_S`, and always the end."""
+        now = time.monotonic()
+        if done >= total or now - self._last_progress >= PROGRESS_INTERVAL_S:
+            self._last_progress = now
+            self._emit("progress", done, total)
 
     def run(self) -> None:
         # Qt's pool threads are not started by ``threading``, so a trace hook set for every

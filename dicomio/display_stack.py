@@ -144,7 +144,8 @@ class DisplayStack:
                 frames=source.frames[first:stop],
                 geometry=StackGeometry(source.geometry.slices[first:stop]),
             )
-            slab = load_volume(part, cancel=cancel)
+            # One reader per slab: the reformat already reads slabs on every core.
+            slab = load_volume(part, workers=1, cancel=cancel)
             if not np.can_cast(slab.dtype, dtype, casting="same_kind") or (
                 np.issubdtype(dtype, np.integer) and not np.issubdtype(slab.dtype, np.integer)
             ):

@@ -14,6 +14,11 @@ exactly that position through the source's ``lps_to_index`` (which is exact for 
 slice spacing and gantry tilt).  A landmark placed on the reformat is therefore at its
 true patient position.
 
+Fast paths sample at those same positions: an axis-aligned volume is three 1-D
+interpolations (:class:`SeparablePlan`); a gantry-tilted one with even slices is, per output
+row, two source slices blended and shifted (:mod:`dicomio.reformat_shear`); SimpleITK's
+ResampleImageFilter serves the remaining affine maps.
+
 Resolution: along posterior and left-right the output keeps the spacing of the volume
 axis it comes from; along the volume's slice direction it is resampled at the volume's
 in-plane resolution (the smaller pixel spacing), because slices are usually thicker.
@@ -23,7 +28,6 @@ from __future__ import annotations
 
 import itertools
 import os
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -36,9 +40,11 @@ from dicomio.geometry import (
     ImageGeometry,
     StackGeometry,
 )
+from dicomio.reformat_shear import INSIDE_TOLERANCE as _INSIDE_TOLERANCE
+from dicomio.reformat_shear import ShearPlan, SliceLoader
+from dicomio.reformat_shear import axis_index as _axis_index
+from dicomio.reformat_shear import pick_along as _pick
 
-#: Tolerance (in voxel index units) for points just outside the volume's end voxels.
-_INSIDE_TOLERANCE = 1e-6
 #: Output slices resampled together (bounds the float32 temporaries).
 _BLOCK_SLICES = 16
 
@@ -131,41 +137,45 @@ def resample_slice(
     return out
 
 
-def _axis_index(f: NDArray[np.float64], n: int) -> tuple[NDArray[np.intp], NDArray[np.float64], NDArray]:
-    """Lower neighbour, weight of the upper one, and validity of fractional indices ``f``."""
-    valid = (f >= -_INSIDE_TOLERANCE) & (f <= n - 1 + _INSIDE_TOLERANCE)
-    if n == 1:
-        return np.zeros(len(f), dtype=np.intp), np.zeros(len(f)), valid
-    lower = np.clip(np.floor(f), 0, n - 2).astype(np.intp)
-    weight = np.clip(f - lower, 0.0, 1.0)
-    return lower, weight, valid
-
-
 def _lerp_along(x: NDArray, axis: int, lower: NDArray[np.intp], weight: NDArray[np.float64]) -> NDArray:
     """Linear interpolation of ``x`` along ``axis`` at ``lower + weight``.
 
-    Float32, except where the output positions are exactly the input's (all weights zero and
-    ``lower`` is ``0..n-1`` or its reverse): then a view of ``x`` itself, no copy.
+    Float32, except where every weight is zero: then ``x``'s own values (its dtype), a view
+    of ``x`` where ``lower`` is a run of consecutive indices (up or down).
     """
     n = x.shape[axis]
-    if not np.any(weight) and len(lower) == n:
-        index = [slice(None)] * x.ndim
-        if np.array_equal(lower, np.arange(n)):
-            return x
-        if np.array_equal(lower, np.arange(n)[::-1]):
-            index[axis] = slice(None, None, -1)
-            return x[tuple(index)]
-    a = np.take(x, lower, axis=axis).astype(np.float32)
     if not np.any(weight) or n == 1:
-        return a
-    b = np.take(x, np.minimum(lower + 1, n - 1), axis=axis).astype(np.float32)
+        return _pick(x, axis, lower)
+    a = _pick(x, axis, lower)
+    b = _pick(x, axis, np.minimum(lower + 1, n - 1))
     shape = [1] * x.ndim
     shape[axis] = len(weight)
     w = weight.astype(np.float32).reshape(shape)
-    b -= a
-    b *= w
-    a += b
-    return a
+    out = np.subtract(b, a, dtype=np.float32)
+    out *= w
+    out += a
+    return out
+
+
+def _columns_first(block: NDArray) -> NDArray:
+    """``block`` (slices, rows, columns) copied to (columns, slices, rows) order, a slice at a
+    time (2-D transposes that stay in the CPU cache: a third faster than one 3-D copy)."""
+    out = np.empty((block.shape[2], block.shape[0], block.shape[1]), dtype=block.dtype)
+    for s in range(block.shape[0]):
+        out[:, s, :] = block[s].T
+    return out
+
+
+def _rounded(part: NDArray, dtype: np.dtype) -> NDArray:
+    """Float samples as ``dtype``: rounded (and clipped) for an integer ``dtype``, cast while
+    contiguous (a cast within a strided, transposing copy is several times slower)."""
+    if not np.issubdtype(dtype, np.integer) or np.issubdtype(part.dtype, np.integer):
+        return part
+    np.rint(part, out=part)
+    info = np.iinfo(dtype)
+    if info.bits > 16:  # float32 holds every 16-bit value exactly
+        np.clip(part, info.min, info.max, out=part)
+    return part.astype(dtype)
 
 
 def _separable_indices(source: StackGeometry, target: StackGeometry) -> list[tuple[int, NDArray]] | None:
@@ -212,8 +222,6 @@ _BLOCK_POSITIONS = 32
 _AFFINE_BLOCK_ROWS = 128
 _AFFINE_SUB_SLICES = 32
 
-SliceLoader = Callable[[int, int], NDArray]
-
 
 class SeparablePlan:
     """How a separable reformat runs in blocks along the source's slice axis, so that each
@@ -241,35 +249,37 @@ class SeparablePlan:
     def fill(self, slab: NDArray, first: int, block: tuple[int, int], out: NDArray) -> None:
         """Output positions ``block`` from ``slab`` (source slices ``first`` onwards).
 
-        Done in sub-blocks of :data:`_BLOCK_SLICES` source columns, so that the transpose
-        from source to output order stays within the CPU cache.
+        Done in sub-blocks of :data:`_BLOCK_SLICES` source columns, each first transposed to
+        (columns, slices, rows) so that the interpolation runs on contiguous rows and the
+        copy into the output is along whole rows (axial: output slices are source columns).
         """
         p0, p1 = block
         lower, weight, _ = self.index[self.m_slices]
         m_row, m_col = self.axes.index(1), self.axes.index(0)
         lo_c, t_c, _ = self.index[m_col]
         lo_r, t_r, _ = self.index[m_row]
-        integer = np.issubdtype(out.dtype, np.integer)
-        info = np.iinfo(out.dtype) if integer else None
         n_columns = slab.shape[2]
         for q0 in range(0, len(lo_c), _BLOCK_SLICES):
             q1 = min(q0 + _BLOCK_SLICES, len(lo_c))
             c0 = int(lo_c[q0:q1].min())
-            c1 = int(min(lo_c[q0:q1].max() + 2, n_columns))
-            part = slab[:, :, c0:c1]
-            part = _lerp_along(part, 2, lo_c[q0:q1] - c0, t_c[q0:q1])
-            part = _lerp_along(part, 0, lower[p0:p1] - first, weight[p0:p1])
-            part = _lerp_along(part, 1, lo_r, t_r)
-            # part's axes: 0 -> output axis m_slices, 1 -> the one along source rows, 2 -> columns
+            # The upper neighbours only where a weight needs them: 16 columns, not 17, keep
+            # the transposing copy to whole cache lines (twice as fast).
+            c1 = int(min(lo_c[q0:q1].max() + (2 if np.any(t_c[q0:q1]) else 1), n_columns))
+            part = _columns_first(slab[:, :, c0:c1])
+            part = _lerp_along(part, 1, lower[p0:p1] - first, weight[p0:p1])
+            part = _lerp_along(part, 2, lo_r, t_r)
+            if not np.any(t_c[q0:q1]):  # columns on the source's own: pick them last (a view)
+                part = _rounded(part, out.dtype)
+                part = _lerp_along(part, 0, lo_c[q0:q1] - c0, t_c[q0:q1])
+            else:
+                part = _rounded(_lerp_along(part, 0, lo_c[q0:q1] - c0, t_c[q0:q1]), out.dtype)
+            # part's axes: 0 -> the output axis along source columns, 1 -> slices, 2 -> rows
             part = np.moveaxis(
-                part, (0, 1, 2), (_OUT_AXIS[self.m_slices], _OUT_AXIS[m_row], _OUT_AXIS[m_col])
+                part, (0, 1, 2), (_OUT_AXIS[m_col], _OUT_AXIS[self.m_slices], _OUT_AXIS[m_row])
             )
             where: list[slice] = [slice(None)] * 3
             where[_OUT_AXIS[self.m_slices]] = slice(p0, p1)
             where[_OUT_AXIS[m_col]] = slice(q0, q1)
-            if info is not None and not np.issubdtype(part.dtype, np.integer):
-                part = np.rint(part)
-                np.clip(part, info.min, info.max, out=part)
             out[tuple(where)] = part
 
     def fill_outside(self, out: NDArray, cval: float) -> None:
@@ -516,6 +526,10 @@ def sagittal_reformat(
         _reformat_separable(volume, target, mapping, cval, out)
         return target, out
     affine = _affine_index_map(geometry, target) if order == 1 else None
+    shear = ShearPlan.build(volume.shape, target.shape, *affine) if affine is not None else None
+    if shear is not None:
+        shear.run(volume, out, cval, workers=_workers())
+        return target, out
     if affine is not None:
         _reformat_affine(lambda first, stop: volume[first:stop], volume.shape, target, *affine, out)
         _fill_affine_outside(volume.shape, target, *affine, out, cval)
@@ -563,6 +577,10 @@ def sagittal_reformat_streamed(
     affine = _affine_index_map(geometry, target)
     if affine is None:
         return None
+    shear = ShearPlan.build(geometry.shape, target.shape, *affine)
+    if shear is not None and shear.streams_slices:
+        shear.run_streamed(load_slices, out, workers=_workers())
+        return target, out
     cval = _reformat_affine(load_slices, geometry.shape, target, *affine, out, stream=True)
     _fill_affine_outside(geometry.shape, target, *affine, out, cval)
     return target, out

@@ -107,7 +107,13 @@ def auto_window(volume: ArrayLike) -> WindowPreset:
     return WindowPreset("auto", float(p_lo + p_hi) / 2.0, width)
 
 
-def display_presets(stack: SeriesStack, volume: ArrayLike) -> tuple[list[WindowPreset], int]:
+def default_needs_voxels(stack: SeriesStack) -> bool:
+    """Whether the default preset of :func:`display_presets` is the one computed from the
+    voxels (no window in the files and no modality preset: an MR, say)."""
+    return stack.modality.upper() != "CT" and not stack.windows
+
+
+def display_presets(stack: SeriesStack, volume: ArrayLike | None) -> tuple[list[WindowPreset], int]:
     """The presets a viewer offers for ``stack`` and the index of the default one.
 
     The file's own windows first (the technologist's choice), then the modality presets
@@ -118,15 +124,19 @@ def display_presets(stack: SeriesStack, volume: ArrayLike) -> tuple[list[WindowP
     CT (this is a spine tool, whatever window the file was read in, often lung on a chest
     CT); the automatic window for an MR without a window of its own (MR has no absolute
     units); else the first preset.
+
+    Without a ``volume`` (not loaded yet) the list lacks the automatic window; a ``ValueError``
+    when that would be the default (:func:`default_needs_voxels`).
     """
+    if volume is None and default_needs_voxels(stack):
+        raise ValueError("the default window of this series is computed from its voxels")
     presets: list[WindowPreset] = []
     seen: set[tuple[float, float]] = set()
-    auto = auto_window(volume)
     is_mr = stack.modality == "MR"
-    candidates = [
-        *window_presets(stack.modality, stack.windows),
-        WindowPreset("MR auto" if is_mr else "Auto", auto.center, auto.width),
-    ]
+    candidates = window_presets(stack.modality, stack.windows)
+    if volume is not None:
+        auto = auto_window(volume)
+        candidates.append(WindowPreset("MR auto" if is_mr else "Auto", auto.center, auto.width))
     for preset in candidates:
         values = (round(preset.center, 6), round(preset.width, 6))
         if values not in seen:

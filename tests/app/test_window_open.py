@@ -130,6 +130,67 @@ def test_window_presets_ct_and_mr_auto(window, qtbot: QtBot, phantom_series, gap
     assert window.viewer.window_level.width == pytest.approx(auto.width)
 
 
+def test_opening_leaves_only_the_slice_to_the_gui_thread(  # type: ignore[no-untyped-def]
+    window, qtbot: QtBot, gap_and_mr, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The window presets (a pass over the voxels) and the spine's midline are found in the
+    loading worker; the thumbnails start only once the series shown has loaded."""
+    from app import series_controller
+
+    events: list[tuple[str, bool]] = []
+    real_presets, real_spine, real_load = (
+        series_controller.display_presets,
+        series_controller._spine_view,
+        series_controller.load_volume,
+    )
+
+    def on_gui() -> bool:
+        return threading.current_thread() is threading.main_thread()
+
+    def presets(stack, volume):  # type: ignore[no-untyped-def]
+        events.append(("presets" if volume is not None else "presets without voxels", on_gui()))
+        return real_presets(stack, volume)
+
+    def spine(*args):  # type: ignore[no-untyped-def]
+        events.append(("spine", on_gui()))
+        return real_spine(*args)
+
+    def thumbnail(*args, **kwargs):  # type: ignore[no-untyped-def]
+        events.append(("thumbnail", on_gui()))
+        return real_load(*args, **kwargs)
+
+    monkeypatch.setattr(series_controller, "display_presets", presets)
+    monkeypatch.setattr(series_controller, "_spine_view", spine)
+    monkeypatch.setattr(series_controller, "load_volume", thumbnail)
+    window.series.displayLoaded.connect(lambda _uid: events.append(("loaded", on_gui())))
+    window.open_paths([gap_and_mr["mr"]])
+    qtbot.waitUntil(lambda: window.viewer.source is not None and not window.tasks, timeout=30000)
+    # An MR without a window of its own opens in the automatic window: found before showing.
+    names = [name for name, _ in events]
+    assert names == ["spine", "presets", "loaded", "thumbnail"], events
+    assert [gui for _, gui in events] == [False, False, True, False]
+    (key,) = window.browser.series_keys()
+    assert window.browser.has_thumbnail(key)
+    assert window.window_combo.currentText().startswith("MR auto  (")
+
+    # A CT opens in the bone window at once; its automatic window follows in the background.
+    window.open_paths([gap_and_mr["gap"]])
+    qtbot.waitUntil(lambda: len(window.browser.series_keys()) == 2 and not window.tasks, timeout=30000)
+    ct_uid = next(s.series_uid for s in window.session.library.stacks.values() if s.modality == "CT")
+    events.clear()
+    window.show_series(ct_uid)
+    qtbot.waitUntil(lambda: window.viewer.source.series_uid == ct_uid and not window.tasks, timeout=30000)
+    assert events == [
+        ("spine", False),
+        ("loaded", True),
+        ("presets without voxels", True),
+        ("presets", False),
+    ]
+    names_shown = [window.window_combo.itemText(i) for i in range(window.window_combo.count())]
+    assert names_shown[-1].startswith("Auto  (") and window.window_combo.currentText().startswith("CT bone")
+    assert (window.viewer.window_level.center, window.viewer.window_level.width) == (400.0, 1800.0)
+
+
 def test_recent_cases_menu_reopens_a_saved_case(window, qtbot: QtBot, phantom_series, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     from app import recovery
 

@@ -153,3 +153,22 @@ def test_auto_window_does_not_copy_the_volume_as_float64() -> None:
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     assert peak < 0.75 * volume.nbytes
+
+
+def test_presets_before_the_voxels_are_loaded(tmp_path: Path) -> None:
+    """Without the voxels: the same list less the automatic window, the same default; refused
+    where the automatic window would be the default."""
+    from dicomio.windowing import default_needs_voxels
+
+    ct = _stack(tmp_path / "ct", SeriesSpec(modality="CT", window_center=50, window_width=350))
+    assert not default_needs_voxels(ct)
+    presets, default = display_presets(ct, None)
+    assert presets == [WindowPreset("file", 50.0, 350.0), CT_BONE, CT_SOFT_TISSUE]
+    assert presets[default] == CT_BONE
+    mr_window = _stack(tmp_path / "a", SeriesSpec(modality="MR", window_center=300, window_width=600))
+    assert not default_needs_voxels(mr_window)
+    assert display_presets(mr_window, None) == ([WindowPreset("file", 300.0, 600.0)], 0)
+    mr = _stack(tmp_path / "b", SeriesSpec(modality="MR"))
+    assert default_needs_voxels(mr)
+    with pytest.raises(ValueError, match="voxels"):
+        display_presets(mr, None)
