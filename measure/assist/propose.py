@@ -30,6 +30,7 @@ from numpy.typing import ArrayLike, NDArray
 from dicomio.geometry import ImageGeometry
 from measure.assist.body_region import find_outline
 from measure.assist.dark_wall import dark_lines_crossed, dark_wall_edge
+from measure.assist.fitting import consistent_score, robust_polyfit
 from measure.assist.propose_shell import shell_interiors
 from measure.assist.snap import (
     CortexContrast,
@@ -505,7 +506,7 @@ def _refine_outline(
                 xs.append(px)
                 ys.append(py)
         plates[name] = robust_polyfit(xs, ys, 2) if len(xs) >= 5 else plate
-        side_scores.append(_consistent_score(strengths, xs, ys, plates[name]))
+        side_scores.append(consistent_score(strengths, xs, ys, plates[name]))
     walls = {}
     wall_snap = replace(snap, outer_gain_per_mm=0.0)
     for name, wall, out in (("ant", o.ant, 1.0), ("post", o.post, -1.0)):
@@ -528,7 +529,7 @@ def _refine_outline(
                 xs_w.append(px)
                 ys_w.append(py)
         walls[name] = robust_polyfit(ys_w, xs_w, 1) if len(xs_w) >= 3 else wall
-        side_scores.append(_consistent_score(strengths, ys_w, xs_w, walls[name]))
+        side_scores.append(consistent_score(strengths, ys_w, xs_w, walls[name]))
     refined = _Outline(ant=walls["ant"], post=walls["post"], sup=plates["sup"], inf=plates["inf"])
     # A body is as trustworthy as its weakest side: one endplate lost in cement or edema
     # must not hide behind three good sides.
@@ -549,40 +550,6 @@ def _jumped_a_disc(
     (the marrow region may have leaked into the disc up to ``y``): not this body's endplate."""
     del y  # the region's edge may already lie beyond the body's own cortex
     return dark_lines_crossed(img, plane, frame.lps(x, 0.0), snapped_mm, tangent) > 1
-
-
-def _consistent_score(
-    strengths: list[float], u: list[float], v: list[float], coef: NDArray[np.float64], tol_mm: float = 1.0
-) -> float:
-    """A side's score: the mean snap strength over its samples, a sample counting 0 when it
-    was not snapped or lies more than ``tol_mm`` off the refitted curve (a dropped outlier:
-    an endplate whose samples scatter is not trusted however strong each edge is)."""
-    snapped = [st for st in strengths if st > 0.0]
-    off = np.abs(np.asarray(v, dtype=float) - np.polyval(coef, np.asarray(u, dtype=float))) > tol_mm
-    dropped = sum(st for st, o in zip(snapped, off, strict=False) if o)
-    return float((sum(strengths) - dropped) / max(1, len(strengths)))
-
-
-def robust_polyfit(
-    x: list[float], y: list[float], degree: int, max_residual_mm: float = 1.0
-) -> NDArray[np.float64]:
-    """A polynomial through snapped samples, refitted without those more than
-    ``max_residual_mm`` off the fit of the others (leave-one-out, so that an end sample's
-    leverage cannot hide it; at most a third dropped): one sample snapped onto cement, edema
-    or a fracture line inside the body must not tilt a whole endplate or wall."""
-    xa, ya = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
-    min_kept = max(degree + 2, int(np.ceil(2 * len(xa) / 3)))
-    while len(xa) > min_kept:
-        loo = np.empty(len(xa))
-        for k in range(len(xa)):
-            others = np.arange(len(xa)) != k
-            loo[k] = abs(ya[k] - np.polyval(np.polyfit(xa[others], ya[others], degree), xa[k]))
-        worst = int(np.argmax(loo))
-        if loo[worst] <= max_residual_mm:
-            break
-        keep = np.arange(len(xa)) != worst
-        xa, ya = xa[keep], ya[keep]
-    return np.asarray(np.polyfit(xa, ya, degree), dtype=float)
 
 
 def _disk(radius_mm: float) -> NDArray[np.bool_]:
