@@ -223,11 +223,7 @@ def propose_by_profiles(
 
     a, s = _frame(plane)
     half = cfg.half_extent_mm
-    coords = np.arange(-half, half + _GRID_MM / 2, _GRID_MM)
-    gy, gx = np.meshgrid(coords, coords, indexing="ij")
-    pts = seed + gx[..., None] * a + gy[..., None] * s
-    col, row, _ = plane.lps_to_pixel(pts.reshape(-1, 3))
-    grid = ndimage.map_coordinates(img, [row, col], order=1, mode="nearest").reshape(gx.shape)
+    grid, _, coords = _sample_patch(img, plane, seed, cfg)
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         outline = find_outline(ndimage.gaussian_filter(grid, 0.5 / _GRID_MM), coords, contrast)
     if outline is None or not _inside(outline.points, half):
@@ -298,17 +294,9 @@ def _propose_from(
     """One attempt: grow from ``seed``, read the outline, snap it."""
     from scipy import ndimage  # 0.2-0.5 s to import: only when assisting (start-up time)
 
-    a, s = _frame(plane)
-    half = cfg.half_extent_mm
-    coords = np.arange(-half, half + _GRID_MM / 2, _GRID_MM)
     # grid[i, j]: i along superior (index 0 = most inferior), j along anterior.
+    _, smooth, valid, coords = patch_around(img, plane, seed, cfg)
     gy, gx = np.meshgrid(coords, coords, indexing="ij")
-    pts = seed + gx[..., None] * a + gy[..., None] * s
-    col, row, _ = plane.lps_to_pixel(pts.reshape(-1, 3))
-    inside_image = (col > -0.5) & (col < img.shape[1] - 0.5) & (row > -0.5) & (row < img.shape[0] - 0.5)
-    grid = ndimage.map_coordinates(img, [row, col], order=1, mode="nearest").reshape(gx.shape)
-    valid = inside_image.reshape(gx.shape)
-    smooth = ndimage.gaussian_filter(grid, 0.8 / _GRID_MM)
 
     c0 = len(coords) // 2
     r_seed = round(3.0 / _GRID_MM)
@@ -341,6 +329,16 @@ def patch_around(
     the grid's mm."""
     from scipy import ndimage  # imported when assisting (start-up time)
 
+    grid, valid, coords = _sample_patch(img, plane, seed, cfg)
+    return grid, ndimage.gaussian_filter(grid, 0.8 / _GRID_MM), valid, coords
+
+
+def _sample_patch(
+    img: NDArray[np.float64], plane: ImageGeometry, seed: NDArray[np.float64], cfg: ProposalSettings
+) -> tuple[NDArray[np.float64], NDArray[np.bool_], NDArray[np.float64]]:
+    """The working grid's samples (bilinear), which of them lie on the image, its mm."""
+    from scipy import ndimage  # imported when assisting (start-up time)
+
     a, s = _frame(plane)
     half = cfg.half_extent_mm
     coords = np.arange(-half, half + _GRID_MM / 2, _GRID_MM)
@@ -349,7 +347,7 @@ def patch_around(
     col, row, _ = plane.lps_to_pixel(pts.reshape(-1, 3))
     inside_image = (col > -0.5) & (col < img.shape[1] - 0.5) & (row > -0.5) & (row < img.shape[0] - 0.5)
     grid = ndimage.map_coordinates(img, [row, col], order=1, mode="nearest").reshape(gx.shape)
-    return grid, ndimage.gaussian_filter(grid, 0.8 / _GRID_MM), inside_image.reshape(gx.shape), coords
+    return grid, inside_image.reshape(gx.shape), coords
 
 
 def proposal_from_mask(
