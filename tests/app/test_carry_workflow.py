@@ -98,28 +98,57 @@ def _browser_item_pos(browser: QtWidgets.QTreeWidget, description: str) -> QtCor
     raise AssertionError(f"no series {description!r} in the browser")
 
 
-def test_three_vertebrae_pre_and_post_op_in_at_most_20_clicks(  # type: ignore[no-untyped-def]
-    window, qtbot: QtBot, phantom_series, tmp_path: Path
-) -> None:
+def _open_pre_op(window, qtbot: QtBot, phantom_series, tmp_path: Path, n: Counter) -> None:  # type: ignore[no-untyped-def]
+    """Open the pre/post case folder (the native dialog: counted, not driven) and show the
+    pre-op series (a double click in the browser when the post-op one is shown first)."""
     case_folder = tmp_path / "case"
     for tp in ("pre", "post"):
         shutil.copytree(phantom_series[tp], case_folder / tp)
-    n = Counter(qtbot)
     viewer = window.viewer
-    viewport = viewer.canvas.viewport()
-
-    # Open the case folder (the native dialog: counted, not driven).
     window.open_paths([case_folder])
     n.clicks += OPEN_FOLDER_CLICKS
     qtbot.waitUntil(lambda: len(window.session.library.stacks) == 2 and not window.tasks, timeout=30000)
     qtbot.waitUntil(lambda: viewer.source is not None, timeout=30000)
-    shown = window.session.stack(viewer.source.series_uid).description
-    if shown != "SAG CT PRE":  # the browser shows the post-op first: activate the pre-op one
+    if window.session.stack(viewer.source.series_uid).description != "SAG CT PRE":
         pos = _browser_item_pos(window.browser, "SAG CT PRE")
         QTest.mouseDClick(window.browser.viewport(), LEFT, NO_MOD, pos)
         n.clicks += 2
         qtbot.waitUntil(lambda: window.session.stack(viewer.source.series_uid).description == "SAG CT PRE")
+
+
+def _assert_the_phantom_values(window, levels: tuple[str, ...]) -> None:  # type: ignore[no-untyped-def]
+    """Every final landmark within 1.5 mm of the phantom's exact points, Ha/Hm/Hp within
+    1.5 mm and VKA within 1.5 deg of its exact values, at both timepoints."""
     pre_truth, post_truth = phantom.truth("pre"), phantom.truth("post")
+    results = window.case.measure()
+    kinds = {tp.id: tp.kind for tp in window.case.timepoints}
+    assert sorted(kinds.values()) == ["post-op", "pre-op"]
+    for tp_id, kind in kinds.items():
+        truth_tp = "pre" if kind == "pre-op" else "post"
+        exact = phantom.level_truth(truth_tp)
+        truth_points = pre_truth if truth_tp == "pre" else post_truth
+        measured = results.timepoints[tp_id].vertebrae
+        assert sorted(measured) == sorted(levels)
+        for level in levels:
+            for key, lm in window.case.landmarks(tp_id, level).items():
+                err = float(np.linalg.norm(np.subtract(lm.position_mm, truth_points[level][key])))
+                assert err <= LIMIT_MM, f"{kind} {level} {key}: {err:.2f} mm"
+            r = measured[level]
+            for name, value in (("Ha", r.ha_mm), ("Hm", r.hm_mm), ("Hp", r.hp_mm)):
+                h = exact[level].heights_mm[name]
+                assert h - LIMIT_MM <= value.value <= h + LIMIT_MM, f"{kind} {level} {name}"
+            vka = exact[level].vka_deg
+            assert vka - LIMIT_DEG <= r.vka_deg.value <= vka + LIMIT_DEG, f"{kind} {level} VKA"
+
+
+def test_three_vertebrae_pre_and_post_op_in_at_most_20_clicks(  # type: ignore[no-untyped-def]
+    window, qtbot: QtBot, phantom_series, tmp_path: Path
+) -> None:
+    n = Counter(qtbot)
+    viewer = window.viewer
+    viewport = viewer.canvas.viewport()
+    _open_pre_op(window, qtbot, phantom_series, tmp_path, n)
+    pre_truth = phantom.truth("pre")
 
     # Pre-op: T11 proposed by Shift+click, Enter accepts and chains to T12, Enter accepts.
     n.choose(window.level_combo, "T11")
@@ -146,25 +175,7 @@ def test_three_vertebrae_pre_and_post_op_in_at_most_20_clicks(  # type: ignore[n
     assert n.total <= 20, f"{n.total} clicks and keys: {n.log}"
     print(f"workflow: {n.clicks} clicks + {n.keys} keys = {n.total}: {n.log}")
     # The numbers measured are the phantom's, at both timepoints.
-    results = window.case.measure()
-    kinds = {tp.id: tp.kind for tp in window.case.timepoints}
-    assert sorted(kinds.values()) == ["post-op", "pre-op"]
-    for tp_id, kind in kinds.items():
-        truth_tp = "pre" if kind == "pre-op" else "post"
-        exact = phantom.level_truth(truth_tp)
-        truth_points = pre_truth if truth_tp == "pre" else post_truth
-        measured = results.timepoints[tp_id].vertebrae
-        assert sorted(measured) == sorted(LEVELS)
-        for level in LEVELS:
-            for key, lm in window.case.landmarks(tp_id, level).items():
-                err = float(np.linalg.norm(np.subtract(lm.position_mm, truth_points[level][key])))
-                assert err <= LIMIT_MM, f"{kind} {level} {key}: {err:.2f} mm"
-            r = measured[level]
-            for name, value in (("Ha", r.ha_mm), ("Hm", r.hm_mm), ("Hp", r.hp_mm)):
-                h = exact[level].heights_mm[name]
-                assert h - LIMIT_MM <= value.value <= h + LIMIT_MM, f"{kind} {level} {name}"
-            vka = exact[level].vka_deg
-            assert vka - LIMIT_DEG <= r.vka_deg.value <= vka + LIMIT_DEG, f"{kind} {level} VKA"
+    _assert_the_phantom_values(window, LEVELS)
 
 
 def _drag(n: Counter, viewer, start_mm: np.ndarray, end_mm: np.ndarray, what: str) -> None:  # type: ignore[no-untyped-def]
@@ -191,21 +202,10 @@ def test_the_fractured_vertebra_and_its_neighbours_pre_and_post_op_in_at_most_20
     endplate (each drag released 1 mm beyond the truth, along the superior axis: the snap
     brings it back onto the edge)."""
     levels = ("T12", "L1", "L2")
-    case_folder = tmp_path / "case"
-    for tp in ("pre", "post"):
-        shutil.copytree(phantom_series[tp], case_folder / tp)
     n = Counter(qtbot)
     viewer = window.viewer
     viewport = viewer.canvas.viewport()
-    window.open_paths([case_folder])
-    n.clicks += OPEN_FOLDER_CLICKS
-    qtbot.waitUntil(lambda: len(window.session.library.stacks) == 2 and not window.tasks, timeout=30000)
-    qtbot.waitUntil(lambda: viewer.source is not None, timeout=30000)
-    if window.session.stack(viewer.source.series_uid).description != "SAG CT PRE":
-        pos = _browser_item_pos(window.browser, "SAG CT PRE")
-        QTest.mouseDClick(window.browser.viewport(), LEFT, NO_MOD, pos)
-        n.clicks += 2
-        qtbot.waitUntil(lambda: window.session.stack(viewer.source.series_uid).description == "SAG CT PRE")
+    _open_pre_op(window, qtbot, phantom_series, tmp_path, n)
     pre_truth, post_truth = phantom.truth("pre"), phantom.truth("post")
 
     n.choose(window.level_combo, "T12")
@@ -241,21 +241,4 @@ def test_the_fractured_vertebra_and_its_neighbours_pre_and_post_op_in_at_most_20
 
     assert n.total <= 20, f"{n.total} clicks and keys: {n.log}"
     print(f"fracture workflow: {n.clicks} clicks + {n.keys} keys = {n.total}: {n.log}")
-    results = window.case.measure()
-    kinds = {tp.id: tp.kind for tp in window.case.timepoints}
-    for tp_id, kind in kinds.items():
-        truth_tp = "pre" if kind == "pre-op" else "post"
-        exact = phantom.level_truth(truth_tp)
-        truth_points = pre_truth if truth_tp == "pre" else post_truth
-        measured = results.timepoints[tp_id].vertebrae
-        assert set(levels) <= set(measured), f"{kind}: {sorted(measured)}"
-        for level in levels:
-            for key, lm in window.case.landmarks(tp_id, level).items():
-                err = float(np.linalg.norm(np.subtract(lm.position_mm, truth_points[level][key])))
-                assert err <= LIMIT_MM, f"{kind} {level} {key}: {err:.2f} mm"
-            r = measured[level]
-            for name, value in (("Ha", r.ha_mm), ("Hm", r.hm_mm), ("Hp", r.hp_mm)):
-                h = exact[level].heights_mm[name]
-                assert h - LIMIT_MM <= value.value <= h + LIMIT_MM, f"{kind} {level} {name}"
-            vka = exact[level].vka_deg
-            assert vka - LIMIT_DEG <= r.vka_deg.value <= vka + LIMIT_DEG, f"{kind} {level} VKA"
+    _assert_the_phantom_values(window, levels)
