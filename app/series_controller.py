@@ -279,8 +279,8 @@ class SeriesController(QtCore.QObject):
 
         views = self._spine_views  # not the next case's, if this one is closed meanwhile
         presets = self._presets
-        # The spine's midline is only needed to open a series without landmarks (and costs
-        # the import of scipy.ndimage, 0.2-0.5 s): found here, off the GUI thread, only then
+        # The spine's midline is only needed to open a series without landmarks (and, for MR,
+        # costs the import of scipy.ndimage, 0.2-0.5 s): found here, off the GUI thread, only then
         # (spine_view finds it on demand if the landmarks are removed before it is shown).
         find_spine = not self._has_landmarks(uid)
 

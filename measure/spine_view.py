@@ -115,8 +115,6 @@ def _nearest_slice(geometry: StackGeometry, offset_mm: float) -> int:
 
 # -- CT --------------------------------------------------------------------------------------
 def _locate_ct(vol: NDArray, geometry: StackGeometry) -> SpineView:
-    from scipy import ndimage  # 0.2-0.5 s to import: only when a spine is searched (start-up)
-
     si_axis = _superior_axis(geometry)
     ks, rs, cs = _steps(geometry, si_axis)
     work = vol[::ks, ::rs, ::cs]
@@ -125,7 +123,7 @@ def _locate_ct(vol: NDArray, geometry: StackGeometry) -> SpineView:
     slice_mm = (geometry.slice_spacing_mm or 1.0) * ks
     ap_mm = geometry.first.pixel_spacing_mm[1 if ap_axis == 2 else 0] * (cs if ap_axis == 2 else rs)
     size = (max(1, round(CT_SMOOTH_MM / slice_mm)), max(1, round(CT_SMOOTH_MM / ap_mm)))
-    smooth = ndimage.uniform_filter(persistence, size=size, mode="constant")
+    smooth = _box_mean(persistence, size)
     k0, a0 = np.unravel_index(int(np.argmax(smooth)), smooth.shape)
     peak = float(smooth[k0, a0])
     if peak < CT_MIN_PERSISTENCE:
@@ -136,8 +134,7 @@ def _locate_ct(vol: NDArray, geometry: StackGeometry) -> SpineView:
             geometry,
             f"bone is everywhere ({background:.0%} of the height at half the positions), not a column",
         )
-    labels, _ = ndimage.label(smooth >= peak / 2)
-    component = labels == labels[k0, a0]
+    component = _component(smooth >= peak / 2, (int(k0), int(a0)))
     k_rows = np.flatnonzero(component.any(axis=1))
     width_mm = (k_rows[-1] - k_rows[0] + 1) * slice_mm
     lo, hi = CT_WIDTH_RANGE_MM
@@ -169,6 +166,42 @@ def _locate_ct(vol: NDArray, geometry: StackGeometry) -> SpineView:
         f"bone column {width_mm:.0f} mm wide, bone along {peak:.0%} of the height",
         midline_mm,
     )
+
+
+def _box_mean(x: NDArray, size: tuple[int, ...]) -> NDArray[np.float32]:
+    """Mean over a ``size`` box (zeros outside), as ``scipy.ndimage.uniform_filter(x, size,
+    mode="constant")`` on float32: here with numpy, since importing ``scipy.ndimage`` costs
+    0.2-0.5 s that a CT's opening would wait for (the midline is found before the first paint)."""
+    out = np.asarray(x, dtype=np.float32)
+    for axis, s in enumerate(size):
+        if s <= 1:
+            continue
+        n = out.shape[axis]
+        lead = s // 2  # the window is [i - s // 2, i - s // 2 + s), as scipy's origin 0
+        pad = [(0, 0)] * out.ndim
+        pad[axis] = (lead + 1, s - 1 - lead)
+        sums = np.cumsum(np.pad(out.astype(np.float64), pad), axis=axis)
+        upper = np.take(sums, np.arange(s, s + n), axis=axis)
+        lower = np.take(sums, np.arange(n), axis=axis)
+        out = ((upper - lower) / s).astype(np.float32)
+    return out
+
+
+def _component(mask: NDArray[np.bool_], seed: tuple[int, int]) -> NDArray[np.bool_]:
+    """The 4-connected component of 2-D ``mask`` holding ``seed`` (``ndimage.label``'s default
+    connectivity), grown from the seed: a few ms on a work map, no scipy import."""
+    component = np.zeros_like(mask)
+    component[seed] = bool(mask[seed])
+    while True:
+        grown = component.copy()
+        grown[1:] |= component[:-1]
+        grown[:-1] |= component[1:]
+        grown[:, 1:] |= component[:, :-1]
+        grown[:, :-1] |= component[:, 1:]
+        grown &= mask
+        if np.array_equal(grown, component):
+            return component
+        component = grown
 
 
 def _mirror_axis(profile: NDArray, lo: int, hi: int, slice_mm: float) -> float | None:
@@ -255,7 +288,7 @@ def _ct_roi(
 
 # -- MR --------------------------------------------------------------------------------------
 def _locate_mr(vol: NDArray, geometry: StackGeometry) -> SpineView:
-    from scipy import ndimage  # see _locate_ct
+    from scipy import ndimage  # 0.2-0.5 s to import: only when an MR spine is searched
 
     n = vol.shape[0]
     if n < 5:

@@ -35,3 +35,16 @@ def test_pydicom_imported_without_requests_reads_files_and_requests_still_import
         [sys.executable, "-c", code], capture_output=True, text=True, cwd=PROJECT_ROOT, check=True
     ).stdout
     assert out.split() == ["128", "requests"]
+
+
+def test_finding_a_ct_midline_does_not_import_scipy_ndimage() -> None:
+    """A CT opens on its midline, found before the first paint: without the 0.2-0.5 s import."""
+    found = _modules_after(
+        "from tests.measure.test_spine_view import PHANTOM, _phantom_sagittal; "
+        "from measure.spine_view import locate_spine; "
+        "g = _phantom_sagittal(21, 6, 2.0); "
+        "v = locate_spine(PHANTOM.render(g, 'CT', 'pre'), g, 'CT'); "
+        "assert v.confident and v.slice_index == 6, v.reason",
+        "scipy.ndimage",
+    )
+    assert found == {"scipy.ndimage": False}

@@ -167,3 +167,40 @@ def test_real_mr_cropped_so_the_midline_is_off_centre(real_mr: DisplayStack) -> 
     assert view.confident, view.reason
     frame = cropped.frames[view.slice_index].frame_index
     assert frame is not None and abs(frame - MR_MIDLINE_FRAME) <= 1
+
+
+@pytest.mark.parametrize(
+    ("shape", "size"), [((128, 512), (3, 15)), ((40, 300), (4, 14)), ((7, 9), (2, 3)), ((9, 5), (1, 6))]
+)
+def test_box_mean_equals_scipy_uniform_filter(shape: tuple[int, int], size: tuple[int, int]) -> None:
+    """The CT search's numpy box filter (no scipy import while a CT opens) against scipy's."""
+    from scipy import ndimage
+
+    from measure.spine_view import _box_mean
+
+    x = np.random.default_rng(7).random(shape, dtype=np.float32)
+    np.testing.assert_allclose(
+        _box_mean(x, size), ndimage.uniform_filter(x, size=size, mode="constant"), atol=1e-6
+    )
+
+
+def test_component_equals_scipy_label_of_the_seed() -> None:
+    """The seed's 4-connected component against ``ndimage.label``'s, on a map with many
+    blobs, a comb (long paths, isolated pixels) and a seed outside the mask."""
+    from scipy import ndimage
+
+    from measure.spine_view import _component
+
+    rng = np.random.default_rng(3)
+    blobs = ndimage.uniform_filter(rng.random((60, 90)), 5) > 0.52
+    comb = np.zeros((31, 31), dtype=bool)
+    comb[1::4, 1:-1] = True
+    comb[1:-1, 1] = True
+    comb[3::4, -2] = True
+    for mask in (blobs, comb):
+        labels, n = ndimage.label(mask)
+        assert n >= 1
+        for seed in map(tuple, np.argwhere(mask)[:: max(1, int(mask.sum()) // 7)]):
+            assert np.array_equal(_component(mask, seed), labels == labels[seed])
+    outside = tuple(np.argwhere(~blobs)[0])
+    assert not _component(blobs, outside).any()
