@@ -328,3 +328,25 @@ def test_the_plain_loop_scan_finds_what_plain_pydicom_reads(tmp_path: Path) -> N
     ]
     threaded = scan_paths([tmp_path], workers=2).stacks[0]
     assert [f.path for f in threaded.frames] == [f.path for f in stack.frames]
+
+
+def test_the_scan_leaves_the_garbage_collector_as_it_found_it(tmp_path: Path) -> None:
+    """The scan keeps the objects that existed before it out of the collector's passes, and
+    gives them back afterwards (also when it fails), collection enabled or not as before."""
+    import gc
+
+    g = axial_geometry(3, 4, 4, SPACING, 2.0)
+    write_series(tmp_path, _volume(g.shape), g, SeriesSpec())
+    was_enabled = gc.isenabled()
+    frozen_inside: list[int] = []
+    scan_paths([tmp_path], progress=lambda d, t: frozen_inside.append(gc.get_freeze_count()))
+    assert min(frozen_inside) > 0  # the old objects were set aside during the scan
+    assert gc.get_freeze_count() == 0
+    assert gc.isenabled() == was_enabled
+
+    def fail(done: int, total: int) -> None:
+        raise RuntimeError("stop here")
+
+    with pytest.raises(RuntimeError, match="stop here"):
+        scan_paths([tmp_path], progress=fail)
+    assert gc.get_freeze_count() == 0
