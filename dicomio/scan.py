@@ -37,7 +37,7 @@ from dicomio.fast_header import read_fast_header
 from dicomio.grouping import series_uid_of, series_warning, sop_warning, split_acquisitions, study_warning
 from dicomio.headers import FileScan, SeriesCache, _read_dataset, _scan_dataset, _skip_reason
 from dicomio.model import ScanResult, SeriesStack, SkippedFile
-from dicomio.pixel_errors import budget_problem, decoded_nbytes
+from dicomio.pixel_errors import budget_problem, decode_budget_bytes, decoded_nbytes
 
 ProgressCallback = Callable[[int, int], None]
 CancelCallback = Callable[[], bool]
@@ -177,9 +177,15 @@ def scan_workers() -> int:
     return 1
 
 
-def _read_ahead(paths: Sequence[Path]) -> None:
-    """Ask the kernel to start reading the headers of ``paths`` (``POSIX_FADV_WILLNEED``), so
-    that a cold disk reads the next files while this thread parses the current one."""
+def _read_ahead(paths: Sequence[Path], whole_budget: list[int]) -> None:
+    """Ask the kernel to start reading ``paths`` (``POSIX_FADV_WILLNEED``), so that a cold
+    disk reads the next files while this thread parses the current one.
+
+    Whole files while ``whole_budget[0]`` (bytes, spent here) lasts, then headers only:
+    the pixels of a series are read next when it is opened, and a cold disk reading them
+    during the scan instead of after it halves a cold load (issue 15); a folder larger
+    than the budget (a CD of many series) has only its headers read ahead.
+    """
     fadvise = getattr(os, "posix_fadvise", None)
     if fadvise is None:
         return
@@ -189,11 +195,25 @@ def _read_ahead(paths: Sequence[Path]) -> None:
         except OSError:
             continue  # the scan reports it when it reaches the file
         try:
-            fadvise(fd, 0, _READAHEAD_BYTES, os.POSIX_FADV_WILLNEED)
+            length = _READAHEAD_BYTES
+            if whole_budget[0] > 0:
+                size = os.fstat(fd).st_size
+                if size <= whole_budget[0]:
+                    whole_budget[0] -= size
+                    length = 0  # to the end of the file
+                else:
+                    whole_budget[0] = 0
+            fadvise(fd, 0, length, os.POSIX_FADV_WILLNEED)
         except OSError:
             pass
         finally:
             os.close(fd)
+
+
+def _whole_file_budget() -> int:
+    """Bytes of whole files a scan reads ahead: half the decode budget (which is at most
+    3/4 of the memory available), so that read-ahead never pushes out what it reads."""
+    return decode_budget_bytes() // 2
 
 
 def _scan_in_order(
@@ -205,12 +225,16 @@ def _scan_in_order(
     """The plain-loop scan: one file after the other, the disk read ahead of the parser."""
     scans: list[FileScan] = []
     total = len(files)
+    whole_budget = [_whole_file_budget()]
     for i, p in enumerate(files):
         if cancel is not None and cancel():
             break
         if i % _READAHEAD_FILES == 0:
             _read_ahead(
-                files[i + _READAHEAD_FILES : i + 2 * _READAHEAD_FILES] if i else files[: 2 * _READAHEAD_FILES]
+                files[i + _READAHEAD_FILES : i + 2 * _READAHEAD_FILES]
+                if i
+                else files[: 2 * _READAHEAD_FILES],
+                whole_budget,
             )
         scans.append(scan_file(p, series_cache))
         if progress is not None:
