@@ -183,7 +183,7 @@ def _read_ahead(paths: Sequence[Path], whole_budget: list[int]) -> None:
 
     Whole files while ``whole_budget[0]`` (bytes, spent here) lasts, then headers only:
     the pixels of a series are read next when it is opened, and a cold disk reading them
-    during the scan instead of after it halves a cold load (issue 15); a folder larger
+    during the scan instead of after it cuts a cold load by a third (issue 15); a folder larger
     than the budget (a CD of many series) has only its headers read ahead.
     """
     fadvise = getattr(os, "posix_fadvise", None)

@@ -350,3 +350,21 @@ def test_the_scan_leaves_the_garbage_collector_as_it_found_it(tmp_path: Path) ->
     with pytest.raises(RuntimeError, match="stop here"):
         scan_paths([tmp_path], progress=fail)
     assert gc.get_freeze_count() == 0
+
+
+def test_a_folder_beyond_the_read_ahead_budget_scans_the_same(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Whole files are read ahead while half the decode budget lasts, then headers only:
+    which files were read ahead whole changes nothing in what the scan finds."""
+    g = axial_geometry(6, 16, 16, SPACING, 2.0)
+    write_series(tmp_path, _volume(g.shape), g, SeriesSpec())
+    sizes = sorted(p.stat().st_size for p in tmp_path.iterdir())
+    whole = _only_stack(tmp_path)
+    # the volume (6 x 16 x 16 int16, 3 KiB) fits; half the budget holds about two files
+    budget_bytes = 2 * (sizes[0] + sizes[1]) + 100
+    monkeypatch.setenv("ENDPLATE_MAX_DECODE_MB", str(budget_bytes / 2**20))
+    partly = _only_stack(tmp_path)
+    assert [f.path for f in partly.frames] == [f.path for f in whole.frames]
+    assert [f.pixel_offset for f in partly.frames] == [f.pixel_offset for f in whole.frames]
+    _assert_same_geometry(partly, g)
