@@ -93,7 +93,8 @@ def scan_file(path: Path, series_cache: SeriesCache | None = None, *, fast: bool
     pydicom; ``fast=False`` reads every file with pydicom (the reference the fast reader
     is tested against).
     """
-    path = Path(path)
+    if not isinstance(path, Path):
+        path = Path(path)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         scan = _scan_fast(path, series_cache) if fast else None
