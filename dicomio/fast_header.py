@@ -276,8 +276,9 @@ class FastDataset:
         self._buffer = buffer
         self._elements = elements
         self._implicit = implicit
-        self._values: dict[int, Any] = {}
+        self._values: dict[str, Any] = {}  # decoded values by keyword
         self._encodings: list[str] | None = None
+        self._encodings_key: tuple[str, ...] = ()
         self.file_meta = file_meta
         self.original_encoding = (implicit, True)
 
@@ -288,14 +289,15 @@ class FastDataset:
         return isinstance(keyword, str) and _tag(keyword) in self._elements
 
     def get(self, keyword: str, default: Any = None) -> Any:
+        try:
+            return self._values[keyword]  # the scan asks for some values several times
+        except KeyError:
+            pass
         tag = _tag(keyword)
         if tag is None or tag not in self._elements:
             return default
-        try:
-            return self._values[tag]
-        except KeyError:
-            value = self._values[tag] = self._decode(tag)
-            return value
+        value = self._values[keyword] = self._decode(tag)
+        return value
 
     def __getattr__(self, name: str) -> Any:
         tag = _tag(name) if name[:1].isupper() else None
@@ -312,6 +314,7 @@ class FastDataset:
             if names not in _PLAIN_CHARSETS:
                 raise Decline(f"character set {names!r}")
             self._encodings = convert_encodings(names or None)
+            self._encodings_key = tuple(self._encodings)
         return self._encodings
 
     def _raw(self, element: _Element) -> bytes:
@@ -328,7 +331,7 @@ class FastDataset:
         if element[2] == 0:
             return empty_value_for_VR(vr)
         raw = self._raw(element)
-        key = (vr, raw, tuple(encodings))
+        key = (vr, raw, self._encodings_key)
         try:
             return _SHARED_VALUES[key]
         except KeyError:

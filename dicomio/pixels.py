@@ -62,6 +62,7 @@ from dicomio.pixel_errors import (
 
 ProgressCallback = Callable[[int, int], None]
 CancelCallback = Callable[[], bool]
+_Task = tuple[Path, list[tuple[int, FrameRef]]]
 
 #: Frames per decoding thread at least (see :func:`_load`): bounds the frames in flight.
 _FRAMES_PER_DECODER = 20
@@ -151,8 +152,9 @@ def _plan(stack: SeriesStack, force_float: bool = False) -> _Plan:
             f"{where} has {len(stack.frames)} frames but its geometry has "
             f"{len(stack.geometry.slices)} slices; expected one frame per slice."
         )
-    check_decoder(fmt.transfer_syntax_uid, _where(stack))
     syntax = UID(fmt.transfer_syntax_uid)
+    if syntax not in _NATIVE_SYNTAXES:  # native frames need no decoder (and no file list)
+        check_decoder(fmt.transfer_syntax_uid, _where(stack))
     big_endian = fmt.big_endian or syntax == ExplicitVRBigEndian
     kind = "i" if fmt.pixel_representation == 1 else "u"
     stored = np.dtype(f"{kind}{fmt.bits_allocated // 8}")
@@ -407,18 +409,35 @@ def default_workers(native: bool = False) -> int:
     return max(1, min(8, cores if native else 2 * cores))
 
 
-def _tasks(stack: SeriesStack, n_workers: int) -> list[tuple[Path, list[tuple[int, FrameRef]]]]:
+#: Batches per worker thread (see :func:`_batches`): enough to balance the threads, few
+#: enough that waiting on them costs the calling thread little.
+_BATCHES_PER_WORKER = 4
+
+
+def _tasks(stack: SeriesStack, n_workers: int) -> list[_Task]:
     """Frames grouped by file (one open per file); big multi-frame files split in chunks."""
     by_path: dict[Path, list[tuple[int, FrameRef]]] = {}
     for k, ref in enumerate(stack.frames):
-        by_path.setdefault(Path(ref.path), []).append((k, ref))
-    tasks: list[tuple[Path, list[tuple[int, FrameRef]]]] = []
+        by_path.setdefault(ref.path, []).append((k, ref))
+    tasks: list[_Task] = []
     for path, items in by_path.items():
         items.sort(key=lambda item: item[1].frame_index or 0)  # read/decode in file order
         n_chunks = min(n_workers, max(1, len(items) // 4)) if len(by_path) < n_workers else 1
         size = -(-len(items) // n_chunks)
         tasks.extend((path, items[i : i + size]) for i in range(0, len(items), size))
     return tasks
+
+
+def _batches(tasks: list[_Task], n_workers: int) -> list[list[_Task]]:
+    """Consecutive tasks in a few batches per thread, each batch one job of the pool.
+
+    One job per file made the calling thread's ``wait`` walk every pending future each time
+    one finished (600 files: ~250 walks over hundreds of futures, holding the GIL the
+    readers need); a handful of batches keeps that cost flat (issue 15).
+    """
+    n_batches = max(1, min(len(tasks), n_workers * _BATCHES_PER_WORKER))
+    size = -(-len(tasks) // n_batches)
+    return [tasks[i : i + size] for i in range(0, len(tasks), size)]
 
 
 def load_volume(
@@ -475,31 +494,44 @@ def _load(
     tasks = _tasks(stack, n_workers)
     total = len(stack.frames)
     stop = threading.Event()
+    lock = threading.Lock()
+    counted = [0]  # frames finished by the workers so far (under ``lock``)
 
-    def work(path: Path, items: list[tuple[int, FrameRef]]) -> int:
-        if stop.is_set() or (cancel is not None and cancel()):
-            stop.set()
-            return 0
-        try:
-            return reader(plan, path, items, out, rescales, stop)
-        except OSError as exc:
-            raise PixelDecodeError(
-                f"{path}: the file could not be read ({exc.strerror or exc}); it was moved, deleted "
-                "or is unreadable since the folder was scanned."
-            ) from exc
+    def work(batch: list[_Task]) -> int:
+        done_here = 0
+        for path, items in batch:
+            if stop.is_set() or (cancel is not None and cancel()):
+                stop.set()
+                return done_here
+            try:
+                n = reader(plan, path, items, out, rescales, stop)
+            except OSError as exc:
+                raise PixelDecodeError(
+                    f"{path}: the file could not be read ({exc.strerror or exc}); it was moved, deleted "
+                    "or is unreadable since the folder was scanned."
+                ) from exc
+            done_here += n
+            with lock:
+                counted[0] += n
+        return done_here
 
     if progress is not None:
         progress(0, total)
     done = 0
-    with ThreadPoolExecutor(max_workers=min(n_workers, len(tasks)), thread_name_prefix="pixels") as pool:
-        pending: set[Future[int]] = {pool.submit(work, path, items) for path, items in tasks}
+    reported = 0
+    n_threads = min(n_workers, len(tasks))
+    with ThreadPoolExecutor(max_workers=n_threads, thread_name_prefix="pixels") as pool:
+        pending: set[Future[int]] = {pool.submit(work, batch) for batch in _batches(tasks, n_threads)}
         try:
             while pending:
-                finished, pending = wait(pending, timeout=0.1, return_when="FIRST_COMPLETED")
+                finished, pending = wait(pending, timeout=0.05, return_when="FIRST_COMPLETED")
                 for future in finished:
                     done += future.result()  # re-raises a worker's error here
-                if progress is not None and finished:
-                    progress(done, total)
+                with lock:
+                    so_far = counted[0]
+                if progress is not None and so_far > reported:
+                    reported = so_far
+                    progress(so_far, total)
                 if cancel is not None and cancel():
                     stop.set()
         except BaseException:

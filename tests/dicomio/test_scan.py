@@ -328,3 +328,43 @@ def test_the_plain_loop_scan_finds_what_plain_pydicom_reads(tmp_path: Path) -> N
     ]
     threaded = scan_paths([tmp_path], workers=2).stacks[0]
     assert [f.path for f in threaded.frames] == [f.path for f in stack.frames]
+
+
+def test_the_scan_leaves_the_garbage_collector_as_it_found_it(tmp_path: Path) -> None:
+    """The scan keeps the objects that existed before it out of the collector's passes, and
+    gives them back afterwards (also when it fails), collection enabled or not as before."""
+    import gc
+
+    g = axial_geometry(3, 4, 4, SPACING, 2.0)
+    write_series(tmp_path, _volume(g.shape), g, SeriesSpec())
+    was_enabled = gc.isenabled()
+    frozen_inside: list[int] = []
+    scan_paths([tmp_path], progress=lambda d, t: frozen_inside.append(gc.get_freeze_count()))
+    assert min(frozen_inside) > 0  # the old objects were set aside during the scan
+    assert gc.get_freeze_count() == 0
+    assert gc.isenabled() == was_enabled
+
+    def fail(done: int, total: int) -> None:
+        raise RuntimeError("stop here")
+
+    with pytest.raises(RuntimeError, match="stop here"):
+        scan_paths([tmp_path], progress=fail)
+    assert gc.get_freeze_count() == 0
+
+
+def test_a_folder_beyond_the_read_ahead_budget_scans_the_same(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Whole files are read ahead while half the decode budget lasts, then headers only:
+    which files were read ahead whole changes nothing in what the scan finds."""
+    g = axial_geometry(6, 16, 16, SPACING, 2.0)
+    write_series(tmp_path, _volume(g.shape), g, SeriesSpec())
+    sizes = sorted(p.stat().st_size for p in tmp_path.iterdir())
+    whole = _only_stack(tmp_path)
+    # the volume (6 x 16 x 16 int16, 3 KiB) fits; half the budget holds about two files
+    budget_bytes = 2 * (sizes[0] + sizes[1]) + 100
+    monkeypatch.setenv("ENDPLATE_MAX_DECODE_MB", str(budget_bytes / 2**20))
+    partly = _only_stack(tmp_path)
+    assert [f.path for f in partly.frames] == [f.path for f in whole.frames]
+    assert [f.pixel_offset for f in partly.frames] == [f.pixel_offset for f in whole.frames]
+    _assert_same_geometry(partly, g)
