@@ -67,15 +67,21 @@ def test_generated_check_is_the_one_the_schema_gives_today() -> None:
     quoted fragments): regenerate it (fast_check --write) when the schema changes."""
     import ast
 
+    import fastjsonschema
+
     from measure.casefile import case_check, fast_check
 
     assert fast_check.schema_sha256() == case_check.SCHEMA_SHA256
     text = fast_check.GENERATED.read_text(encoding="utf-8")
+    assert "definition=" not in text and "validate" in text
+    assert fast_check.load_check() is case_check.validate
+    if fastjsonschema.VERSION != case_check.VERSION:
+        # Another fastjsonschema release generates other (equally valid) code: the verdicts
+        # are compared with jsonschema's by the tests above; the code identity only here.
+        return
     body = ast.parse(text).body
     assert isinstance(body[1], ast.Assign) and ast.unparse(body[1].targets[0]) == "SCHEMA_SHA256"
     assert ast.dump(ast.Module(body=body[2:], type_ignores=[])) == ast.dump(fast_check.generated_body())
-    assert "definition=" not in text and "validate" in text
-    assert fast_check.load_check() is case_check.validate
 
 
 def test_a_stale_generated_check_is_not_used(monkeypatch: pytest.MonkeyPatch) -> None:
