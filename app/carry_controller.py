@@ -22,7 +22,7 @@ from numpy.typing import NDArray
 from PySide6 import QtCore, QtGui
 
 from app import commands, workers
-from app.proposal_controller import ProposalController
+from app.proposal_controller import ProposalController, take_review_key
 from app.proposal_overlay import ProposalOverlay
 from app.snap_assist import exact_requested
 from app.tasks import TaskRunner
@@ -33,7 +33,6 @@ from measure.landmarks import LANDMARK_KEYS, Landmark
 from session.model import SessionEvent
 
 Point = tuple[float, float, float]
-_ACCEPT_KEYS = (QtCore.Qt.Key.Key_Return, QtCore.Qt.Key.Key_Enter)
 
 
 @dataclass
@@ -343,18 +342,12 @@ class CarryController(QtCore.QObject):
 
     # -- keys: Enter / Esc act on the carried bodies (a body proposal, when shown, goes first) --
     def eventFilter(self, watched: QtCore.QObject, event: QtCore.QEvent) -> bool:
-        if (
-            self.state is not None
-            and self.proposals.shown is None
-            and event.type() in (QtCore.QEvent.Type.ShortcutOverride, QtCore.QEvent.Type.KeyPress)
-        ):
-            key = QtCore.Qt.Key(event.key())  # type: ignore[attr-defined]
-            if key in (*_ACCEPT_KEYS, QtCore.Qt.Key.Key_Escape):
-                event.accept()
-                if event.type() == QtCore.QEvent.Type.KeyPress:
-                    if key == QtCore.Qt.Key.Key_Escape:
-                        self.reject()
-                    else:
-                        self.accept()
+        if self.state is not None and self.proposals.shown is None:
+            taken, key = take_review_key(event)
+            if key == QtCore.Qt.Key.Key_Escape:
+                self.reject()
+            elif key is not None:
+                self.accept()
+            if taken:
                 return True
         return super().eventFilter(watched, event)

@@ -24,6 +24,20 @@ from measure.assist.snap import cortex_contrast_for
 from measure.landmarks import LANDMARK_KEYS, Landmark
 
 _ACCEPT_KEYS = (QtCore.Qt.Key.Key_Return, QtCore.Qt.Key.Key_Enter)
+_REVIEW_EVENTS = (QtCore.QEvent.Type.ShortcutOverride, QtCore.QEvent.Type.KeyPress)
+
+
+def take_review_key(event: QtCore.QEvent) -> tuple[bool, QtCore.Qt.Key | None]:
+    """Enter/Return (accept) and Esc (reject) while something is under review: taken both as
+    the shortcut override and as the press, so that no menu shortcut fires.  Returns
+    (taken, the key when it was pressed, else None)."""
+    if event.type() not in _REVIEW_EVENTS:
+        return False, None
+    key = QtCore.Qt.Key(event.key())  # type: ignore[attr-defined]
+    if key not in (*_ACCEPT_KEYS, QtCore.Qt.Key.Key_Escape):
+        return False, None
+    event.accept()
+    return True, key if event.type() == QtCore.QEvent.Type.KeyPress else None
 
 
 @dataclass
@@ -181,18 +195,13 @@ class ProposalController(QtCore.QObject):
 
     # -- keys: Enter / Esc act on the proposal while one is shown --------------------------------
     def eventFilter(self, watched: QtCore.QObject, event: QtCore.QEvent) -> bool:
-        if self.shown is not None and event.type() in (
-            QtCore.QEvent.Type.ShortcutOverride,
-            QtCore.QEvent.Type.KeyPress,
-        ):
-            key = QtCore.Qt.Key(event.key())  # type: ignore[attr-defined]
-            if key in (*_ACCEPT_KEYS, QtCore.Qt.Key.Key_Escape):
-                event.accept()
-                if event.type() == QtCore.QEvent.Type.KeyPress:
-                    if key == QtCore.Qt.Key.Key_Escape:
-                        self.reject()
-                    else:
-                        shift = event.modifiers() & QtCore.Qt.KeyboardModifier.ShiftModifier  # type: ignore[attr-defined]
-                        self.accept("cranial" if shift else "caudal")
+        if self.shown is not None:
+            taken, key = take_review_key(event)
+            if key == QtCore.Qt.Key.Key_Escape:
+                self.reject()
+            elif key is not None:
+                shift = event.modifiers() & QtCore.Qt.KeyboardModifier.ShiftModifier  # type: ignore[attr-defined]
+                self.accept("cranial" if shift else "caudal")
+            if taken:
                 return True
         return super().eventFilter(watched, event)
