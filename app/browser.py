@@ -96,7 +96,7 @@ class SeriesBrowser(QtWidgets.QTreeWidget):
                 self.addTopLevelItem(study)
                 studies[stack.study_uid] = study
             summary = summaries.get(stack.key, {})
-            name = stack.description or f"Series {stack.series_number or ''}".strip()
+            name = stack.display_name
             item = QtWidgets.QTreeWidgetItem([f"{name}\n{summary_text(summary)}", ""])
             item.setData(0, _KEY_ROLE, stack.key)
             item.setToolTip(0, f"{name}\nSeries UID {stack.series_uid}\n{summary_text(summary)}")

@@ -345,7 +345,7 @@ class SeriesController(QtCore.QObject):
             self.viewer.go_home()
             log.info("series %s opens at slice %d: %s", uid, spine.slice_index, spine.reason)
         stack = self.session.stack(uid)
-        title = (stack.description if stack is not None else "") or uid
+        title = stack.display_name if stack is not None else uid
         if display.is_reformat:
             title += " (sagittal reformat)"
         self.series_title = title

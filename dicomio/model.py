@@ -122,6 +122,16 @@ class SeriesStack:
         return len(self.frames)
 
     @property
+    def display_name(self) -> str:
+        """What the reader calls the series: its description, else "Series <number>", else
+        its UID (anonymised studies often drop the description)."""
+        if self.description:
+            return self.description
+        if self.series_number is not None:
+            return f"Series {self.series_number}"
+        return self.series_uid
+
+    @property
     def plane(self) -> Plane:
         return self.geometry.first.plane
 

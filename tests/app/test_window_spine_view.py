@@ -97,6 +97,14 @@ def test_real_ct_opens_at_the_midline_zoomed_on_the_spine(window, qtbot: QtBot) 
     for z in truth.z_range_mm:
         x, y, _ = lps_to_scene(np.array([x_shown, truth.body_y_mm, z]), geom)
         assert _contains(rect, x, y)
+    # This anonymised series has no SeriesDescription: the viewer names it as the browser
+    # does, by its SeriesNumber (read here with plain pydicom), not by its UID.
+    import pydicom
+
+    a_file = next(p for p in sorted(REAL_CT.iterdir()) if p.suffix == ".dcm" or not p.suffix)
+    first = pydicom.dcmread(a_file, stop_before_pixels=True)
+    assert not str(first.get("SeriesDescription", ""))
+    assert viewer.title.startswith(f"Series {int(first.SeriesNumber)} (sagittal reformat)")
 
 
 def test_real_mr_opens_at_the_midline_zoomed_on_the_spine(window, qtbot: QtBot) -> None:  # type: ignore[no-untyped-def]
