@@ -52,7 +52,9 @@ _BEYOND_MM = 3.0
 _CT_BEYOND_DARKER_HU = 50.0
 #: CT: cortex peak to the tissue beyond, at least.
 _CT_STEP_HU = 150.0
-_ITERATIONS = 3
+#: CT: both cortices around a disc too thin to look dark rise at least this above the marrow.
+_CT_CORTEX_PAIR_HU = 200.0
+_ITERATIONS = 6
 _MAX_SLOPE = 0.45
 #: A curved endplate needs this many more agreeing profiles than a straight one.
 _CURVE_GAIN = 3
@@ -120,13 +122,26 @@ def boundary_along(values: NDArray[np.float64], marrow: float, contrast: CortexC
             return _vertex_mm(v, i1)
         stop = min(len(v), i1 + beyond + 1)
         i_out = i1 + int(np.argmin(v[i1:stop]))
-        if v[i_out] <= darker and v[i1] - v[i_out] >= _CT_STEP_HU:
+        if v[i1] - v[i_out] >= _CT_STEP_HU and (v[i_out] <= darker or _thin_disc(v, i1, i_out, beyond)):
             level = (v[i1] + v[i_out]) / 2.0
             for k in range(i1, i_out):
                 if v[k] >= level > v[k + 1]:
                     return float((k + (v[k] - level) / (v[k] - v[k + 1])) * STEP_MM)
         i = i1 + 1
     return None
+
+
+def _thin_disc(v: NDArray[np.float64], i_peak: int, i_dip: int, beyond: int) -> bool:
+    """CT: a disc too thin to look darker than the marrow (thoracic discs of 1-3 mm,
+    blurred by the reformat and the smoothing reach 80-130 HU *above* the marrow on the
+    real CT) still shows as a dip between two cortices: this endplate's and, within 3 mm,
+    the neighbour's, both >= 200 HU above the marrow and >= 150 HU above the dip.  A pair
+    of trabeculae inside the body is not that bright (about 100-150 HU above the marrow
+    after smoothing)."""
+    if v[i_peak] < _CT_CORTEX_PAIR_HU or i_dip <= i_peak:
+        return False
+    after = v[i_dip : min(len(v), i_dip + beyond + 1)]
+    return bool(after.size) and float(after.max()) >= max(_CT_CORTEX_PAIR_HU, v[i_dip] + _CT_STEP_HU)
 
 
 def _vertex_mm(v: NDArray[np.float64], i: int) -> float:
@@ -245,9 +260,9 @@ def _local(
     marrow: float,
     contrast: CortexContrast,
 ) -> float | None:
-    """Median distance to the boundary over four parallel profiles from ``start`` along
+    """Distance to the boundary agreed by four parallel profiles from ``start`` along
     ``along``, shifted by 0, 0.5, 1 and 1.5 times ``shift`` (a single profile is at the
-    mercy of one trabecula or vein)."""
+    mercy of one trabecula or vein): see :func:`_agreed`."""
     t = np.arange(0.0, REACH_MM + STEP_MM / 2, STEP_MM)
     found = []
     for k in (0.0, 0.5, 1.0, 1.5):
@@ -256,7 +271,21 @@ def _local(
         d = boundary_along(sample(*frame.to_frame(u, v)), marrow, contrast)
         if d is not None:
             found.append(d)
-    return float(np.median(found)) if len(found) >= 2 else None
+    return _agreed(found)
+
+
+def _agreed(found: list[float]) -> float | None:
+    """The median of the largest group of distances within 1 mm of one another (at least
+    two; the nearest group on a tie), or None.  A plain median of four is bistable when
+    two profiles stop early at a dark patch of marrow (MR) or a bright trabecula: it lands
+    half way between the two answers, on neither."""
+    d = np.sort(np.asarray(found, dtype=float))
+    best: NDArray[np.float64] | None = None
+    for i in range(d.size):
+        group = d[i : int(np.searchsorted(d, d[i] + _INLIER_MM, side="right"))]
+        if group.size >= 2 and (best is None or group.size > best.size):
+            best = group
+    return float(np.median(best)) if best is not None else None
 
 
 def _six(

@@ -199,7 +199,9 @@ def reconcile(region: BodyProposal, profiles: BodyProposal, cfg: ProposalSetting
         float(np.linalg.norm(np.subtract(region.landmarks[k], profiles.landmarks[k]))) for k in LANDMARK_KEYS
     )
     if worst <= AGREE_MM:
-        return region
+        # Both found the body: the more confident outline (on a seed moved within the body
+        # the two swap places less often than a fixed preference would make them).
+        return profiles if profiles.usable(cfg) and profiles.confidence > region.confidence else region
     if profiles.usable(cfg):
         return profiles
     return replace(
