@@ -114,12 +114,12 @@ def boundary_along(values: NDArray[np.float64], marrow: float, contrast: CortexC
     while i < len(v):
         hits = np.flatnonzero(v[i:] >= margin)
         if hits.size == 0:
-            return None
+            break
         i1 = i + int(hits[0])
         while i1 + 1 < len(v) and v[i1 + 1] >= v[i1]:  # to the cortex extreme
             i1 += 1
         if contrast == "dark":
-            return _vertex_mm(v, i1)
+            return _dark_line_mm(v, i1)
         stop = min(len(v), i1 + beyond + 1)
         i_out = i1 + int(np.argmin(v[i1:stop]))
         if v[i1] - v[i_out] >= _CT_STEP_HU and (v[i_out] <= darker or _thin_disc(v, i1, i_out, beyond)):
@@ -128,6 +128,27 @@ def boundary_along(values: NDArray[np.float64], marrow: float, contrast: CortexC
                 if v[k] >= level > v[k + 1]:
                     return float((k + (v[k] - level) / (v[k] - v[k + 1])) * STEP_MM)
         i = i1 + 1
+    return _drop_edge(v, start, beyond) if contrast == "bright" else None
+
+
+def _drop_edge(v: NDArray[np.float64], start: int, beyond: int) -> float | None:
+    """CT, when no cortex stands out on the profile: the body's edge where the signal
+    falls from the marrow's level to >= 150 HU below it within 3 mm (``v`` = signal minus
+    marrow), at half way.  The posterior wall near the basivertebral foramen is a thin
+    cortex that, smoothed, rises less than 60 HU above marrow next to the endplate (real
+    CT, T12: +13 to +58 HU before the canal at -230 HU)."""
+    low = np.flatnonzero(v[start:] <= -_CT_STEP_HU)
+    if low.size == 0:
+        return None
+    j = start + int(low[0])
+    i_hi = max(start, j - beyond) + int(np.argmax(v[max(start, j - beyond) : j + 1]))
+    if v[i_hi] < 0.0:
+        return None  # darker than marrow before the fall: not the body's edge
+    i_lo = j + int(np.argmin(v[j : min(len(v), j + beyond + 1)]))
+    level = (v[i_hi] + v[i_lo]) / 2.0
+    for k in range(i_hi, i_lo):
+        if v[k] >= level > v[k + 1]:
+            return float((k + (v[k] - level) / (v[k] - v[k + 1])) * STEP_MM)
     return None
 
 
@@ -142,6 +163,25 @@ def _thin_disc(v: NDArray[np.float64], i_peak: int, i_dip: int, beyond: int) -> 
         return False
     after = v[i_dip : min(len(v), i_dip + beyond + 1)]
     return bool(after.size) and float(after.max()) >= max(_CT_CORTEX_PAIR_HU, v[i_dip] + _CT_STEP_HU)
+
+
+#: MR: the boundary lies at most this far beyond the inner half-depth edge of its dark line.
+_MR_LINE_HALF_WIDTH_MM = 2.5
+
+
+def _dark_line_mm(v: NDArray[np.float64], i: int) -> float:
+    """MR: the centre of the dark line whose deepest sample is ``i`` (``v`` = marrow minus
+    signal), but no further than 0.8 mm beyond the inner half-depth edge: behind a wall the
+    cortex, the posterior ligament and the CSF (all dark on T1) merge into one band 3-5 mm
+    wide, whose deepest point is the canal, not the wall (real MR: 3 mm behind the
+    hand-placed wall).  A thin endplate line is its own centre either way."""
+    centre = _vertex_mm(v, i)
+    level = v[i] / 2.0
+    for k in range(i, 0, -1):
+        if v[k - 1] < level <= v[k]:
+            edge = (k - 1 + (level - v[k - 1]) / (v[k] - v[k - 1])) * STEP_MM
+            return min(centre, float(edge) + _MR_LINE_HALF_WIDTH_MM)
+    return centre
 
 
 def _vertex_mm(v: NDArray[np.float64], i: int) -> float:

@@ -140,10 +140,8 @@ KNOWN_MISSES: dict[tuple[str, str], pytest.MarkDecorator] = {
     (image_set, what): _known(image_set, what)
     for image_set, what in (
         ("ct", "proposed"),
-        ("ct", "worst"),
         ("ct", "stability"),
         ("mr", "proposed"),
-        ("mr", "worst"),
         ("mr", "stability"),
     )
 }
