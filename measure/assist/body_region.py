@@ -13,8 +13,11 @@ In the working frame (x anterior, y superior, mm, from the seed; the image resam
 2. profiles through the middle 70 % of the body's depth (up, down) and 60 % of its height
    (anterior, posterior) each stop at the first cortex met: CT, the first bright peak
    >= 60 HU above the marrow with tissue >= 50 HU darker than the marrow within 3 mm beyond
-   it (a trabecula has marrow around it), at its outer half-maximum edge; MR (T1-like
-   only), the centre of the first dark line >= 25 % below the marrow;
+   it (a trabecula has marrow around it), or a dip between two cortices >= 200 HU above
+   the marrow (a disc too thin to look dark), at its outer half-maximum edge; with no such
+   peak, where the signal falls >= 150 HU below the marrow (a thin posterior wall); MR
+   (T1-like only), the centre of the first dark line >= 25 % below the marrow, at most
+   2.5 mm beyond its inner half-depth edge (a wall's band of cortex, ligament and CSF);
 3. each side is the line through the most profile ends within 1 mm (every pair tried; a
    vein, an osteophyte or a notch is outvoted); an endplate may be a parabola when that
    explains clearly more of it;
@@ -123,10 +126,9 @@ def boundary_along(values: NDArray[np.float64], marrow: float, contrast: CortexC
         stop = min(len(v), i1 + beyond + 1)
         i_out = i1 + int(np.argmin(v[i1:stop]))
         if v[i1] - v[i_out] >= _CT_STEP_HU and (v[i_out] <= darker or _thin_disc(v, i1, i_out, beyond)):
-            level = (v[i1] + v[i_out]) / 2.0
-            for k in range(i1, i_out):
-                if v[k] >= level > v[k + 1]:
-                    return float((k + (v[k] - level) / (v[k] - v[k + 1])) * STEP_MM)
+            edge = _half_way_down_mm(v, i1, i_out)
+            if edge is not None:
+                return edge
         i = i1 + 1
     return _drop_edge(v, start, beyond) if contrast == "bright" else None
 
@@ -145,6 +147,12 @@ def _drop_edge(v: NDArray[np.float64], start: int, beyond: int) -> float | None:
     if v[i_hi] < 0.0:
         return None  # darker than marrow before the fall: not the body's edge
     i_lo = j + int(np.argmin(v[j : min(len(v), j + beyond + 1)]))
+    return _half_way_down_mm(v, i_hi, i_lo)
+
+
+def _half_way_down_mm(v: NDArray[np.float64], i_hi: int, i_lo: int) -> float | None:
+    """Where ``v`` first falls through the level half way between samples ``i_hi`` and
+    ``i_lo`` (mm from the profile's start, linear between samples), or None."""
     level = (v[i_hi] + v[i_lo]) / 2.0
     for k in range(i_hi, i_lo):
         if v[k] >= level > v[k + 1]:
@@ -171,7 +179,7 @@ _MR_LINE_HALF_WIDTH_MM = 2.5
 
 def _dark_line_mm(v: NDArray[np.float64], i: int) -> float:
     """MR: the centre of the dark line whose deepest sample is ``i`` (``v`` = marrow minus
-    signal), but no further than 0.8 mm beyond the inner half-depth edge: behind a wall the
+    signal), but no further than 2.5 mm beyond the inner half-depth edge: behind a wall the
     cortex, the posterior ligament and the CSF (all dark on T1) merge into one band 3-5 mm
     wide, whose deepest point is the canal, not the wall (real MR: 3 mm behind the
     hand-placed wall).  A thin endplate line is its own centre either way."""

@@ -186,8 +186,9 @@ AGREE_MM = 3.0
 
 def reconcile(region: BodyProposal, profiles: BodyProposal, cfg: ProposalSettings) -> BodyProposal:
     """One proposal from the two independent outlines.  The region's when it is confident
-    and the profiles' agree with it or found nothing (on clean bodies both agree; the
-    region's snapped outline is the finer); the profiles' when only they are confident, or
+    and the profiles found nothing; when both agree (within :data:`AGREE_MM`), the more
+    confident one (a fixed preference made a seed moved within the body switch between
+    them: 2.4 mm on the real CT); the profiles' when only they are confident, or
     when the two disagree and the profiles are confident (a region leaks through a thin
     disc or into the posterior elements, profiles do not).  Disagreeing and neither sure:
     the region's points, but "place by hand"."""

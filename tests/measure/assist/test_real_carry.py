@@ -57,6 +57,7 @@ def _earlier() -> Stack:
     return Stack(values, StackGeometry(display.geometry.slices[lo:hi]))
 
 
+@lru_cache(maxsize=1)
 def _bodies() -> dict[str, dict[str, tuple[float, float, float]]]:
     return {
         b.level_guess: {k: (float(v[0]), float(v[1]), float(v[2])) for k, v in b.landmarks.items()}
